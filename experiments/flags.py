@@ -1,0 +1,101 @@
+"""Command-line flags shared by every experiment, defined once.
+
+They mirror taplab_tf.config.TapLabConfig; `config_from_flags()` is the one place that turns them
+into a config. Flag files under experiments/configs/ reproduce the paper's settings:
+
+    python -m experiments.segment --flagfile=experiments/configs/cityscapes_bl2.flags
+"""
+from __future__ import annotations
+
+import os
+
+from absl import flags
+
+from taplab_tf import config as config_lib
+
+FLAGS = flags.FLAGS
+CONFIG_DIR = os.path.join(os.path.dirname(__file__), "configs")
+
+_DEFAULTS = config_lib.TapLabConfig()
+_defined = False
+
+
+def define_taplab_flags() -> None:
+    """Defines --model, --gop, --modules, --region_shape, --region_stride, --thr_rgc, --thr_rgfs,
+    --alpha (idempotent, so several apps and tests may call it)."""
+    global _defined
+    if _defined:
+        return
+    _defined = True
+    flags.DEFINE_enum("model", _DEFAULTS.model, list(config_lib.MODEL_NAMES),
+                      "Segmentation network phi: bl1 (ICNet-style), bl2 (MobileNet+FPN, default), "
+                      "bl3 (PSPNet).")
+    flags.DEFINE_integer("gop", _DEFAULTS.gop, "GOP length g: one I-frame every g frames.",
+                         lower_bound=1)
+    flags.DEFINE_string("modules", ",".join(_DEFAULTS.modules),
+                        "Comma-separated TapLab modules among ffw, rgc, rgfs; 'none' runs phi on "
+                        "every frame.")
+    flags.DEFINE_list("region_shape", [str(v) for v in _DEFAULTS.region_shape],
+                      "RGC region height,width in pixels (512,512 at 1024x2048).")
+    flags.DEFINE_integer("region_stride", _DEFAULTS.region_stride,
+                         "Stride of the overlapping RGC region grid in pixels.", lower_bound=1)
+    flags.DEFINE_float("thr_rgc", _DEFAULTS.thr_rgc,
+                       "RGC counts pixels with |Res| above this.", lower_bound=0.0)
+    flags.DEFINE_float("thr_rgfs", _DEFAULTS.thr_rgfs,
+                       "RGFS sends a P-frame to phi when sum|Res| exceeds this (stated at "
+                       "1024x2048, scaled by frame area at other sizes).", lower_bound=0.0)
+    flags.DEFINE_float("alpha", _DEFAULTS.alpha,
+                       "RGC blending weight in [0, 1] (Eq. 6).", lower_bound=0.0, upper_bound=1.0)
+
+    def _modules_ok(value):
+        try:
+            config_lib.parse_modules(value)
+            return True
+        except config_lib.ConfigError:
+            return False
+
+    def _region_ok(value):
+        try:
+            return len(value) == 2 and all(int(v) > 0 for v in value)
+        except (TypeError, ValueError):
+            return False
+
+    flags.register_validator(
+        "modules", _modules_ok,
+        message="--modules must be 'none' or a comma list of ffw, rgc, rgfs that includes ffw "
+                "(e.g. ffw,rgc,rgfs)")
+    flags.register_validator(
+        "region_shape", _region_ok,
+        message="--region_shape must be two positive integers HEIGHT,WIDTH (e.g. 512,512)")
+
+
+def define_workspace_flags(output_default: str | None = None) -> None:
+    """Flags that move the workspace directories (see WORKSPACE.md)."""
+    if "workspace" in FLAGS:
+        return
+    flags.DEFINE_string("workspace", os.environ.get("TAPLAB_WORKSPACE", "."),
+                        "Root under which data/, runs/, checkpoints/ and results/ live by "
+                        "default (env TAPLAB_WORKSPACE).")
+
+
+def config_from_flags() -> config_lib.TapLabConfig:
+    """The TapLabConfig described by the parsed flags; a bad combination exits with one line."""
+    try:
+        return config_lib.TapLabConfig(
+            model=FLAGS.model,
+            gop=FLAGS.gop,
+            modules=FLAGS.modules,
+            region_shape=tuple(int(v) for v in FLAGS.region_shape),
+            region_stride=FLAGS.region_stride,
+            thr_rgc=FLAGS.thr_rgc,
+            thr_rgfs=FLAGS.thr_rgfs,
+            alpha=FLAGS.alpha,
+        )
+    except config_lib.ConfigError as e:
+        raise SystemExit(f"error: {e}")
+
+
+def workspace_path(*parts: str) -> str:
+    """A path under --workspace (data, runs, checkpoints, results)."""
+    root = FLAGS.workspace if "workspace" in FLAGS else os.environ.get("TAPLAB_WORKSPACE", ".")
+    return os.path.join(root, *parts)

@@ -1,0 +1,166 @@
+"""The TapLab settings: one dataclass holding every knob of Algorithm 1.
+
+Names follow the paper (Feng et al., "TapLab", TPAMI) so that a reader can find them:
+
+  gop            keyframe interval g of the encoded stream (Sec. 3.1, Eq. 2).
+  modules        which of FFW (Eq. 1), RGC (Eq. 3, 6) and RGFS (Eq. 4) run; () is per-frame phi.
+  region_shape   RGC region (height, width), 512x512 at 1024x2048 (Sec. 3.3, Table 4).
+  region_stride  step of the overlapping RGC region grid, 256 at 1024x2048.
+  thr_rgc        a pixel counts for RGC where |Res| > thr_rgc (30).
+  thr_rgfs       a P-frame goes to phi where sum |Res| > thr_rgfs (3.6e7 at 1024x2048).
+  alpha          RGC blending weight, F[R] = (1 - alpha) F_warped[R] + alpha phi(I[R]) (Eq. 6).
+
+thr_rgfs is defined at the paper's 1024x2048; at other frame sizes use `scaled_thr_rgfs`, which
+scales it with the frame area (sum |Res| grows with the number of pixels).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable, Sequence, Tuple
+
+# Module names, in the order the paper adds them (Table 5).
+FFW = "ffw"
+RGC = "rgc"
+RGFS = "rgfs"
+ALL_MODULES = (FFW, RGC, RGFS)
+MODEL_NAMES = ("bl1", "bl2", "bl3")
+
+# The frame size at which the paper states thr_rgfs and the region grid.
+REFERENCE_SIZE = (1024, 2048)
+
+
+class ConfigError(ValueError):
+    """A TapLab setting is out of range or inconsistent; the message names it."""
+
+
+def parse_modules(modules: str | Iterable[str]) -> Tuple[str, ...]:
+    """Turns 'ffw,rgc,rgfs' (or 'none', '', a list) into a canonical tuple in paper order."""
+    if isinstance(modules, str):
+        items = [m.strip().lower() for m in modules.replace("+", ",").split(",")]
+    else:
+        items = [str(m).strip().lower() for m in modules]
+    items = [m for m in items if m and m not in ("none", "perframe", "per-frame")]
+    unknown = sorted(set(items) - set(ALL_MODULES))
+    if unknown:
+        raise ConfigError(
+            f"modules: unknown module(s) {unknown}; choose from {list(ALL_MODULES)} or 'none'")
+    if items and FFW not in items:
+        raise ConfigError(
+            f"modules: {sorted(items)} need 'ffw': RGC corrects warped features and RGFS chooses "
+            "between phi and warping, so both sit on top of FFW (use 'none' for per-frame phi)")
+    return tuple(m for m in ALL_MODULES if m in items)
+
+
+@dataclasses.dataclass(frozen=True)
+class TapLabConfig:
+    """Settings of the TapLab engine, with the paper's defaults (Cityscapes, 1024x2048, BL2)."""
+
+    model: str = "bl2"
+    gop: int = 12
+    modules: Tuple[str, ...] = (FFW, RGC, RGFS)
+    region_shape: Tuple[int, int] = (512, 512)
+    region_stride: int = 256
+    thr_rgc: float = 30.0
+    thr_rgfs: float = 3.6e7
+    alpha: float = 1.0  # Eq. 6: 1.0 lets phi's crop replace the warped region; Fig. 11 sweeps it.
+
+    def __post_init__(self):
+        object.__setattr__(self, "modules", parse_modules(self.modules))
+        object.__setattr__(self, "region_shape", tuple(int(v) for v in self.region_shape))
+        self.validate()
+
+    # -- validation ------------------------------------------------------------------------
+    def validate(self) -> "TapLabConfig":
+        if self.model not in MODEL_NAMES:
+            raise ConfigError(f"model: {self.model!r} is not one of {list(MODEL_NAMES)}")
+        if int(self.gop) != self.gop or self.gop < 1:
+            raise ConfigError(f"gop: must be an integer >= 1, got {self.gop}")
+        if len(self.region_shape) != 2 or min(self.region_shape) <= 0:
+            raise ConfigError(
+                f"region_shape: must be two positive integers (height, width), got {self.region_shape}")
+        if int(self.region_stride) != self.region_stride or self.region_stride <= 0:
+            raise ConfigError(f"region_stride: must be a positive integer, got {self.region_stride}")
+        if self.thr_rgc < 0:
+            raise ConfigError(f"thr_rgc: must be >= 0 (a residual magnitude), got {self.thr_rgc}")
+        if self.thr_rgfs < 0:
+            raise ConfigError(f"thr_rgfs: must be >= 0 (a sum of |Res|), got {self.thr_rgfs}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ConfigError(f"alpha: must lie in [0, 1], got {self.alpha}")
+        return self
+
+    def check_frame(self, height: int, width: int) -> None:
+        """Raises ConfigError where the RGC region does not fit a frame of this size."""
+        if RGC in self.modules:
+            rh, rw = self.region_shape
+            if rh > height or rw > width:
+                raise ConfigError(
+                    f"region_shape: {rh}x{rw} does not fit inside the {height}x{width} frame; "
+                    f"use a smaller --region_shape or config.scaled_to(height, width)")
+
+    # -- derived ---------------------------------------------------------------------------
+    @property
+    def use_ffw(self) -> bool:
+        return FFW in self.modules
+
+    @property
+    def use_rgc(self) -> bool:
+        return RGC in self.modules
+
+    @property
+    def use_rgfs(self) -> bool:
+        return RGFS in self.modules
+
+    @property
+    def modules_name(self) -> str:
+        """'none', 'ffw', 'ffw_rgc', 'ffw_rgfs' or 'ffw_rgc_rgfs' (benchmark config names)."""
+        return "_".join(self.modules) if self.modules else "none"
+
+    def scaled_thr_rgfs(self, height: int, width: int) -> float:
+        """thr_rgfs at a frame size other than 1024x2048: scaled by the frame area (Eq. 4)."""
+        ref = REFERENCE_SIZE[0] * REFERENCE_SIZE[1]
+        return float(self.thr_rgfs) * (height * width) / ref
+
+    def scaled_to(self, height: int, width: int) -> "TapLabConfig":
+        """The paper's region grid scaled to another frame size, kept on the 16-pixel block grid.
+
+        512x512 regions with stride 256 at 1024x2048 become 256x256 with stride 128 at 512x1024.
+        thr_rgfs is left as stated at 1024x2048 (scaled_thr_rgfs applies the area factor).
+        """
+        s = min(height / REFERENCE_SIZE[0], width / REFERENCE_SIZE[1])
+
+        def block(v):
+            return max(16, int(round(v * s / 16.0)) * 16)
+
+        rh, rw = (min(block(v), dim // 16 * 16 or dim)
+                  for v, dim in zip(self.region_shape, (height, width)))
+        return dataclasses.replace(self, region_shape=(rh, rw),
+                                   region_stride=block(self.region_stride))
+
+    def replace(self, **changes) -> "TapLabConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["modules"] = list(self.modules)
+        d["region_shape"] = list(self.region_shape)
+        return d
+
+
+def region_grid(height: int, width: int, region_shape: Sequence[int],
+                region_stride: int) -> list:
+    """Top-left corners (y, x) of the overlapping RGC regions covering a frame (Sec. 3.3).
+
+    Regions step by region_stride; a last row/column is added flush with the frame edge so that
+    every pixel is covered.
+    """
+    rh, rw = region_shape
+    if rh > height or rw > width:
+        raise ConfigError(f"region_shape: {rh}x{rw} does not fit inside the {height}x{width} frame")
+
+    def starts(extent, size):
+        out = list(range(0, extent - size + 1, region_stride))
+        if out[-1] != extent - size:
+            out.append(extent - size)
+        return out
+
+    return [(y, x) for y in starts(height, rh) for x in starts(width, rw)]
