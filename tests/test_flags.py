@@ -1,0 +1,65 @@
+"""The shared absl flags mirror TapLabConfig, validate, and the paper's flag files load."""
+import glob
+import os
+
+import pytest
+from absl import flags
+
+from experiments import flags as flags_lib
+from taplab_tf import config as C
+
+FLAGS = flags.FLAGS
+
+
+@pytest.fixture
+def parse():
+    flags_lib.define_taplab_flags()
+    flags_lib.define_taplab_flags()  # idempotent: several apps may call it
+
+    def _parse(*args):
+        FLAGS.unparse_flags()
+        FLAGS(["prog", *args])
+        return flags_lib.config_from_flags()
+
+    yield _parse
+    FLAGS.unparse_flags()
+
+
+def test_defaults_equal_config_defaults(parse):
+    assert parse() == C.TapLabConfig()
+
+
+def test_flags_reach_the_config(parse):
+    cfg = parse("--gop=6", "--modules=ffw,rgfs", "--region_shape=256,128", "--region_stride=64",
+                "--thr_rgc=20", "--thr_rgfs=1e7", "--alpha=0.5", "--model=bl3")
+    assert cfg == C.TapLabConfig(model="bl3", gop=6, modules=("ffw", "rgfs"),
+                                 region_shape=(256, 128), region_stride=64, thr_rgc=20,
+                                 thr_rgfs=1e7, alpha=0.5)
+
+
+@pytest.mark.parametrize("bad", ["--gop=0", "--alpha=2", "--modules=rgc", "--modules=ffw,foo",
+                                 "--region_shape=512", "--region_shape=a,b", "--model=bl4",
+                                 "--region_stride=0", "--thr_rgc=-3"])
+def test_bad_flags_are_rejected(parse, bad):
+    with pytest.raises(flags.IllegalFlagValueError):
+        parse(bad)
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(flags_lib.CONFIG_DIR, "*.flags"))))
+def test_paper_flagfiles_load(parse, path):
+    cfg = parse(f"--flagfile={path}")
+    name = os.path.basename(path)
+    assert cfg.model == name.split("_")[1].split(".")[0]
+    assert cfg.gop == 12 and cfg.modules == ("ffw", "rgc", "rgfs")
+    if name.startswith("cityscapes"):
+        assert cfg.region_shape == (512, 512) and cfg.region_stride == 256
+        cfg.check_frame(1024, 2048)
+    else:
+        assert cfg == C.TapLabConfig().scaled_to(360, 480)
+        cfg.check_frame(360, 480)
+
+
+def test_flagfiles_cover_the_papers_settings():
+    names = {os.path.basename(p) for p in glob.glob(os.path.join(flags_lib.CONFIG_DIR, "*.flags"))}
+    assert {"cityscapes_bl1.flags", "cityscapes_bl2.flags", "cityscapes_bl3.flags",
+            "camvid_bl2.flags"} <= names
