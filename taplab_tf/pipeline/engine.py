@@ -1,0 +1,362 @@
+"""The TapLab engine: Algorithm 1 of the paper over a compressed video.
+
+For each frame, in decode order, fed by third_party.compressed_video:
+
+  I-frame                       F = phi(I)
+  P-frame, RGFS fires (Eq. 4)   F = phi(I)
+  P-frame otherwise             F = FFW(Mv, F_prev)                         (Eq. 1, mv_warp)
+      with RGC (Eq. 3, 6)       F[R] = (1 - alpha) F[R] + alpha phi(I[R]), R the region with
+                                the most pixels where |Res| > thr_rgc
+  every frame                   labels = argmax(bilinear_upsample(F))     (one output path)
+
+F are the logits of phi at its output stride. They stay TF tensors between frames; the per-frame
+work runs in tf.function steps traced once per input shape (the full frame and the RGC crop). The
+warp is a custom op and is kept out of XLA. Decoding runs in a reader thread with a bounded queue
+so that it overlaps inference.
+
+Region grid and thr_rgfs are stated at the paper's 1024x2048 (TapLabConfig); with
+`scale_to_frame=True` (the default) they are scaled to the video's frame size: regions by
+TapLabConfig.scaled_to, thr_rgfs by the frame area (TapLabConfig.scaled_thr_rgfs).
+"""
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+import time
+from typing import Callable, Dict, Iterable, Iterator, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from taplab_tf import config as config_lib
+from taplab_tf import ops
+from taplab_tf.pipeline import modules
+
+PROPAGATIONS = ("mv", "flow_dis", "flow_farneback")
+
+
+class EngineError(ValueError):
+    """The engine cannot run on this input; the message names the problem."""
+
+
+@dataclasses.dataclass
+class FrameResult:
+    """What the engine did for one frame, and its labels."""
+    index: int
+    pict_type: str                 # 'I' or 'P'
+    gop_position: int              # frames since the last I-frame
+    action: str                    # 'phi' (I-frame or per-frame), 'rgfs' (phi on a P-frame), 'ffw'
+    labels: Optional[np.ndarray]   # uint8 HxW trainIds (None with output='none')
+    rgfs_score: float = 0.0        # sum |Res| of this frame (or accumulated, see rgfs_accumulate)
+    rgc_region: Optional[Tuple[int, int, int, int]] = None  # (y, x, h, w) corrected by RGC
+    # Seconds per stage on the inference thread: decode_wait, phi, warp, correct, output.
+    timings: Dict[str, float] = dataclasses.field(default_factory=dict)
+    reader_seconds: float = 0.0    # decode + MV/residual extraction, on the reader thread
+    logits: Optional[np.ndarray] = None  # with keep_logits=True
+
+    @property
+    def keyframe(self) -> bool:
+        """phi ran on the whole frame."""
+        return self.action in ("phi", "rgfs")
+
+
+def _prefetch(iterable: Iterable, maxsize: int) -> Iterator[Tuple[object, float]]:
+    """Iterates `iterable` in a background thread through a bounded queue, so that decoding
+    overlaps inference and at most `maxsize` decoded frames are held. Yields (item, seconds the
+    reader spent producing it). Exceptions of the reader are re-raised in the consumer."""
+    q: "queue.Queue" = queue.Queue(maxsize=maxsize)
+    done = object()
+    stop = threading.Event()
+
+    def put(entry):
+        while not stop.is_set():
+            try:
+                q.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work():
+        try:
+            it = iter(iterable)
+            while True:
+                t0 = time.perf_counter()
+                try:
+                    item = next(it)
+                except StopIteration:
+                    break
+                if not put((item, time.perf_counter() - t0, None)):
+                    return
+            put((done, 0.0, None))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            put((done, 0.0, e))
+
+    thread = threading.Thread(target=work, name="taplab-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, seconds, err = q.get()
+            if item is done:
+                if err is not None:
+                    raise err
+                return
+            yield item, seconds
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+class TapLabEngine:
+    """Runs TapLab (Algorithm 1) with a segmentation model phi over compressed videos.
+
+    Args:
+      model: a Keras model mapping float32 RGB [0, 255] [N,H,W,3] to logits at `output_stride`
+        (taplab_tf.models.build_model / load_model); fully convolutional.
+      config: TapLabConfig (gop is a property of the encoded stream; the engine follows the
+        picture types the stream carries).
+      output_stride: stride of the logits; defaults to `model.output_stride`.
+      scale_to_frame: scale region grid and thr_rgfs from 1024x2048 to the video's size.
+      warp_interpolation: 'nearest' (the paper's gather) or 'bilinear'.
+      rgc_accumulate: the original code's variant that accumulates region scores across the GOP
+        and resets the chosen region.
+      rgfs_accumulate: trigger RGFS on the residual accumulated since the last keyframe.
+      propagation: 'mv' (FFW, the paper) or an optical-flow baseline ('flow_dis',
+        'flow_farneback': flow from the decoded frames, warped with tfa dense_image_warp), for
+        Table 3 on equal footing.
+      queue_size: decoded frames held ahead of inference.
+    """
+
+    def __init__(self, model: tf.keras.Model, config: config_lib.TapLabConfig, *,
+                 output_stride: Optional[int] = None, scale_to_frame: bool = True,
+                 warp_interpolation: str = "nearest", rgc_accumulate: bool = False,
+                 rgfs_accumulate: bool = False, propagation: str = "mv", queue_size: int = 4):
+        self.model = model
+        self.config = config.validate()
+        self.output_stride = int(output_stride or getattr(model, "output_stride", 0) or 0)
+        if self.output_stride <= 0:
+            raise EngineError("output_stride: the model has no output_stride attribute; pass "
+                              "output_stride= explicitly")
+        if propagation not in PROPAGATIONS:
+            raise EngineError(f"propagation: {propagation!r} is not one of {list(PROPAGATIONS)}")
+        if warp_interpolation not in ("nearest", "bilinear"):
+            raise EngineError(f"warp_interpolation: {warp_interpolation!r} is not 'nearest' or "
+                              "'bilinear'")
+        self.num_classes = int(model.outputs[0].shape[-1]) if model.outputs else None
+        self.scale_to_frame = scale_to_frame
+        self.warp_interpolation = warp_interpolation
+        self.rgc_accumulate = rgc_accumulate
+        self.rgfs_accumulate = rgfs_accumulate
+        self.propagation = propagation
+        self.queue_size = queue_size
+        self.trace_counts: Dict[str, int] = {"phi": 0, "warp": 0, "blend": 0, "output": 0}
+        self._build_steps()
+
+    # -- the tf.function steps -----------------------------------------------------------
+    def _build_steps(self):
+        counts = self.trace_counts
+        model = self.model
+        stride = self.output_stride
+        interpolation = self.warp_interpolation
+
+        def phi(image):
+            counts["phi"] += 1  # runs at trace time only
+            x = tf.cast(image, tf.float32)[tf.newaxis]
+            return model(x, training=False)
+
+        def warp(logits, mv):
+            counts["warp"] += 1
+            return ops.mv_warp(logits, mv[tf.newaxis], feature_stride=stride,
+                               interpolation=interpolation, border="clamp")
+
+        def blend(logits, crop_logits, top, left, alpha):
+            # Eq. 6 on the region [top, top+h) x [left, left+w) of the logits.
+            counts["blend"] += 1
+            shape = tf.shape(logits)
+            cshape = tf.shape(crop_logits)
+            pads = [[0, 0], [top, shape[1] - top - cshape[1]],
+                    [left, shape[2] - left - cshape[2]], [0, 0]]
+            placed = tf.pad(crop_logits, pads)
+            mask = tf.pad(tf.ones_like(crop_logits[..., :1]), pads)
+            return logits + alpha * mask * (placed - logits)
+
+        def output(logits, height, width):
+            counts["output"] += 1
+            h, w = tf.shape(logits)[1], tf.shape(logits)[2]
+            full = ops.upsample_argmax(logits, tf.stack([h * stride, w * stride]))
+            return tf.cast(full[0, :height, :width], tf.uint8)
+
+        spec = tf.TensorSpec
+        self._phi = tf.function(phi, reduce_retracing=False)
+        self._warp = tf.function(warp, jit_compile=False, input_signature=[
+            spec([1, None, None, None], tf.float32), spec([None, None, 2], tf.float32)])
+        self._blend = tf.function(blend, input_signature=[
+            spec([1, None, None, None], tf.float32), spec([1, None, None, None], tf.float32),
+            spec([], tf.int32), spec([], tf.int32), spec([], tf.float32)])
+        self._output = tf.function(output, input_signature=[
+            spec([1, None, None, None], tf.float32), spec([], tf.int32), spec([], tf.int32)])
+
+    # -- helpers ---------------------------------------------------------------------------
+    def settings_for(self, height: int, width: int) -> Tuple[config_lib.TapLabConfig, float]:
+        """The config and RGFS threshold in force for a frame of this size."""
+        cfg = self.config
+        if self.scale_to_frame and (height, width) != config_lib.REFERENCE_SIZE:
+            cfg = cfg.scaled_to(height, width)
+        thr_rgfs = (cfg.scaled_thr_rgfs(height, width) if self.scale_to_frame
+                    else float(cfg.thr_rgfs))
+        try:
+            cfg.check_frame(height, width)
+        except config_lib.ConfigError as e:
+            raise EngineError(str(e)) from None
+        s = self.output_stride
+        if cfg.use_rgc and (cfg.region_shape[0] % s or cfg.region_shape[1] % s
+                            or cfg.region_stride % s):
+            raise EngineError(
+                f"region_shape {cfg.region_shape} / region_stride {cfg.region_stride} must be "
+                f"multiples of the model's output stride {s}")
+        return cfg, thr_rgfs
+
+    def _flow_warp(self, logits, prev_rgb, rgb):
+        import cv2
+        import tensorflow_addons as tfa
+        prev = cv2.cvtColor(prev_rgb, cv2.COLOR_RGB2GRAY)
+        cur = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        if self.propagation == "flow_dis":
+            if not hasattr(self, "_dis"):
+                self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+            flow = self._dis.calc(cur, prev, None)  # backward flow: cur pixel -> prev position
+        else:
+            flow = cv2.calcOpticalFlowFarneback(cur, prev, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        h, w = int(logits.shape[1]), int(logits.shape[2])
+        s = self.output_stride
+        small = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / s
+        # dense_image_warp reads image[y - flow_y, x - flow_x]; backward flow points cur -> prev.
+        dense = -np.stack([small[..., 1], small[..., 0]], axis=-1)[np.newaxis]
+        return tfa.image.dense_image_warp(logits, tf.constant(dense, tf.float32))
+
+    # -- the loop --------------------------------------------------------------------------
+    def segment(self, frames: Iterable, *, output: str = "labels",
+                keep_logits: bool = False) -> Iterator[FrameResult]:
+        """Runs Algorithm 1 over frames from the reader (an iterable of CompressedFrame, e.g.
+        `open_compressed(path, residual='summary')`, or a path). Yields one FrameResult a frame.
+
+        output='labels' computes the label map of every frame (the same upsample-argmax path for
+        phi and propagated frames); 'none' skips it (timing the propagation alone).
+        """
+        if isinstance(frames, (str, bytes)) or hasattr(frames, "__fspath__"):
+            yield from self.segment_video(frames, output=output, keep_logits=keep_logits)
+            return
+        cfg = self.config
+        logits = None
+        prev_rgb = None
+        scorer = None
+        acc_scores = None
+        acc_rgfs = 0.0
+        thr_rgfs = None
+        source = _prefetch(frames, self.queue_size) if self.queue_size > 0 else (
+            (f, 0.0) for f in frames)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                frame, reader_s = next(source)
+            except StopIteration:
+                break
+            # decode_wait: time inference waited on the reader (decode not hidden by overlap);
+            # reader: what decoding + MV/residual extraction of this frame cost the reader thread.
+            t = {"decode_wait": time.perf_counter() - t0}
+            image = frame.image
+            if image is None:
+                raise EngineError("the reader gave no RGB image: open the video with rgb=True")
+            height, width = image.shape[:2]
+            if thr_rgfs is None:
+                cfg, thr_rgfs = self.settings_for(height, width)
+                if cfg.use_rgc:
+                    scorer = modules.RegionScorer(height, width, cfg.region_shape,
+                                                  cfg.region_stride)
+                    acc_scores = np.zeros(len(scorer.regions)) if self.rgc_accumulate else None
+            region = None
+            rgfs_score = float(getattr(frame, "residual_sum", 0.0) or 0.0)
+            is_key = frame.pict_type == "I" or not cfg.use_ffw or logits is None
+            action = "phi"
+            if not is_key and cfg.use_rgfs:
+                acc_rgfs = acc_rgfs + rgfs_score if self.rgfs_accumulate else rgfs_score
+                if modules.rgfs_fires(acc_rgfs, thr_rgfs):
+                    is_key, action = True, "rgfs"
+                rgfs_score = acc_rgfs
+            if is_key:
+                t0 = time.perf_counter()
+                logits = self._phi(image)
+                t["phi"] = time.perf_counter() - t0
+                acc_rgfs = 0.0
+                if acc_scores is not None and frame.pict_type == "I":
+                    acc_scores[:] = 0.0
+            else:
+                action = "ffw"
+                t0 = time.perf_counter()
+                if self.propagation == "mv":
+                    mv = frame.motion_vectors
+                    if mv is None:
+                        raise EngineError(f"frame {frame.index}: a P-frame without motion vectors")
+                    logits = self._warp(logits, tf.convert_to_tensor(mv, tf.float32))
+                else:
+                    logits = self._flow_warp(logits, prev_rgb, image)
+                t["warp"] = time.perf_counter() - t0
+                if cfg.use_rgc:
+                    t0 = time.perf_counter()
+                    counts = frame.residual_block_counts(cfg.thr_rgc)
+                    best, _ = scorer.select(counts, acc_scores)
+                    region = scorer.regions[best]
+                    y, x, rh, rw = region
+                    crop_logits = self._phi(image[y:y + rh, x:x + rw])
+                    s = self.output_stride
+                    logits = self._blend(logits, crop_logits, tf.constant(y // s),
+                                         tf.constant(x // s), tf.constant(cfg.alpha, tf.float32))
+                    t["correct"] = time.perf_counter() - t0
+            labels = None
+            if output != "none":
+                t0 = time.perf_counter()
+                labels = self._output(logits, tf.constant(height), tf.constant(width)).numpy()
+                t["output"] = time.perf_counter() - t0
+            if self.propagation != "mv":
+                prev_rgb = image
+            yield FrameResult(
+                index=frame.index, pict_type=frame.pict_type, gop_position=frame.gop_position,
+                action=action, labels=labels, rgfs_score=rgfs_score, rgc_region=region,
+                timings=t, reader_seconds=reader_s, logits=logits.numpy() if keep_logits else None)
+
+    def segment_video(self, path, *, output: str = "labels",
+                      keep_logits: bool = False) -> Iterator[FrameResult]:
+        """Opens a compressed video with what this config needs and runs `segment` over it."""
+        from third_party.compressed_video import open_compressed
+        cfg = self.config
+        need_residual = cfg.use_rgc or cfg.use_rgfs
+        with open_compressed(path, rgb=True,
+                             residual="summary" if need_residual else None) as video:
+            yield from self.segment(video, output=output, keep_logits=keep_logits)
+
+
+def summarize(results: Iterable[FrameResult], wall_seconds: Optional[float] = None) -> dict:
+    """Frames, keyframes (I and RGFS), RGC corrections, mean FPS and the time split."""
+    results = list(results)
+    n = len(results)
+    split: Dict[str, float] = {}
+    for r in results:
+        for k, v in r.timings.items():
+            split[k] = split.get(k, 0.0) + v
+    busy = sum(split.values())
+    p_frames = [r for r in results if r.pict_type == "P"]
+    out = {
+        "frames": n,
+        "i_frames": sum(r.pict_type == "I" for r in results),
+        "rgfs_keyframes": sum(r.action == "rgfs" for r in results),
+        "rgfs_fraction": (sum(r.action == "rgfs" for r in p_frames) / len(p_frames)
+                          if p_frames else 0.0),
+        "rgc_corrections": sum(r.rgc_region is not None for r in results),
+        "time_split_ms": {k: 1000.0 * v / max(n, 1) for k, v in sorted(split.items())},
+    }
+    out["reader_ms"] = 1000.0 * sum(r.reader_seconds for r in results) / max(n, 1)
+    seconds = wall_seconds if wall_seconds is not None else busy
+    out["seconds"] = seconds
+    out["fps"] = n / seconds if seconds > 0 else float("nan")
+    return out

@@ -1,0 +1,201 @@
+"""The TapLab engine (Algorithm 1): module decisions on constructed inputs, equivalences, tracing."""
+import dataclasses
+from typing import Optional
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from taplab_tf import config as C
+from taplab_tf.pipeline import engine as E
+from taplab_tf.pipeline import modules as M
+
+H, W, STRIDE, NC = 64, 128, 4, 5
+
+
+@dataclasses.dataclass
+class FakeFrame:
+    """Stands in for third_party.compressed_video's CompressedFrame (same attributes)."""
+    index: int
+    pict_type: str
+    gop_position: int
+    image: np.ndarray
+    motion_vectors: Optional[np.ndarray] = None
+    residual_sum: float = 0.0
+    counts: Optional[np.ndarray] = None
+
+    def residual_block_counts(self, thr):
+        return self.counts if self.counts is not None else np.zeros((H // 16, W // 16), np.int32)
+
+
+def tiny_model(seed=0):
+    tf.keras.utils.set_random_seed(seed)
+    inp = tf.keras.Input((None, None, 3))
+    x = tf.keras.layers.Rescaling(1 / 255.0)(inp)
+    x = tf.keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    x = tf.keras.layers.AveragePooling2D(STRIDE)(x)
+    x = tf.keras.layers.Conv2D(NC, 1)(x)
+    model = tf.keras.Model(inp, x)
+    model.output_stride = STRIDE
+    return model
+
+
+def clip(n=13, gop=12, mv=None, seed=0):
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i in range(n):
+        pos = i % gop
+        frames.append(FakeFrame(
+            index=i, pict_type="I" if pos == 0 else "P", gop_position=pos,
+            image=rng.integers(0, 256, (H, W, 3), dtype=np.uint8),
+            motion_vectors=None if pos == 0 else (
+                np.zeros((H // 16, W // 16, 2), np.float32) if mv is None else mv)))
+    return frames
+
+
+def reference_labels(model, image):
+    logits = model(tf.cast(image, tf.float32)[None])
+    up = tf.image.resize(logits, (logits.shape[1] * STRIDE, logits.shape[2] * STRIDE), "bilinear")
+    return tf.argmax(up, -1)[0, :H, :W].numpy().astype(np.uint8)
+
+
+def test_modules_none_is_phi_on_every_frame():
+    model = tiny_model()
+    engine = E.TapLabEngine(model, C.TapLabConfig(modules="none"))
+    frames = clip(6)
+    results = list(engine.segment(frames))
+    assert [r.action for r in results] == ["phi"] * 6
+    for r, f in zip(results, frames):
+        np.testing.assert_array_equal(r.labels, reference_labels(model, f.image))
+
+
+def test_ffw_with_zero_motion_keeps_the_features():
+    engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="ffw"))
+    results = list(engine.segment(clip(5), keep_logits=True))
+    assert [r.action for r in results] == ["phi", "ffw", "ffw", "ffw", "ffw"]
+    for r in results[1:]:
+        np.testing.assert_array_equal(r.logits, results[0].logits)
+        np.testing.assert_array_equal(r.labels, results[0].labels)
+
+
+def test_ffw_follows_a_uniform_shift():
+    mv = np.zeros((H // 16, W // 16, 2), np.float32)
+    mv[..., 0] = 8.0  # everything moved 8 px right: F_t[p] = F_{t-1}[p - (8, 0)]
+    engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="ffw"))
+    r0, r1 = list(engine.segment(clip(2, mv=mv), keep_logits=True))
+    shift = 8 // STRIDE
+    np.testing.assert_allclose(r1.logits[:, :, shift:], r0.logits[:, :, :-shift])
+
+
+def test_rgc_picks_the_region_holding_the_residual():
+    cfg = C.TapLabConfig(modules="ffw,rgc", region_shape=(32, 32), region_stride=16)
+    engine = E.TapLabEngine(tiny_model(), cfg, scale_to_frame=False)
+    frames = clip(2)
+    counts = np.zeros((H // 16, W // 16), np.int32)
+    counts[2, 6] = 200  # a residual block at rows 32-48, cols 96-112
+    frames[1].counts = counts
+    results = list(engine.segment(frames, keep_logits=True))
+    y, x, h, w = results[1].rgc_region
+    assert (h, w) == (32, 32) and y <= 32 and y + h >= 48 and x <= 96 and x + w >= 112
+    # alpha = 1: the region's logits are phi's on the crop, outside them the warped ones.
+    crop = engine.model(tf.cast(frames[1].image[y:y + h, x:x + w], tf.float32)[None]).numpy()
+    s = STRIDE
+    got = results[1].logits
+    np.testing.assert_allclose(got[:, y // s:(y + h) // s, x // s:(x + w) // s], crop, atol=1e-5)
+    outside = np.ones(got.shape[1:3], bool)
+    outside[y // s:(y + h) // s, x // s:(x + w) // s] = False
+    np.testing.assert_array_equal(got[0][outside], results[0].logits[0][outside])
+
+
+def test_rgc_alpha_blends():
+    cfg = C.TapLabConfig(modules="ffw,rgc", region_shape=(32, 32), region_stride=16, alpha=0.25)
+    engine = E.TapLabEngine(tiny_model(), cfg, scale_to_frame=False)
+    frames = clip(2)
+    r0, r1 = list(engine.segment(frames, keep_logits=True))
+    y, x, h, w = r1.rgc_region
+    crop = engine.model(tf.cast(frames[1].image[y:y + h, x:x + w], tf.float32)[None]).numpy()
+    s = STRIDE
+    expected = 0.75 * r0.logits[:, y // s:(y + h) // s, x // s:(x + w) // s] + 0.25 * crop
+    np.testing.assert_allclose(r1.logits[:, y // s:(y + h) // s, x // s:(x + w) // s], expected,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_rgfs_fires_above_the_threshold_only():
+    cfg = C.TapLabConfig(modules="ffw,rgfs", thr_rgfs=1000.0)
+    engine = E.TapLabEngine(tiny_model(), cfg, scale_to_frame=False)
+    frames = clip(4)
+    frames[1].residual_sum = 999.0
+    frames[2].residual_sum = 1001.0
+    frames[3].residual_sum = 10.0
+    results = list(engine.segment(frames))
+    assert [r.action for r in results] == ["phi", "ffw", "rgfs", "ffw"]
+    assert results[2].keyframe and not results[1].keyframe
+
+
+def test_rgfs_threshold_scales_with_frame_area():
+    cfg = C.TapLabConfig(modules="ffw,rgfs")
+    engine = E.TapLabEngine(tiny_model(), cfg)
+    _, thr = engine.settings_for(H, W)
+    assert thr == pytest.approx(3.6e7 * H * W / (1024 * 2048))
+
+
+def test_rgfs_accumulate_variant_sums_since_the_keyframe():
+    cfg = C.TapLabConfig(modules="ffw,rgfs", thr_rgfs=100.0)
+    engine = E.TapLabEngine(tiny_model(), cfg, scale_to_frame=False, rgfs_accumulate=True)
+    frames = clip(5)
+    for f in frames[1:]:
+        f.residual_sum = 40.0
+    assert [r.action for r in engine.segment(frames)] == ["phi", "ffw", "ffw", "rgfs", "ffw"]
+
+
+def test_traced_once_per_shape_over_a_30_frame_clip():
+    cfg = C.TapLabConfig(modules="ffw,rgc,rgfs", region_shape=(32, 32), region_stride=16,
+                         thr_rgfs=500.0)
+    engine = E.TapLabEngine(tiny_model(), cfg, scale_to_frame=False)
+    frames = clip(30, gop=12, mv=np.ones((H // 16, W // 16, 2), np.float32))
+    for f in frames[5::7]:
+        f.residual_sum = 1e6
+    results = list(engine.segment(frames))
+    assert len(results) == 30 and any(r.action == "rgfs" for r in results)
+    # phi: one trace for the full frame, one for the RGC crop; the rest one each.
+    assert engine.trace_counts == {"phi": 2, "warp": 1, "blend": 1, "output": 1}
+
+
+def test_reader_errors_reach_the_caller():
+    def broken():
+        yield clip(1)[0]
+        raise RuntimeError("truncated stream")
+
+    engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="ffw"))
+    with pytest.raises(RuntimeError, match="truncated"):
+        list(engine.segment(broken()))
+
+
+def test_region_too_large_for_the_frame_is_a_clear_error():
+    cfg = C.TapLabConfig(modules="ffw,rgc", region_shape=(128, 128))
+    engine = E.TapLabEngine(tiny_model(), cfg, scale_to_frame=False)
+    with pytest.raises(E.EngineError, match="region_shape"):
+        list(engine.segment(clip(2)))
+
+
+def test_region_scorer_exact_on_grid_and_proportional_off_grid():
+    scorer = M.RegionScorer(64, 96, (32, 32), 16)
+    counts = np.arange(4 * 6).reshape(4, 6)
+    scores = scorer.scores(counts)
+    for (y, x, h, w), s in zip(scorer.regions, scores):
+        assert s == counts[y // 16:(y + h) // 16, x // 16:(x + w) // 16].sum()
+    off = M.RegionScorer(40, 40, (32, 32), 16)  # last start 8: straddles blocks
+    ones = np.ones((3, 3))
+    assert np.allclose(off.scores(ones), 4.0)  # 32x32 pixels = 4 blocks' worth, wherever it sits
+    with pytest.raises(ValueError, match="block_counts"):
+        scorer.scores(np.zeros((2, 2)))
+
+
+def test_region_scorer_accumulate_resets_the_chosen_region():
+    scorer = M.RegionScorer(32, 64, (32, 32), 32)
+    acc = np.zeros(len(scorer.regions))
+    counts = np.array([[5, 5, 1, 1], [5, 5, 1, 1]])
+    best, _ = scorer.select(counts, acc)
+    assert best == 0 and acc[0] == 0 and acc[1] == 4
+    best, _ = scorer.select(np.zeros((2, 4)), acc)
+    assert best == 1
