@@ -1,0 +1,213 @@
+"""tf.data input pipelines for Cityscapes, the synthetic Cityscapes-layout tree and CamVid.
+
+make_dataset(dataset, data_dir, split, training, batch_size, crop_size=None,
+             scale_range=(0.5, 2.0), shuffle_seed=None, ...) -> tf.data.Dataset yielding
+  (image float32 [N, H, W, 3] RGB in [0, 255], label uint8 [N, H, W] trainIds, 255 = ignore).
+
+Images are NOT mean-subtracted or scaled: the models normalise inside (they take [0, 255]).
+
+training=True (the paper's augmentation), per image, in this order:
+  1. random scale s ~ U[scale_range] (default [0.5, 2.0]); image bilinear, label nearest neighbour;
+  2. pad bottom/right up to the crop size where the scaled image is smaller: the image with the
+     ImageNet mean pixel (so it becomes ~0 after the model's normalisation), the label with 255;
+  3. random crop of crop_size (default 800x800 for cityscapes/synthetic, 600x600 for camvid);
+  4. random horizontal flip (p = 0.5).
+  Then shuffle (whole file list, reshuffled each epoch), batch with drop_remainder=True (static
+  shapes). With shuffle_seed set, the order AND the augmentation are deterministic: every
+  image's random draws come from a stateless seed taken from
+  tf.data.Dataset.random(shuffle_seed), so two datasets built with the same seed yield identical
+  batches, also with parallel decoding. The dataset is finite (one epoch); call .repeat() for more.
+training=False: full-size images, no augmentation, file order, batch_size images per batch
+  (sizes must agree within a batch: use batch_size=1 for mixed sizes), no drop_remainder.
+
+Decoding (tf.io PNG decoding, labelId/void mapping by lookup table) runs with
+num_parallel_calls=AUTOTUNE and the result is prefetched.
+
+Bad input fails when the dataset is built, with one line naming the problem: unknown dataset,
+missing directory or split, image without label (FileNotFoundError / ValueError). CamVid label
+values above 11 are checked eagerly by default (validate_labels; ~1 s for the shared copy) and
+again inside the pipeline (InvalidArgumentError naming the file).
+
+Also: num_classes(dataset), class_names(dataset), file_pairs(dataset, data_dir, split),
+default_crop_size(dataset), IMAGENET_MEAN.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from taplab_tf.data import camvid as camvid_lib
+from taplab_tf.data import cityscapes as cityscapes_lib
+from taplab_tf.data import labels as labels_lib
+
+DATASET_NAMES = ("cityscapes", "synthetic", "camvid")
+# RGB mean of ImageNet in [0, 255]: the padding value of augmented images.
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+_DEFAULT_CROP = {"cityscapes": (800, 800), "synthetic": (800, 800), "camvid": (600, 600)}
+
+
+def _check_dataset(dataset: str) -> str:
+    if dataset not in DATASET_NAMES:
+        raise ValueError(f"dataset: unknown {dataset!r}; choose from {list(DATASET_NAMES)}")
+    return dataset
+
+
+def num_classes(dataset: str) -> int:
+    return labels_lib.num_classes(_check_dataset(dataset))
+
+
+def class_names(dataset: str) -> Tuple[str, ...]:
+    return tuple(labels_lib.class_names(_check_dataset(dataset)))
+
+
+def default_crop_size(dataset: str) -> Tuple[int, int]:
+    return _DEFAULT_CROP[_check_dataset(dataset)]
+
+
+def file_pairs(dataset: str, data_dir: str, split: str,
+               use_sequence_frames: bool = False) -> List[Tuple[str, str]]:
+    """Sorted (image path, label path) pairs of a split. use_sequence_frames (cityscapes /
+    synthetic only): all labelled leftImg8bit_sequence frames instead of the annotated images."""
+    _check_dataset(dataset)
+    if dataset == "camvid":
+        if use_sequence_frames:
+            raise ValueError("file_pairs: use_sequence_frames applies to cityscapes/synthetic, "
+                             "not camvid")
+        return camvid_lib.image_label_pairs(data_dir, split)
+    return cityscapes_lib.image_label_pairs(data_dir, split,
+                                           use_sequence_frames=use_sequence_frames)
+
+
+def _label_lut(dataset: str) -> np.ndarray:
+    if dataset == "camvid":
+        lut = np.full(256, labels_lib.IGNORE_LABEL, dtype=np.uint8)
+        lut[:labels_lib.CAMVID_VOID] = np.arange(labels_lib.CAMVID_VOID, dtype=np.uint8)
+        return lut
+    return labels_lib.CITYSCAPES_LABEL_ID_TO_TRAIN_ID
+
+
+def _pair(value, name) -> Tuple[int, int]:
+    if isinstance(value, (int, np.integer)):
+        value = (int(value), int(value))
+    try:
+        h, w = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"make_dataset: {name} must be an int or (height, width), got "
+                         f"{value!r}") from None
+    if h < 1 or w < 1:
+        raise ValueError(f"make_dataset: {name} must be positive, got {value!r}")
+    return h, w
+
+
+def make_dataset(dataset: str, data_dir: str, split: str, training: bool, batch_size: int,
+                 crop_size: Union[None, int, Sequence[int]] = None,
+                 scale_range: Sequence[float] = (0.5, 2.0),
+                 shuffle_seed: Optional[int] = None,
+                 random_flip: bool = True,
+                 shuffle: Optional[bool] = None,
+                 use_sequence_frames: bool = False,
+                 limit: Optional[int] = None,
+                 validate_labels: Optional[bool] = None,
+                 pad_value: Sequence[float] = IMAGENET_MEAN):
+    """See the module docstring. `shuffle` defaults to `training`; `limit` keeps the first N
+    file pairs (in sorted order, before shuffling); validate_labels defaults to True for camvid
+    (eager value check of every label file), False otherwise (Cityscapes labelIds of any value
+    are valid: unknown ids map to 255)."""
+    import tensorflow as tf
+
+    _check_dataset(dataset)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"make_dataset: batch_size must be a positive int, got {batch_size!r}")
+    crop = _pair(crop_size if crop_size is not None else default_crop_size(dataset), "crop_size")
+    try:
+        lo, hi = (float(v) for v in scale_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"make_dataset: scale_range must be (min, max), got "
+                         f"{scale_range!r}") from None
+    if not 0 < lo <= hi:
+        raise ValueError(f"make_dataset: scale_range must satisfy 0 < min <= max, got "
+                         f"{scale_range!r}")
+    if len(tuple(pad_value)) != 3:
+        raise ValueError("make_dataset: pad_value must be 3 numbers (RGB)")
+    if limit is not None and int(limit) < 1:
+        raise ValueError(f"make_dataset: limit must be >= 1, got {limit!r}")
+
+    pairs = file_pairs(dataset, data_dir, split, use_sequence_frames=use_sequence_frames)
+    if limit is not None:
+        pairs = pairs[:int(limit)]
+    if validate_labels is None:
+        validate_labels = dataset == "camvid"
+    if validate_labels and dataset == "camvid":
+        camvid_lib.check_labels(pairs)
+    if training and len(pairs) < batch_size:
+        raise ValueError(f"make_dataset: {len(pairs)} {split!r} images is fewer than "
+                         f"batch_size={batch_size} (training drops incomplete batches)")
+
+    lut = tf.constant(_label_lut(dataset))
+    max_raw = labels_lib.CAMVID_VOID if dataset == "camvid" else 255
+    mean = tf.constant(tuple(pad_value), tf.float32)
+    crop_h, crop_w = crop
+    ignore = labels_lib.IGNORE_LABEL
+
+    def load(image_path, label_path):
+        image = tf.io.decode_image(tf.io.read_file(image_path), channels=3,
+                                   expand_animations=False)
+        raw = tf.io.decode_png(tf.io.read_file(label_path), channels=1)[..., 0]
+        checks = [tf.debugging.assert_equal(
+            tf.shape(image)[:2], tf.shape(raw),
+            message=tf.strings.join(["image and label sizes differ: ", image_path, " vs ",
+                                     label_path]))]
+        if max_raw < 255:
+            checks.append(tf.debugging.assert_less_equal(
+                tf.reduce_max(raw), tf.constant(max_raw, tf.uint8),
+                message=tf.strings.join(["label value out of range (> ", str(max_raw), ") in ",
+                                         label_path])))
+        with tf.control_dependencies(checks):
+            label = tf.gather(lut, tf.cast(raw, tf.int32))
+        image = tf.cast(image, tf.float32)
+        image.set_shape([None, None, 3])
+        label.set_shape([None, None])
+        return image, label
+
+    def augment(image, label, seed):
+        seeds = tf.random.experimental.stateless_split(seed, 3)
+        shape = tf.shape(label)
+        h = tf.cast(shape[0], tf.float32)
+        w = tf.cast(shape[1], tf.float32)
+        if lo != 1.0 or hi != 1.0:
+            s = tf.random.stateless_uniform([], seeds[0], lo, hi)
+            size = tf.maximum(tf.cast(tf.round(tf.stack([h * s, w * s])), tf.int32), 1)
+            image = tf.image.resize(image, size, method="bilinear")
+            label = tf.image.resize(label[..., None], size, method="nearest")[..., 0]
+        shape = tf.shape(label)
+        pad_h = tf.maximum(crop_h - shape[0], 0)
+        pad_w = tf.maximum(crop_w - shape[1], 0)
+        image = tf.pad(image - mean, [[0, pad_h], [0, pad_w], [0, 0]]) + mean
+        label = tf.pad(label, [[0, pad_h], [0, pad_w]], constant_values=ignore)
+        stacked = tf.concat([image, tf.cast(label[..., None], tf.float32)], axis=-1)
+        stacked = tf.image.stateless_random_crop(stacked, [crop_h, crop_w, 4], seeds[1])
+        if random_flip:
+            stacked = tf.image.stateless_random_flip_left_right(stacked, seeds[2])
+        image = stacked[..., :3]
+        label = tf.cast(tf.round(stacked[..., 3]), tf.uint8)
+        return image, label
+
+    images = [p[0] for p in pairs]
+    labels = [p[1] for p in pairs]
+    ds = tf.data.Dataset.from_tensor_slices((images, labels))
+    if shuffle if shuffle is not None else training:
+        ds = ds.shuffle(len(pairs), seed=shuffle_seed, reshuffle_each_iteration=True)
+    autotune = tf.data.AUTOTUNE
+    if training:
+        seeds = tf.data.Dataset.random(seed=shuffle_seed,
+                                       rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip((ds, seeds))
+        ds = ds.map(lambda paths, seed: augment(*load(*paths), seed),
+                    num_parallel_calls=autotune, deterministic=True)
+        ds = ds.batch(batch_size, drop_remainder=True)
+    else:
+        ds = ds.map(load, num_parallel_calls=autotune, deterministic=True)
+        ds = ds.batch(batch_size, drop_remainder=False)
+    return ds.prefetch(autotune)

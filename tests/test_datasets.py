@@ -1,0 +1,224 @@
+"""Cityscapes / synthetic / CamVid loaders and the make_dataset pipelines."""
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from taplab_tf.data import camvid, cityscapes, datasets, labels
+
+CAMVID_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvid"
+H, W = 16, 24
+# labelIds in the fake gtFine: 7 road -> 0, 26 car -> 13, 33 bicycle -> 18; 0, 1, 3 (unlabeled,
+# ego vehicle, out of roi) and 34 (no such id) -> 255.
+LABEL_IDS = np.array([7, 26, 33, 0, 1, 3, 34], np.uint8)
+TRAIN_IDS = np.array([0, 13, 18, 255, 255, 255, 255], np.uint8)
+
+
+def _write_rgb(path, rgb):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+
+def _write_gray(path, arr):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), arr)
+
+
+def _label_ids(seed):
+    rng = np.random.default_rng(seed)
+    return LABEL_IDS[rng.integers(0, len(LABEL_IDS), size=(H, W))]
+
+
+def _make_cityscapes(root, split="val", snippets=(("aachen", "000000", 19), ("bonn", "000003", 119)),
+                     label_every_frame=False, clip_frames=30, frames_before=19):
+    """Tiny Cityscapes-layout tree: leftImg8bit + gtFine per annotated frame, 30-frame snippets."""
+    rng = np.random.default_rng(0)
+    for city, seq, f in snippets:
+        stem = f"{city}_{seq}_{f:06d}"
+        _write_rgb(root / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png",
+                   rng.integers(0, 256, (H, W, 3), dtype=np.uint8))
+        for t in range(f - frames_before, f - frames_before + clip_frames):
+            fs = f"{city}_{seq}_{t:06d}"
+            _write_rgb(root / "leftImg8bit_sequence" / split / city / f"{fs}_leftImg8bit.png",
+                       rng.integers(0, 256, (H, W, 3), dtype=np.uint8))
+            if label_every_frame or t == f:
+                _write_gray(root / "gtFine" / split / city / f"{fs}_gtFine_labelIds.png",
+                            _label_ids(t))
+    return root
+
+
+# ------------------------------------------------------------------ Cityscapes layout
+def test_cityscapes_pairs_and_label_mapping(tmp_path):
+    root = _make_cityscapes(tmp_path)
+    pairs = cityscapes.image_label_pairs(str(root), "val")
+    assert [os.path.basename(p[0]) for p in pairs] == [
+        "aachen_000000_000019_leftImg8bit.png", "bonn_000003_000119_leftImg8bit.png"]
+    assert pairs[0][1].endswith("gtFine/val/aachen/aachen_000000_000019_gtFine_labelIds.png")
+    lab = cityscapes.load_label(pairs[0][1])
+    ids = _label_ids(19)
+    for lid, tid in zip(LABEL_IDS, TRAIN_IDS):
+        assert (lab[ids == lid] == tid).all()
+    assert set(np.unique(lab)) <= {0, 13, 18, 255} and (lab == 255).any()
+    # the TF pipeline maps the same way
+    ds = datasets.make_dataset("cityscapes", str(root), "val", training=False, batch_size=1)
+    batches = list(ds)
+    assert len(batches) == 2
+    img, lab_tf = batches[0]
+    assert img.dtype.name == "float32" and img.shape == (1, H, W, 3)
+    assert lab_tf.dtype.name == "uint8" and lab_tf.shape == (1, H, W)
+    np.testing.assert_array_equal(lab_tf[0].numpy(), lab)
+    np.testing.assert_array_equal(img[0].numpy(), cityscapes.load_image(pairs[0][0]))
+
+
+def test_sequence_clips_real_layout(tmp_path):
+    root = _make_cityscapes(tmp_path)
+    clips = cityscapes.sequence_clips(str(root), "val", require_complete=True)
+    assert [c.name for c in clips] == ["aachen_000000_000019", "bonn_000003_000119"]
+    c = clips[1]
+    assert len(c) == 30 and c.annotated_index == 19
+    assert os.path.basename(c.frame_paths[0]) == "bonn_000003_000100_leftImg8bit.png"
+    assert os.path.basename(c.frame_paths[19]) == "bonn_000003_000119_leftImg8bit.png"
+    assert os.path.basename(c.frame_paths[-1]) == "bonn_000003_000129_leftImg8bit.png"
+    assert all("leftImg8bit_sequence" in p for p in c.frame_paths)
+    # real Cityscapes: only the annotated frame has a label
+    assert [i for i, p in enumerate(c.label_paths) if p is not None] == [19]
+    assert c.annotated_label_path.endswith("bonn_000003_000119_gtFine_labelIds.png")
+
+
+def test_sequence_clips_synthetic_every_frame_labelled(tmp_path):
+    root = _make_cityscapes(tmp_path, label_every_frame=True)
+    clips = cityscapes.sequence_clips(str(root), "val")
+    assert all(len(c) == 30 and c.annotated_index == 19 for c in clips)
+    assert all(p is not None and os.path.isfile(p) for c in clips for p in c.label_paths)
+    # all labelled sequence frames as training pairs
+    pairs = datasets.file_pairs("synthetic", str(root), "val", use_sequence_frames=True)
+    assert len(pairs) == 60
+
+
+def test_sequence_clips_short_snippet(tmp_path):
+    # a shorter snippet (e.g. a small synthetic tree): frames 15..22 around annotated frame 19
+    root = _make_cityscapes(tmp_path, snippets=(("x", "000001", 19),), clip_frames=8,
+                            frames_before=4)
+    (c,) = cityscapes.sequence_clips(str(root), "val")
+    assert len(c) == 8 and c.annotated_index == 4
+    with pytest.raises(FileNotFoundError, match="incomplete"):
+        cityscapes.sequence_clips(str(root), "val", require_complete=True)
+
+
+def test_cityscapes_bad_input(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        datasets.make_dataset("cityscapes", str(tmp_path / "nope"), "val", False, 1)
+    root = _make_cityscapes(tmp_path / "cs")
+    with pytest.raises(FileNotFoundError, match="split 'train' not found"):
+        datasets.make_dataset("cityscapes", str(root), "train", True, 1)
+    os.remove(root / "gtFine/val/bonn/bonn_000003_000119_gtFine_labelIds.png")
+    with pytest.raises(FileNotFoundError, match="has no label"):
+        datasets.make_dataset("synthetic", str(root), "val", False, 1)
+    with pytest.raises(ValueError, match="unknown 'kitti'"):
+        datasets.make_dataset("kitti", str(root), "val", False, 1)
+    with pytest.raises(ValueError, match="batch_size"):
+        datasets.make_dataset("cityscapes", str(root), "val", False, 0)
+    with pytest.raises(ValueError, match="scale_range"):
+        datasets.make_dataset("cityscapes", str(root), "val", True, 1, scale_range=(2, 1))
+
+
+# ------------------------------------------------------------------ augmentation
+def test_training_padding_with_ignore_and_mean(tmp_path):
+    root = _make_cityscapes(tmp_path, snippets=(("a", "000000", 19),))
+    # make every labelled pixel valid (road) so all 255s come from the padding
+    _write_gray(root / "gtFine/val/a/a_000000_000019_gtFine_labelIds.png",
+                np.full((H, W), 7, np.uint8))
+    _write_rgb(root / "leftImg8bit/val/a/a_000000_000019_leftImg8bit.png",
+               np.full((H, W, 3), 7, np.uint8))
+    ds = datasets.make_dataset("cityscapes", str(root), "val", training=True, batch_size=1,
+                               crop_size=(20, 30), scale_range=(1.0, 1.0), shuffle_seed=3)
+    img, lab = next(iter(ds))
+    assert img.shape == (1, 20, 30, 3) and lab.shape == (1, 20, 30)
+    lab = lab[0].numpy()
+    img = img[0].numpy()
+    assert (lab == 255).sum() == 20 * 30 - H * W and (lab == 0).sum() == H * W
+    np.testing.assert_allclose(img[lab == 255], np.broadcast_to(datasets.IMAGENET_MEAN,
+                                                                ((lab == 255).sum(), 3)),
+                               atol=1e-3)
+    np.testing.assert_allclose(img[lab == 0], 7.0)
+
+
+def test_training_shapes_nearest_labels_and_determinism(tmp_path):
+    root = _make_cityscapes(tmp_path, snippets=tuple((c, "000000", 19) for c in "abcdef"))
+
+    def take(seed, n_epochs=1):
+        ds = datasets.make_dataset("cityscapes", str(root), "val", training=True, batch_size=2,
+                                   crop_size=12, shuffle_seed=seed)
+        return [[(i.numpy(), l.numpy()) for i, l in ds] for _ in range(n_epochs)]
+
+    a = take(5, n_epochs=2)
+    b = take(5, n_epochs=2)
+    c = take(6)
+    assert len(a[0]) == 3
+    for (ia, la), (ib, lb) in zip(a[0] + a[1], b[0] + b[1]):
+        assert ia.shape == (2, 12, 12, 3) and la.shape == (2, 12, 12)
+        assert ia.dtype == np.float32 and la.dtype == np.uint8
+        np.testing.assert_array_equal(ia, ib)
+        np.testing.assert_array_equal(la, lb)
+        assert set(np.unique(la)) <= {0, 13, 18, 255}   # nearest neighbour: no blended ids
+        assert ia.min() >= 0 and ia.max() <= 255
+    assert any(not np.array_equal(x[0], y[0]) for x, y in zip(a[0], c[0]))
+    assert any(not np.array_equal(x[0], y[0]) for x, y in zip(a[0], a[1]))  # new epoch
+
+
+# ------------------------------------------------------------------ CamVid
+def _make_camvid(root, value=3, split="train"):
+    for i in range(2):
+        _write_rgb(root / split / f"s_{i:03d}.png", np.zeros((8, 8, 3), np.uint8))
+        _write_gray(root / f"{split}annot" / f"s_{i:03d}.png", np.full((8, 8), value, np.uint8))
+    return root
+
+
+def test_camvid_bad_input(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        camvid.image_label_pairs(str(tmp_path / "nope"), "train")
+    root = _make_camvid(tmp_path / "cv")
+    with pytest.raises(FileNotFoundError, match="split 'val' is missing"):
+        datasets.make_dataset("camvid", str(root), "val", False, 1)
+    with pytest.raises(ValueError, match="unknown split 'dev'"):
+        datasets.make_dataset("camvid", str(root), "dev", False, 1)
+    _write_rgb(root / "train" / "orphan.png", np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(FileNotFoundError, match="orphan.png.*has no label"):
+        datasets.make_dataset("camvid", str(root), "train", False, 1)
+    bad = _make_camvid(tmp_path / "bad", value=12)
+    with pytest.raises(ValueError, match="value 12 out of range"):
+        datasets.make_dataset("camvid", str(bad), "train", False, 1)
+    with pytest.raises(ValueError, match="value 12 out of range"):
+        camvid.load_label(str(bad / "trainannot" / "s_000.png"))
+    # a list file with the tutorial's absolute prefix: only the file names are used
+    (root / "train.txt").write_text("/SegNet/CamVid/train/s_001.png "
+                                    "/SegNet/CamVid/trainannot/s_001.png\n")
+    assert [os.path.basename(p) for p, _ in camvid.image_label_pairs(str(root), "train")] == [
+        "s_001.png"]
+
+
+@pytest.mark.needs_camvid
+def test_camvid_real_files():
+    if not CAMVID_DIR.is_dir():
+        pytest.skip(f"CamVid not found at {CAMVID_DIR} (../shared/data/camvid next to the repo)")
+    for split, n in (("train", 367), ("val", 101), ("test", 233)):
+        assert len(datasets.file_pairs("camvid", str(CAMVID_DIR), split)) == n
+    assert datasets.num_classes("camvid") == 11 and datasets.num_classes("synthetic") == 19
+    pairs = datasets.file_pairs("camvid", str(CAMVID_DIR), "val")
+    ds = datasets.make_dataset("camvid", str(CAMVID_DIR), "val", training=False, batch_size=2,
+                               limit=3)
+    batches = list(ds)
+    assert [b[0].shape[0] for b in batches] == [2, 1]
+    img, lab = batches[0]
+    assert img.shape == (2, 360, 480, 3) and lab.shape == (2, 360, 480)
+    raw = cv2.imread(pairs[0][1], cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(lab[0].numpy(), labels.camvid_to_train_ids(raw))
+    assert (lab[0].numpy() == 255).any() and lab.numpy().max() == 255
+    assert set(np.unique(lab.numpy())) <= set(range(11)) | {255}
+    np.testing.assert_array_equal(img[0].numpy(), camvid.load_image(pairs[0][0]))
+    tr = datasets.make_dataset("camvid", str(CAMVID_DIR), "train", training=True, batch_size=2,
+                               limit=4, shuffle_seed=0)
+    img, lab = next(iter(tr))
+    assert img.shape == (2, 600, 600, 3) and lab.shape == (2, 600, 600)
