@@ -1,0 +1,81 @@
+"""Glue shared by the experiment apps: argument checks, checkpoint and engine set-up, and turning
+library errors into one clear line. No TapLab logic lives here (that is taplab_tf.pipeline)."""
+from __future__ import annotations
+
+import os
+from typing import Callable, Optional, Tuple
+
+import taplab_tf
+
+DEFAULT_CHECKPOINT = os.path.join(os.path.dirname(taplab_tf.__file__), "assets", "bl2_synthetic")
+
+
+def reject_extra_args(argv) -> None:
+    if len(argv) > 1:
+        raise SystemExit(f"error: unexpected arguments {argv[1:]}; all options are --flags "
+                         "(see --help)")
+
+
+def _known_errors() -> Tuple[type, ...]:
+    from taplab_tf.config import ConfigError
+    from third_party.compressed_video.errors import CompressedVideoError
+    return (CompressedVideoError, ConfigError, ValueError, FileNotFoundError, OSError)
+
+
+def run_or_exit(fn: Callable):
+    """Runs fn(); a known library error or an interrupt ends the app with one line."""
+    try:
+        return fn()
+    except KeyboardInterrupt:
+        raise SystemExit("interrupted: no output was left half-written") from None
+    except _known_errors() as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise SystemExit(f"error: {msg}") from None
+
+
+def load_checkpoint(path: Optional[str], model_name: Optional[str] = None):
+    """(model, metadata) from a model directory; the shipped BL2 when path is None.
+    model_name (an explicit --model) must match the checkpoint."""
+    from taplab_tf import models
+    directory = path or DEFAULT_CHECKPOINT
+    if not os.path.isdir(directory):
+        if path is None:
+            raise SystemExit(f"error: the shipped checkpoint {directory} is missing; reinstall "
+                             "the package or pass --checkpoint")
+        raise SystemExit(f"error: --checkpoint {directory} is not a directory written by "
+                         "experiments.train")
+    model, meta = run_or_exit(lambda: models.load_model(directory))
+    if model_name and meta["model"] != model_name:
+        raise SystemExit(f"error: --model={model_name} but {directory} holds a {meta['model']} "
+                         "checkpoint")
+    return model, meta
+
+
+def check_video(path: str) -> None:
+    if not os.path.isfile(path):
+        raise SystemExit(f"error: --video {path}: no such file")
+    if os.path.getsize(path) == 0:
+        raise SystemExit(f"error: --video {path}: the file is empty")
+
+
+def make_default_video(path: str, height: int, width: int, num_frames: int, seed: int,
+                       gop: int) -> str:
+    """The embedded default input: a synthetic street clip, encoded as TapLab expects."""
+    from taplab_tf.data import synthetic
+    from third_party.compressed_video import encode_video
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    print(f"generating a {num_frames}-frame {height}x{width} synthetic street clip (seed {seed}) "
+          f"and encoding it to MPEG-4 Part 2, GOP {gop}: {path}", flush=True)
+    clip = run_or_exit(lambda: synthetic.generate_clip(height, width, num_frames, seed=seed))
+    run_or_exit(lambda: encode_video(clip.frames, path, gop=gop))
+    return path
+
+
+def make_engine(model, cfg, **kwargs):
+    from taplab_tf.pipeline.engine import TapLabEngine
+    return run_or_exit(lambda: TapLabEngine(model, cfg, **kwargs))
+
+
+def ops_backend() -> str:
+    from taplab_tf import ops
+    return ops.backend()
