@@ -1,0 +1,250 @@
+"""Re-encode frames or videos to MPEG-4 Part 2 (Simple Profile) with a fixed GOP and no B-frames.
+
+This is the stream layout TapLab (and coviar) read: an I-frame every ``gop`` frames, P-frames in
+between, each P-frame predicted from the previous frame only.
+
+    encode_video(frames_or_path, output_path, gop=12, fps=17, qscale=None, bitrate=None,
+                 start=0, num_frames=None, mv4=False, threads=0) -> output_path
+
+Input (``frames_or_path``):
+  * a numpy array uint8 [T, H, W, 3] RGB (or [T, H, W] grey), or any iterable of such [H, W, 3]
+    frames (list, generator);
+  * a directory of images (all *.png/*.jpg/*.jpeg/*.ppm/*.bmp in it, sorted by name);
+  * a glob pattern (contains ``*``, ``?`` or ``[``), files sorted by name;
+  * any video FFmpeg can decode (it is decoded and re-encoded).
+  ``start`` / ``num_frames`` select a range of the input frames.
+
+Rate control: ``qscale=Q`` (1..31, smaller is better) gives a constant quantiser (implemented as
+qmin = qmax = Q, which is what ``ffmpeg -q:v Q`` achieves for this encoder); ``bitrate=B`` (bits/s)
+uses FFmpeg's rate control; with neither, qscale=3 (visually near-lossless, what TapLab needs so
+that the I-frame CNN sees clean images). Giving both is an error.
+
+GOP: ``gop_size = gop``, ``max_b_frames = 0`` and ``sc_threshold = 1e9`` so FFmpeg's scene-cut
+detection never inserts an extra I-frame: frame k is an I-frame iff k % gop == 0.
+``mv4=True`` allows 8x8 (4MV) prediction (still Simple Profile); the default uses one vector per
+16x16 macroblock.
+
+Frame sizes: any size works (odd ones too). MPEG-4 codes whole 16x16 macroblocks; the encoder
+pads internally (edge extension) and the decoder crops back to the stored size, so the reader
+returns frames of exactly the size written, and block grids have ceil(H/16) x ceil(W/16) cells.
+
+Container: chosen by the output extension (.avi recommended, as coviar uses; .mp4/.mkv/.m4v work).
+
+Equivalent command line (``python -m experiments.encode``):
+    python -m experiments.encode --input=frames/ --output=X.avi --gop=12 --fps=17 --qscale=3
+or with plain FFmpeg:
+    ffmpeg -i IN -c:v mpeg4 -q:v 3 -g 12 -bf 0 -sc_threshold 1000000000 -pix_fmt yuv420p X.avi
+"""
+from __future__ import annotations
+
+import glob as _glob
+import os
+from typing import Iterable, Iterator, Optional
+
+import numpy as np
+
+from .errors import EncoderError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff")
+DEFAULT_QSCALE = 3
+# FFmpeg's mpegvideo encoders insert an I-frame when the scene-change score exceeds this; a value
+# this large disables it (ffmpeg's documented way to get a strictly fixed GOP).
+_NO_SCENECUT = "1000000000"
+
+
+def encode_command(input_path: str = "IN", output_path: str = "OUT.avi", gop: int = 12,
+                   fps: Optional[float] = None) -> str:
+    """The shell command that re-encodes ``input_path`` into the layout this package reads."""
+    cmd = f"python -m experiments.encode --input={input_path} --output={output_path} --gop={gop}"
+    if fps:
+        cmd += f" --fps={fps:g}"
+    return cmd
+
+
+def _as_rgb(frame, where: str) -> np.ndarray:
+    a = np.asarray(frame)
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    if a.ndim != 3 or a.shape[2] not in (3, 4):
+        raise EncoderError(f"{where}: expected an HxWx3 RGB frame, got shape {a.shape}")
+    if a.shape[2] == 4:
+        a = a[:, :, :3]
+    if a.dtype != np.uint8:
+        if np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer):
+            a = np.clip(np.rint(a) if np.issubdtype(a.dtype, np.floating) else a, 0, 255)
+            a = a.astype(np.uint8)
+        else:
+            raise EncoderError(f"{where}: unsupported frame dtype {a.dtype}")
+    if a.shape[0] < 2 or a.shape[1] < 2:
+        raise EncoderError(f"{where}: frame too small ({a.shape[1]}x{a.shape[0]})")
+    return np.ascontiguousarray(a)
+
+
+def _read_image(path: str) -> np.ndarray:
+    import cv2
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise EncoderError(f"{path}: cannot read image")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _iter_video(path: str) -> Iterator[np.ndarray]:
+    import av
+    try:
+        container = av.open(path)
+    except Exception as e:  # noqa: BLE001 -- FFmpeg raises many types; report in one line
+        raise EncoderError(f"{path}: not a readable video or image directory "
+                           f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    with container:
+        if not container.streams.video:
+            raise EncoderError(f"{path}: no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for frame in container.decode(stream):
+                yield frame.to_ndarray(format="rgb24")
+        except (av.error.FFmpegError, ValueError) as e:
+            raise EncoderError(f"{path}: decoding failed ({e})") from None
+
+
+def _input_fps(path: str) -> Optional[float]:
+    import av
+    try:
+        with av.open(path) as c:
+            r = c.streams.video[0].average_rate
+            return float(r) if r else None
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def iter_input_frames(frames_or_path) -> Iterator[np.ndarray]:
+    """Frames (uint8 HxWx3 RGB) of any input accepted by encode_video, lazily."""
+    src = frames_or_path
+    if isinstance(src, (str, os.PathLike)):
+        path = os.fspath(src)
+        if os.path.isdir(path):
+            files = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTENSIONS))
+            if not files:
+                raise EncoderError(f"{path}: directory holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+            return (_read_image(os.path.join(path, f)) for f in files)
+        if any(ch in path for ch in "*?["):
+            files = sorted(_glob.glob(path))
+            if not files:
+                raise EncoderError(f"{path}: glob matches no file")
+            return (_read_image(f) for f in files)
+        if not os.path.exists(path):
+            raise EncoderError(f"{path}: no such file or directory")
+        if path.lower().endswith(IMAGE_EXTENSIONS):
+            return iter([_read_image(path)])
+        return _iter_video(path)
+    if isinstance(src, np.ndarray):
+        if src.ndim == 3 and src.shape[-1] not in (3, 4):  # [T, H, W] grey
+            return iter(src)
+        if src.ndim == 3:
+            return iter([src])
+        if src.ndim != 4:
+            raise EncoderError(f"frames array: expected [T,H,W,3], got shape {src.shape}")
+        return iter(src)
+    try:
+        return iter(src)
+    except TypeError:
+        raise EncoderError(f"cannot encode a {type(src).__name__}: give frames or a path") from None
+
+
+def encode_video(frames_or_path, output_path, gop: int = 12, fps: Optional[float] = 17,
+                 qscale: Optional[float] = None, bitrate: Optional[int] = None, start: int = 0,
+                 num_frames: Optional[int] = None, mv4: bool = False, threads: int = 0) -> str:
+    """Encode to MPEG-4 Part 2 Simple Profile, fixed GOP, no B-frames. Returns ``output_path``.
+
+    ``fps=None`` keeps a video input's frame rate (17 for frames). See the module docstring.
+    """
+    import av
+
+    output_path = os.fspath(output_path)
+    if int(gop) != gop or gop < 1:
+        raise EncoderError(f"{output_path}: gop must be a positive integer, got {gop!r}")
+    gop = int(gop)
+    if qscale is not None and bitrate is not None:
+        raise EncoderError(f"{output_path}: give qscale or bitrate, not both")
+    if qscale is not None and not (1 <= qscale <= 31):
+        raise EncoderError(f"{output_path}: qscale must be in 1..31, got {qscale}")
+    if bitrate is not None and bitrate <= 0:
+        raise EncoderError(f"{output_path}: bitrate must be positive, got {bitrate}")
+    if start < 0 or (num_frames is not None and num_frames < 0):
+        raise EncoderError(f"{output_path}: start and num_frames must be >= 0")
+    if fps is None and isinstance(frames_or_path, (str, os.PathLike)) and os.path.isfile(
+            os.fspath(frames_or_path)):
+        fps = _input_fps(os.fspath(frames_or_path))
+    fps = fps or 17
+    if fps <= 0:
+        raise EncoderError(f"{output_path}: fps must be positive, got {fps}")
+    if qscale is None and bitrate is None:
+        qscale = DEFAULT_QSCALE
+
+    frames = iter_input_frames(frames_or_path)
+    out_dir = os.path.dirname(os.path.abspath(output_path))
+    if not os.path.isdir(out_dir):
+        raise EncoderError(f"{output_path}: output directory {out_dir} does not exist")
+
+    from fractions import Fraction
+    rate = Fraction(fps).limit_denominator(1001)
+    try:
+        container = av.open(output_path, "w")
+    except Exception as e:  # noqa: BLE001
+        raise EncoderError(f"{output_path}: cannot create output ({e})") from None
+    written = 0
+    stream = None
+    ok = False
+    try:
+        for k, frame in enumerate(frames):
+            if k < start:
+                continue
+            if num_frames is not None and written >= num_frames:
+                break
+            rgb = _as_rgb(frame, f"frame {k}")
+            if stream is None:
+                h, w = rgb.shape[:2]
+                stream = container.add_stream("mpeg4", rate=rate)
+                stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+                cc = stream.codec_context
+                cc.gop_size = gop
+                cc.max_b_frames = 0
+                cc.thread_count = threads
+                if qscale is not None:
+                    q = int(round(qscale))
+                    cc.qmin = q
+                    cc.qmax = q
+                else:
+                    cc.bit_rate = int(bitrate)
+                opts = {"sc_threshold": _NO_SCENECUT, "g": str(gop), "bf": "0"}
+                if mv4:
+                    opts["flags"] = "+mv4"
+                cc.options = opts
+            elif rgb.shape[:2] != (stream.height, stream.width):
+                raise EncoderError(f"{output_path}: frame {k} is {rgb.shape[1]}x{rgb.shape[0]}, "
+                                   f"earlier frames {stream.width}x{stream.height}")
+            vf = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            vf.pts = written
+            vf.pict_type = av.video.frame.PictureType.I if written % gop == 0 else \
+                av.video.frame.PictureType.NONE
+            for packet in stream.encode(vf):
+                container.mux(packet)
+            written += 1
+        if stream is None:
+            raise EncoderError(f"{output_path}: no frames to encode (input empty or start={start} "
+                               f"past its end)")
+        for packet in stream.encode():
+            container.mux(packet)
+        ok = True
+    except EncoderError:
+        raise
+    except av.error.FFmpegError as e:
+        raise EncoderError(f"{output_path}: encoding failed ({e})") from None
+    finally:
+        try:
+            container.close()
+        except Exception:  # noqa: BLE001
+            pass
+        if not ok and os.path.exists(output_path):
+            os.remove(output_path)
+    return output_path

@@ -1,0 +1,448 @@
+"""Streaming reader of MPEG-4 Part 2 compressed video: frames, motion vectors and residuals in ONE
+sequential decoding pass (PyAV with ``flags2=+export_mvs``), no GOP re-decoding.
+
+    with open_compressed("clip.avi", rgb=True, residual="summary") as video:
+        print(video)                   # <CompressedVideo 'clip.avi' mpeg4 2048x1024 17 fps 600 frames ...>
+        for frame in video:            # CompressedFrame, in decode (= display) order
+            frame.index, frame.gop_index, frame.gop_position, frame.pict_type   # 'I' | 'P'
+            frame.image                # uint8 [H, W, 3] RGB, or None when rgb=False
+            frame.motion_vectors       # float32 [ceil(H/B), ceil(W/B), 2] (dx, dy) = dst - src; None on I
+            frame.intra_blocks         # bool grid: blocks coded intra (their vector is (0, 0)); None on I
+            frame.residual             # int16 [H, W, 3] RGB (residual='full'), else None
+            frame.residual_sum         # float, sum over pixels and channels of |Res|; 0.0 on I-frames
+            frame.residual_block_counts(thr)   # int32 [ceil(H/16), ceil(W/16)]
+            frame.dense_motion()       # float32 [H, W, 2] per-pixel expansion of motion_vectors
+
+open_compressed(path, rgb=True, residual='full'|'summary'|None, mv_block_size=16,
+                accumulate=False, color='cv2'|'swscale', threads=None) -> CompressedVideo
+  CompressedVideo: context manager and iterable (each ``for`` is a fresh single pass from frame 0);
+  ``.height .width .fps .codec .num_frames .num_gops .path``; ``.iter_frames(start_gop=0)`` starts at
+  an I-frame (seek, then sequential); ``.gop_starts`` (frame index of every I-frame, from packet
+  flags, no decoding).
+
+Definitions (see motion.py for the block-vector conventions):
+  * Res_t = frame_t - MC(frame_{t-1}, Mv_t) in RGB, int16, where frame_{t-1} is the previous
+    *decoded* frame (after RGB conversion) and MC is motion.motion_compensate with the vectors at
+    ``mv_block_size`` (so ``motion_compensate(prev.image, f.motion_vectors) + f.residual ==
+    f.image`` exactly). This is coviar's definition; it is computed here (block copy with bilinear
+    sub-pixel interpolation, clamped at borders), not taken from the codec's DCT residual, which
+    lives in YUV. Intra blocks have vector (0, 0), so their residual is the temporal difference.
+    With 4MV macroblocks and mv_block_size=16 the compensation uses the macroblock's mean vector;
+    use mv_block_size=8 to compensate with every 8x8 vector.
+  * residual='summary' keeps only |Res| (uint8) for the summaries, no int16 map; residual=None
+    computes nothing (residual_sum is then None on P-frames, and residual_block_counts raises).
+  * residual_block_counts(thr): per 16x16 block (clipped at the border), the number of pixels whose
+    mean over the 3 channels of |Res| exceeds thr. RGC sums these over a region, RGFS uses
+    residual_sum.
+  * accumulate=True adds ``frame.accumulated_motion`` float32 [H, W, 2]: per-pixel motion back to the
+    GOP's I-frame (coviar's accumulate mode; motion.accumulate_motion), None on I-frames.
+  * rgb=False skips colour conversion unless a residual is requested (which needs RGB internally).
+  * color: 'cv2' converts YUV 4:2:0 with OpenCV (BT.601 limited range, faster), 'swscale' with
+    FFmpeg's swscale; odd frame sizes always use swscale.
+
+Frame sizes need not be multiples of 16: the codec pads to whole macroblocks and crops when
+decoding; grids have ceil(H/B) x ceil(W/B) cells, images exactly H x W.
+
+Errors: ReaderError with one line naming the file: missing, empty, not a video, no video stream,
+a codec without usable motion vectors (names it and the re-encode command), B-frames (names the
+re-encode command). A stream cut or damaged mid-way yields the frames decoded before the damage
+and then a ReaderWarning (stop at the first damaged packet: later P-frames would depend on it).
+H.264 is read with a ReaderWarning: FFmpeg exports its vectors, but they may point to older
+reference frames, so the residual against the previous frame is not the codec's.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from fractions import Fraction
+from typing import Iterator, List, Optional
+
+import cv2
+import numpy as np
+
+from .encoder import encode_command
+from .errors import ReaderError, ReaderWarning
+from .motion import (MotionCompensator, accumulate_motion, block_counts_from_sum, block_motion,
+                     channel_sum_abs, expand_motion, grid_shape)
+
+NATIVE_CODECS = ("mpeg4",)
+# Codecs whose decoders export motion vectors that follow the same block-prediction model; read with
+# a warning.
+SIMILAR_CODECS = ("h263", "h263p", "flv1", "mpeg1video", "mpeg2video", "msmpeg4v2", "msmpeg4v3")
+H264_CODECS = ("h264",)
+RESIDUAL_MODES = ("full", "summary", None)
+_PICT = {1: "I", 2: "P", 3: "B", 4: "S", 5: "SI", 6: "SP", 7: "BI"}
+_DECODER_OPTIONS = {"flags2": "+export_mvs", "err_detect": "crccheck+bitstream+buffer+explode"}
+
+
+def _short(e: BaseException) -> str:
+    """One line from an FFmpeg/PyAV exception, without errno and the repeated file name."""
+    msg = getattr(e, "strerror", None) or str(e)
+    s = str(msg).strip().splitlines()
+    return f"FFmpeg: {s[0]}" if s else type(e).__name__
+
+
+class CompressedFrame:
+    """One decoded frame with its compressed-domain data (see the module docstring)."""
+
+    __slots__ = ("index", "gop_index", "gop_position", "pict_type", "pts", "time", "image",
+                 "motion_vectors", "intra_blocks", "residual", "residual_sum",
+                 "accumulated_motion", "height", "width", "_absdiff", "_chan_sum")
+
+    def __init__(self, index, gop_index, gop_position, pict_type, height, width, pts=None,
+                 time=None):
+        self.index = index
+        self.gop_index = gop_index
+        self.gop_position = gop_position
+        self.pict_type = pict_type
+        self.height, self.width = height, width
+        self.pts, self.time = pts, time
+        self.image: Optional[np.ndarray] = None
+        self.motion_vectors: Optional[np.ndarray] = None
+        self.intra_blocks: Optional[np.ndarray] = None
+        self.residual: Optional[np.ndarray] = None
+        self.residual_sum: Optional[float] = 0.0 if pict_type == "I" else None
+        self.accumulated_motion: Optional[np.ndarray] = None
+        self._absdiff: Optional[np.ndarray] = None
+        self._chan_sum: Optional[np.ndarray] = None
+
+    @property
+    def is_iframe(self) -> bool:
+        return self.pict_type == "I"
+
+    def dense_motion(self) -> Optional[np.ndarray]:
+        """Per-pixel float32 [H, W, 2] expansion of motion_vectors (None on I-frames)."""
+        if self.motion_vectors is None:
+            return None
+        return expand_motion(self.motion_vectors, self.height, self.width)
+
+    def residual_block_counts(self, thr: float, block_size: int = 16) -> np.ndarray:
+        """int32 [ceil(H/B), ceil(W/B)]: pixels per block whose mean-over-channels |Res| > thr.
+        Zeros on I-frames."""
+        if self.pict_type == "I":
+            return np.zeros(grid_shape(self.height, self.width, block_size), np.int32)
+        if self._chan_sum is None:
+            if self._absdiff is None:
+                raise ReaderError("residual_block_counts needs the reader opened with "
+                                  "residual='full' or 'summary'")
+            self._chan_sum = channel_sum_abs(self._absdiff)
+            self._absdiff = None
+        return block_counts_from_sum(self._chan_sum, thr, block_size)
+
+    def __repr__(self) -> str:
+        parts = [f"#{self.index}", f"{self.pict_type}", f"gop={self.gop_index}:{self.gop_position}",
+                 f"{self.width}x{self.height}"]
+        if self.image is not None:
+            parts.append("rgb")
+        if self.motion_vectors is not None:
+            mv = self.motion_vectors
+            mag = float(np.hypot(mv[..., 0], mv[..., 1]).mean()) if mv.size else 0.0
+            parts.append(f"mv={mv.shape[0]}x{mv.shape[1]} mean|mv|={mag:.2f}")
+            if self.intra_blocks is not None and self.intra_blocks.any():
+                parts.append(f"intra={int(self.intra_blocks.sum())}")
+        if self.residual_sum is not None and self.pict_type != "I":
+            parts.append(f"sum|res|={self.residual_sum:.0f}")
+        return f"<CompressedFrame {' '.join(parts)}>"
+
+
+class CompressedVideo:
+    """An opened compressed video; iterate it for CompressedFrames (see module docstring)."""
+
+    def __init__(self, path, rgb: bool = True, residual: Optional[str] = "full",
+                 mv_block_size: int = 16, accumulate: bool = False, color: str = "cv2",
+                 threads: Optional[int] = None):
+        import av
+        self.path = os.fspath(path)
+        if residual not in RESIDUAL_MODES:
+            raise ValueError(f"residual must be one of {RESIDUAL_MODES}, got {residual!r}")
+        if mv_block_size not in (8, 16):
+            raise ValueError(f"mv_block_size must be 8 or 16, got {mv_block_size}")
+        if color not in ("cv2", "swscale"):
+            raise ValueError(f"color must be 'cv2' or 'swscale', got {color!r}")
+        self.rgb, self.residual_mode, self.mv_block_size = bool(rgb), residual, mv_block_size
+        self.accumulate, self.color, self.threads = bool(accumulate), color, threads
+        p = self.path
+        if not os.path.exists(p):
+            raise ReaderError(f"{p}: no such file")
+        if os.path.isdir(p):
+            raise ReaderError(f"{p}: is a directory, not a video (encode it: {encode_command(p)})")
+        if os.path.getsize(p) == 0:
+            raise ReaderError(f"{p}: empty file")
+        self._container = self._open_container()
+        stream = self._container.streams.video[0]
+        cc = stream.codec_context
+        self.codec = cc.name
+        self.width, self.height = cc.width, cc.height
+        if not self.width or not self.height:
+            self.close()
+            raise ReaderError(f"{p}: video stream has no frame size (not a decodable video)")
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        self.fps = float(rate) if rate else None
+        self._header_frames = int(stream.frames or 0)
+        self._gop_starts: Optional[List[int]] = None
+        self._num_frames: Optional[int] = None
+        if self.codec in NATIVE_CODECS:
+            pass
+        elif self.codec in H264_CODECS:
+            warnings.warn(f"{p}: H.264 stream: FFmpeg exports its motion vectors, but they may "
+                          f"reference frames other than the previous one, so residuals here "
+                          f"(against the previous frame) differ from the codec's; for TapLab "
+                          f"semantics re-encode: {encode_command(p)}", ReaderWarning, stacklevel=3)
+        elif self.codec in SIMILAR_CODECS:
+            warnings.warn(f"{p}: {self.codec} is not MPEG-4 Part 2; its motion vectors are read "
+                          f"the same way", ReaderWarning, stacklevel=3)
+        else:
+            self.close()
+            raise ReaderError(f"{p}: codec '{self.codec}' has no motion vectors this reader can "
+                              f"use (needs MPEG-4 Part 2); re-encode: {encode_command(p)}")
+        if cc.has_b_frames or (cc.max_b_frames or 0) > 0:
+            self.close()
+            raise ReaderError(f"{p}: stream has B-frames (decoder delay); re-encode without "
+                              f"them: {encode_command(p)}")
+        self._used = False
+
+    # -- container handling -------------------------------------------------------------------
+    def _open_container(self):
+        import av
+        p = self.path
+        try:
+            container = av.open(p, "r", options={"probesize": "5000000"})
+        except Exception as e:  # noqa: BLE001 -- FFmpeg raises many types
+            raise ReaderError(f"{p}: not a readable video, or its header is truncated "
+                              f"({_short(e)})") from None
+        if not container.streams.video:
+            container.close()
+            raise ReaderError(f"{p}: no video stream (not a video file)")
+        stream = container.streams.video[0]
+        try:
+            stream.codec_context.options = dict(_DECODER_OPTIONS)
+            if self.threads is not None:
+                stream.codec_context.thread_count = int(self.threads)
+            stream.thread_type = "SLICE"
+        except Exception as e:  # noqa: BLE001
+            container.close()
+            raise ReaderError(f"{p}: cannot set up the decoder ({_short(e)})") from None
+        return container
+
+    def close(self):
+        c = getattr(self, "_container", None)
+        if c is not None:
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self._container = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __del__(self):
+        self.close()
+
+    # -- metadata -------------------------------------------------------------------------------
+    def _index_packets(self):
+        """gop starts and frame count from packet key flags (demux only, no decoding)."""
+        import av
+        starts, n = [], 0
+        try:
+            with av.open(self.path) as c:
+                for packet in c.demux(c.streams.video[0]):
+                    if packet.size == 0:
+                        continue
+                    if packet.is_keyframe:
+                        starts.append(n)
+                    n += 1
+        except Exception:  # noqa: BLE001 -- damaged tail: keep what was indexed
+            pass
+        self._gop_starts, self._num_frames = starts, n
+
+    @property
+    def num_frames(self) -> int:
+        """Number of frames (container header; counted from packets if the header has none)."""
+        if self._header_frames:
+            return self._header_frames
+        if self._num_frames is None:
+            self._index_packets()
+        return self._num_frames
+
+    @property
+    def gop_starts(self) -> List[int]:
+        """Frame index of every I-frame (from packet flags)."""
+        if self._gop_starts is None:
+            self._index_packets()
+        return list(self._gop_starts)
+
+    @property
+    def num_gops(self) -> int:
+        return len(self.gop_starts)
+
+    def __len__(self) -> int:
+        return self.num_frames
+
+    def __repr__(self) -> str:
+        fps = f"{self.fps:g} fps" if self.fps else "? fps"
+        res = self.residual_mode or "no"
+        return (f"<CompressedVideo {os.path.basename(self.path)!r} {self.codec} "
+                f"{self.width}x{self.height} {fps} {self.num_frames} frames rgb={self.rgb} "
+                f"residual={res} mv_block_size={self.mv_block_size}"
+                f"{' accumulate' if self.accumulate else ''}>")
+
+    # -- decoding -------------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[CompressedFrame]:
+        return self.iter_frames()
+
+    def iter_frames(self, start_gop: int = 0) -> Iterator[CompressedFrame]:
+        """Single sequential pass from the I-frame of GOP ``start_gop`` to the end."""
+        if self._used or self._container is None:
+            container = self._open_container()
+        else:
+            container = self._container
+            self._container = None
+        self._used = True
+        first_index, first_gop = 0, 0
+        if start_gop:
+            starts = self.gop_starts
+            if not 0 <= start_gop < len(starts):
+                container.close()
+                raise ReaderError(f"{self.path}: GOP {start_gop} out of range "
+                                  f"(video has {len(starts)} GOPs)")
+            first_index, first_gop = starts[start_gop], start_gop
+        return self._decode(container, first_index, first_gop)
+
+    def _seek_to_frame(self, container, frame_index):
+        """Seek so that demuxing starts at the keyframe packet of frame ``frame_index``."""
+        stream = container.streams.video[0]
+        k = 0
+        # Find that packet's pts by demuxing (cheap: no decoding), then seek to it.
+        target_pts = None
+        with __import__("av").open(self.path) as c:
+            for packet in c.demux(c.streams.video[0]):
+                if packet.size == 0:
+                    continue
+                if k == frame_index:
+                    target_pts = packet.pts if packet.pts is not None else packet.dts
+                    break
+                k += 1
+        if target_pts is None:
+            raise ReaderError(f"{self.path}: cannot find frame {frame_index}")
+        container.seek(target_pts, stream=stream, backward=True, any_frame=False)
+        return target_pts
+
+    def _decode(self, container, first_index, first_gop) -> Iterator[CompressedFrame]:
+        import av
+        p = self.path
+        stream = container.streams.video[0]
+        codec = stream.codec_context
+        need_rgb = self.rgb or self.residual_mode is not None
+        mc = MotionCompensator(self.height, self.width, self.mv_block_size)
+        index, gop_index, gop_pos = first_index - 1, first_gop - 1, 0
+        prev_rgb = None
+        acc = None
+        started = False
+        damaged = None
+        try:
+            skip_until_pts = None
+            if first_index:
+                skip_until_pts = self._seek_to_frame(container, first_index)
+            packets = container.demux(stream)
+            while True:
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    break
+                except (av.error.FFmpegError, OSError, ValueError) as e:
+                    damaged = f"demuxing failed ({_short(e)})"
+                    break
+                if skip_until_pts is not None and packet.size and packet.pts is not None \
+                        and packet.pts < skip_until_pts:
+                    continue
+                skip_until_pts = None
+                if packet.size and packet.is_corrupt:
+                    damaged = "corrupt packet"
+                    break
+                try:
+                    frames = codec.decode(packet if packet.size else None)
+                except (av.error.FFmpegError, ValueError) as e:
+                    damaged = f"decoding failed ({_short(e)})"
+                    break
+                for f in frames:
+                    pict = _PICT.get(int(f.pict_type), "?")
+                    if pict not in ("I", "P"):
+                        if pict in ("B", "BI"):
+                            raise ReaderError(f"{p}: stream has B-frames (frame {index + 1}); "
+                                              f"re-encode without them: {encode_command(p)}")
+                        if pict == "?" and f.key_frame:
+                            pict = "I"
+                        elif pict == "S":
+                            raise ReaderError(f"{p}: GMC sprite frames (MPEG-4 ASP) are not "
+                                              f"supported; re-encode: {encode_command(p)}")
+                        else:
+                            pict = "P"
+                    if not started and pict != "I":
+                        continue  # cannot compensate before the first I-frame
+                    started = True
+                    if f.is_corrupt:
+                        damaged = f"corrupt frame after frame {index}"
+                        break
+                    index += 1
+                    if pict == "I":
+                        gop_index += 1
+                        gop_pos = 0
+                    else:
+                        gop_pos += 1
+                    out = CompressedFrame(index, gop_index, gop_pos, pict, self.height, self.width,
+                                          f.pts, f.time)
+                    rgb = self._to_rgb(f) if need_rgb else None
+                    if pict == "P":
+                        sd = f.side_data.get("MOTION_VECTORS")
+                        vec = sd.to_ndarray() if sd is not None else None
+                        mv, intra = block_motion(vec, self.height, self.width, self.mv_block_size)
+                        out.motion_vectors, out.intra_blocks = mv, intra
+                        if self.residual_mode is not None:
+                            self._residual(out, rgb, prev_rgb, mv, mc)
+                        if self.accumulate:
+                            acc = accumulate_motion(acc, expand_motion(
+                                mv, self.height, self.width, self.mv_block_size))
+                            out.accumulated_motion = acc
+                    else:
+                        acc = None
+                    if self.rgb:
+                        out.image = rgb
+                    prev_rgb = rgb
+                    yield out
+                if damaged:
+                    break
+        finally:
+            container.close()
+        if damaged:
+            warnings.warn(f"{p}: truncated or damaged stream: {damaged}; yielded {index + 1} "
+                          f"frames decoded before it", ReaderWarning, stacklevel=2)
+        elif first_index == 0 and self._header_frames and index + 1 < self._header_frames:
+            warnings.warn(f"{p}: stream ended after {index + 1} of {self._header_frames} frames "
+                          f"(truncated?)", ReaderWarning, stacklevel=2)
+
+    def _to_rgb(self, f) -> np.ndarray:
+        if self.color == "cv2" and f.format.name == "yuv420p" and not (self.width | self.height) & 1:
+            yuv = f.to_ndarray()
+            return cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420)
+        return f.to_ndarray(format="rgb24")
+
+    def _residual(self, out: CompressedFrame, rgb, prev_rgb, mv, mc):
+        pred = mc(prev_rgb, mv)
+        absdiff = cv2.absdiff(rgb, pred)
+        out.residual_sum = float(sum(cv2.sumElems(absdiff)[:3]))
+        out._absdiff = absdiff
+        if self.residual_mode == "full":
+            out.residual = cv2.subtract(rgb, pred, dtype=cv2.CV_16S)
+
+
+def open_compressed(path, rgb: bool = True, residual: Optional[str] = "full",
+                    mv_block_size: int = 16, accumulate: bool = False, color: str = "cv2",
+                    threads: Optional[int] = None) -> CompressedVideo:
+    """Open an MPEG-4 Part 2 video for one-pass compressed-domain reading (module docstring)."""
+    return CompressedVideo(path, rgb=rgb, residual=residual, mv_block_size=mv_block_size,
+                           accumulate=accumulate, color=color, threads=threads)
