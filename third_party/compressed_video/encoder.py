@@ -28,7 +28,8 @@ Frame sizes: any size works (odd ones too). MPEG-4 codes whole 16x16 macroblocks
 pads internally (edge extension) and the decoder crops back to the stored size, so the reader
 returns frames of exactly the size written, and block grids have ceil(H/16) x ceil(W/16) cells.
 
-Container: chosen by the output extension (.avi recommended, as coviar uses; .mp4/.mkv/.m4v work).
+Container: chosen by the output extension (.avi recommended, as coviar uses; .mp4/.mkv/.m4v work);
+AVI when FFmpeg knows no container for the extension.
 
 Equivalent command line (``python -m experiments.encode``):
     python -m experiments.encode --input=frames/ --output=X.avi --gop=12 --fps=17 --qscale=3
@@ -190,6 +191,12 @@ def encode_video(frames_or_path, output_path, gop: int = 12, fps: Optional[float
     rate = Fraction(fps).limit_denominator(1001)
     try:
         container = av.open(output_path, "w")
+    except ValueError:
+        # no container format known for this extension (e.g. "x.partial"): write AVI
+        try:
+            container = av.open(output_path, "w", format="avi")
+        except Exception as e:  # noqa: BLE001
+            raise EncoderError(f"{output_path}: cannot create output ({e})") from None
     except Exception as e:  # noqa: BLE001
         raise EncoderError(f"{output_path}: cannot create output ({e})") from None
     written = 0
