@@ -199,3 +199,27 @@ def test_region_scorer_accumulate_resets_the_chosen_region():
     assert best == 0 and acc[0] == 0 and acc[1] == 4
     best, _ = scorer.select(np.zeros((2, 4)), acc)
     assert best == 1
+
+
+def test_itp_interpolates_between_the_neighbouring_keyframes():
+    engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="ffw", gop=4),
+                            propagation="itp")
+    frames = clip(7, gop=4)  # I P P P I P P: the stream ends without a closing I-frame
+    results = list(engine.segment(frames, keep_logits=True))
+    assert [r.index for r in results] == list(range(7))
+    assert [r.action for r in results] == ["phi", "itp", "itp", "itp", "phi", "itp", "phi"]
+    k0, k1 = results[0].logits, results[4].logits
+    np.testing.assert_allclose(results[1].logits, 0.75 * k0 + 0.25 * k1, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(results[3].logits, 0.25 * k0 + 0.75 * k1, rtol=1e-5, atol=1e-5)
+    k2 = results[6].logits
+    np.testing.assert_allclose(results[5].logits, 0.5 * k1 + 0.5 * k2, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("propagation", ["flow_dis", "flow_farneback"])
+def test_flow_baselines_run_through_the_same_engine(propagation):
+    engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="ffw"), propagation=propagation)
+    frames = clip(3)
+    frames[1].image = frames[0].image.copy()  # no motion: the flow warp keeps the features
+    results = list(engine.segment(frames, keep_logits=True))
+    assert [r.action for r in results] == ["phi", "ffw", "ffw"]
+    np.testing.assert_allclose(results[1].logits, results[0].logits, atol=2e-3)

@@ -33,7 +33,7 @@ from taplab_tf import config as config_lib
 from taplab_tf import ops
 from taplab_tf.pipeline import modules
 
-PROPAGATIONS = ("mv", "flow_dis", "flow_farneback")
+PROPAGATIONS = ("mv", "flow_dis", "flow_farneback", "itp")
 
 
 class EngineError(ValueError):
@@ -122,9 +122,12 @@ class TapLabEngine:
       rgc_accumulate: the original code's variant that accumulates region scores across the GOP
         and resets the chosen region.
       rgfs_accumulate: trigger RGFS on the residual accumulated since the last keyframe.
-      propagation: 'mv' (FFW, the paper) or an optical-flow baseline ('flow_dis',
-        'flow_farneback': flow from the decoded frames, warped with tfa dense_image_warp), for
-        Table 3 on equal footing.
+      propagation: 'mv' (FFW, the paper) or a baseline of Table 3 on equal footing: optical
+        flow from the decoded frames ('flow_dis', 'flow_farneback'), warped with tfa
+        dense_image_warp; or 'itp', linear interpolation of the logits of the two neighbouring
+        I-frames (it waits for the next I-frame, so its results come a GOP late; at the end of
+        the stream the last frame serves as the closing keyframe). RGC and RGFS apply to 'mv'
+        and the flow baselines, not to 'itp'.
       queue_size: decoded frames held ahead of inference.
     """
 
@@ -247,6 +250,9 @@ class TapLabEngine:
         if isinstance(frames, (str, bytes)) or hasattr(frames, "__fspath__"):
             yield from self.segment_video(frames, output=output, keep_logits=keep_logits)
             return
+        if self.propagation == "itp":
+            yield from self._segment_itp(frames, output, keep_logits)
+            return
         cfg = self.config
         logits = None
         prev_rgb = None
@@ -325,12 +331,64 @@ class TapLabEngine:
                 action=action, labels=labels, rgfs_score=rgfs_score, rgc_region=region,
                 timings=t, reader_seconds=reader_s, logits=logits.numpy() if keep_logits else None)
 
+    def _segment_itp(self, frames: Iterable, output: str,
+                     keep_logits: bool) -> Iterator[FrameResult]:
+        """The ITP baseline: F_t = (1 - w) F_key0 + w F_key1, w = t's position between them."""
+        pending = []  # (frame, timings, reader seconds) since the last keyframe
+        key_logits, key_index = None, None
+
+        def emit(frame, t, reader_s, logits, height, width, action):
+            labels = None
+            if output != "none":
+                t0 = time.perf_counter()
+                labels = self._output(logits, tf.constant(height), tf.constant(width)).numpy()
+                t["output"] = time.perf_counter() - t0
+            return FrameResult(index=frame.index, pict_type=frame.pict_type,
+                               gop_position=frame.gop_position, action=action, labels=labels,
+                               timings=t, reader_seconds=reader_s,
+                               logits=logits.numpy() if keep_logits else None)
+
+        def flush(next_logits, next_index):
+            for frame, t, reader_s, height, width in pending:
+                w = (frame.index - key_index) / max(next_index - key_index, 1)
+                t0 = time.perf_counter()
+                logits = (1.0 - w) * key_logits + w * next_logits
+                t["warp"] = time.perf_counter() - t0
+                yield emit(frame, t, reader_s, logits, height, width, "itp")
+            pending.clear()
+
+        source = _prefetch(frames, self.queue_size) if self.queue_size > 0 else (
+            (f, 0.0) for f in frames)
+        last = None
+        for frame, reader_s in source:
+            t = {}
+            height, width = frame.image.shape[:2]
+            if frame.pict_type == "I" or key_logits is None:
+                t0 = time.perf_counter()
+                logits = self._phi(frame.image)
+                t["phi"] = time.perf_counter() - t0
+                if key_logits is not None:
+                    yield from flush(logits, frame.index)
+                key_logits, key_index = logits, frame.index
+                yield emit(frame, t, reader_s, logits, height, width, "phi")
+                last = None
+            else:
+                pending.append((frame, t, reader_s, height, width))
+                last = frame
+        if pending:  # no closing I-frame: phi on the last frame closes the interval
+            frame, t, reader_s, height, width = pending.pop()
+            t0 = time.perf_counter()
+            logits = self._phi(last.image)
+            t["phi"] = time.perf_counter() - t0
+            yield from flush(logits, last.index)
+            yield emit(frame, t, reader_s, logits, height, width, "phi")
+
     def segment_video(self, path, *, output: str = "labels",
                       keep_logits: bool = False) -> Iterator[FrameResult]:
         """Opens a compressed video with what this config needs and runs `segment` over it."""
         from third_party.compressed_video import open_compressed
         cfg = self.config
-        need_residual = cfg.use_rgc or cfg.use_rgfs
+        need_residual = (cfg.use_rgc or cfg.use_rgfs) and self.propagation != "itp"
         with open_compressed(path, rgb=True,
                              residual="summary" if need_residual else None) as video:
             yield from self.segment(video, output=output, keep_logits=keep_logits)
