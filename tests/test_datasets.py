@@ -31,7 +31,8 @@ def _label_ids(seed):
     return LABEL_IDS[rng.integers(0, len(LABEL_IDS), size=(H, W))]
 
 
-def _make_cityscapes(root, split="val", snippets=(("aachen", "000000", 19), ("bonn", "000003", 119)),
+def _make_cityscapes(root, split="val",
+                     snippets=(("aachen", "000000", 19), ("bonn", "000003", 119)),
                      label_every_frame=False, clip_frames=30, frames_before=19):
     """Tiny Cityscapes-layout tree: leftImg8bit + gtFine per annotated frame, 30-frame snippets."""
     rng = np.random.default_rng(0)
@@ -105,6 +106,14 @@ def test_sequence_clips_short_snippet(tmp_path):
     assert len(c) == 8 and c.annotated_index == 4
     with pytest.raises(FileNotFoundError, match="incomplete"):
         cityscapes.sequence_clips(str(root), "val", require_complete=True)
+
+
+def test_sequence_clips_longer_snippet_unbounded(tmp_path):
+    root = _make_cityscapes(tmp_path, snippets=(("x", "000001", 19),), clip_frames=40)
+    (c,) = cityscapes.sequence_clips(str(root), "val")
+    assert len(c) == 30 and c.annotated_index == 19
+    (c,) = cityscapes.sequence_clips(str(root), "val", frames_after=None)
+    assert len(c) == 40 and c.annotated_index == 19
 
 
 def test_cityscapes_bad_input(tmp_path):
@@ -222,3 +231,63 @@ def test_camvid_real_files():
                                limit=4, shuffle_seed=0)
     img, lab = next(iter(tr))
     assert img.shape == (2, 600, 600, 3) and lab.shape == (2, 600, 600)
+
+
+# ------------------------------------------------------------------ experiments.evaluate_image
+def test_evaluate_dataset_perfect_and_wrong_predictions():
+    import tensorflow as tf
+
+    from experiments import evaluate_image
+
+    lab = np.array([[[0, 1, 2, 255], [2, 2, 1, 0]]], np.uint8)           # [1, 2, 4]
+    img = np.repeat((lab.astype(np.float32) % 255)[..., None], 3, axis=-1)  # class id in pixels
+    ds = tf.data.Dataset.from_tensors((img, lab)).repeat(3)
+
+    def oracle(x, training=False):  # one-hot logits at stride 1
+        return tf.one_hot(tf.cast(x[..., 0], tf.int32), 4)
+
+    cm, n, _ = evaluate_image.evaluate_dataset(oracle, 1, ds, 4, 3, progress=None)
+    assert n == 3 and cm.miou() == 1.0 and cm.num_pixels == 21
+    assert np.isnan(cm.iou()[3])
+    cm, _, _ = evaluate_image.evaluate_dataset(lambda x, training=False: tf.one_hot(
+        tf.zeros_like(x[..., 0], tf.int32), 4), 1, ds, 4, progress=None)
+    np.testing.assert_allclose(cm.iou()[:3], [2 / 7, 0, 0])
+
+
+def test_evaluate_image_app(tmp_path, monkeypatch):
+    """The app end to end with a stand-in for load_model (building a real network takes seconds;
+    the real path is exercised by `python -m experiments.evaluate_image`, see the module)."""
+    import json
+
+    import tensorflow as tf
+
+    from experiments import common, evaluate_image
+
+    root = _make_cityscapes(tmp_path / "data")
+    meta = {"model": "fake", "num_classes": 19, "dataset": "synthetic", "output_stride": 4}
+
+    def fake_model(x, training=False):  # predicts road (trainId 0) everywhere, stride 4
+        shape = tf.shape(x)
+        return tf.one_hot(tf.zeros([shape[0], (shape[1] + 3) // 4, (shape[2] + 3) // 4],
+                                   tf.int32), 19)
+
+    monkeypatch.setattr(common, "load_checkpoint", lambda path, *a: (fake_model, dict(meta)))
+    with pytest.raises(ValueError, match="trained on synthetic, not cityscapes.*allow_other"):
+        evaluate_image.check_checkpoint(meta, "cityscapes")
+    with pytest.raises(ValueError, match="predicts 19 classes.*camvid has 11"):
+        evaluate_image.check_checkpoint(meta, "camvid", allow_other_dataset=True)
+    evaluate_image.check_checkpoint(meta, "cityscapes", allow_other_dataset=True)
+    out = tmp_path / "r.json"
+    res = evaluate_image.run("synthetic", str(root), "val", str(tmp_path / "ckpt"), str(out))
+    saved = json.loads(out.read_text())
+    assert saved["num_images"] == 2 and saved["dataset"] == "synthetic"
+    assert saved["checkpoint"] == str(tmp_path / "ckpt") and saved["miou"] == res["miou"]
+    gts = [cityscapes.load_label(p) for _, p in cityscapes.image_label_pairs(str(root), "val")]
+    valid = sum(int((g != 255).sum()) for g in gts)
+    road = sum(int((g == 0).sum()) for g in gts)
+    assert saved["num_pixels"] == valid
+    assert saved["per_class_iou"]["road"] == pytest.approx(road / valid)
+    assert saved["per_class_iou"]["car"] == 0.0 and saved["per_class_iou"]["sky"] is None
+    assert saved["miou"] == pytest.approx(road / valid / 3)   # road, car, bicycle present
+    with pytest.raises(SystemExit, match="trained on synthetic, not cityscapes"):
+        evaluate_image.run("cityscapes", str(root), "val", None, str(out))

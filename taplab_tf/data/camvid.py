@@ -2,7 +2,7 @@
 
   <root>/<split>/<name>.png            RGB images (360x480 in the shared copy)
   <root>/<split>annot/<name>.png       labels, 8-bit: 0-10 classes, 11 void
-  <root>/<split>.txt                   optional list "…/<split>/<name>.png …/<split>annot/<name>.png"
+  <root>/<split>.txt                   optional list ".../<split>/<name>.png .../<split>annot/<name>.png"
 
 Splits: train, val, test. When <split>.txt exists only the FILE NAMES of its two columns are used
 (its absolute prefix is the tutorial's); otherwise every image in <split>/ is paired with the

@@ -21,7 +21,8 @@ of the annotated frame.
 
 API:
   image_label_pairs(root, split, use_sequence_frames=False) -> [(image_path, label_path)]
-  sequence_clips(root, split, frames_before=19, frames_after=10, require_complete=False) -> [Clip]
+  sequence_clips(root, split, frames_before=19, frames_after=10, require_complete=False)
+      -> [Clip] (None: no limit on that side)
   load_image(path) -> uint8 [H,W,3] RGB;  load_label(path) -> uint8 [H,W] trainIds (255 ignore)
   label_path_for(root, split, city, seq, frame) -> path of the labelIds file (exists or not)
 """
@@ -141,8 +142,8 @@ def image_label_pairs(root: str, split: str,
     return pairs
 
 
-def sequence_clips(root: str, split: str, frames_before: int = ANNOTATED_INDEX,
-                   frames_after: int = CLIP_LENGTH - 1 - ANNOTATED_INDEX,
+def sequence_clips(root: str, split: str, frames_before: Optional[int] = ANNOTATED_INDEX,
+                   frames_after: Optional[int] = CLIP_LENGTH - 1 - ANNOTATED_INDEX,
                    require_complete: bool = False) -> List[Clip]:
     """Per annotated image of `split` (leftImg8bit), the snippet frames around it.
 
@@ -150,8 +151,14 @@ def sequence_clips(root: str, split: str, frames_before: int = ANNOTATED_INDEX,
     <city>_<seq> in leftImg8bit_sequence (frame numbers zero-padded like the annotated one),
     trimmed to the contiguous run of existing files that contains the annotated frame (so a
     shorter synthetic snippet works); require_complete=True demands every frame of the window.
-    The annotated frame itself must exist in leftImg8bit_sequence.
+    None for frames_before / frames_after: no limit on that side (the whole contiguous run, e.g.
+    for longer synthetic clips). The annotated frame itself must exist in leftImg8bit_sequence.
     """
+    if require_complete and (frames_before is None or frames_after is None):
+        raise ValueError("sequence_clips: require_complete needs finite frames_before/after")
+    big = 10 ** 9
+    frames_before = big if frames_before is None else int(frames_before)
+    frames_after = big if frames_after is None else int(frames_after)
     if frames_before < 0 or frames_after < 0:
         raise ValueError("sequence_clips: frames_before and frames_after must be >= 0")
     image_dir = _check_root(root, IMAGE_DIR, split)

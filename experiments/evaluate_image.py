@@ -1,0 +1,183 @@
+"""Per-image segmentation accuracy of a checkpoint over a dataset split (phi alone, no video).
+
+    python -m experiments.evaluate_image --dataset=synthetic|cityscapes|camvid --data_dir=D \
+        --checkpoint=C --split=val --output_json=R.json [--batch_size=1] [--max_images=N]
+
+Every image of the split is segmented at full size: the model's logits (stride s) are resized
+bilinearly (half-pixel centres) to s times their size, cropped to the image and arg-maxed, as the
+TapLab engine does. One confusion matrix is accumulated over the whole split and scored with the
+Cityscapes convention (taplab_tf.metrics: per-class IoU = TP / (TP + FP + FN), ignore pixels
+skipped, classes absent from both ground truth and prediction left out of the mean).
+
+Prints progress, then a per-class table; writes JSON with per-class IoU by name, mIoU, pixel
+accuracy, the number of images, the checkpoint and the dataset. A checkpoint trained on another
+dataset (or for another number of classes) is refused with one line; --allow_other_dataset
+accepts a checkpoint of a dataset with the same classes (synthetic <-> cityscapes).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Callable, Optional
+
+from absl import app, flags
+
+from experiments import common
+from experiments import flags as flags_lib
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """The app's flags; defined only when it runs as a program, so that tests (and other apps)
+    can import its functions without clashing flag names."""
+    if "allow_other_dataset" in FLAGS:
+        return
+    flags_lib.define_workspace_flags()
+    flags.DEFINE_enum("dataset", "synthetic", ["synthetic", "cityscapes", "camvid"],
+                      "Dataset layout and class set of --data_dir.")
+    flags.DEFINE_string("data_dir", None, "Dataset root (Cityscapes layout: leftImg8bit/, "
+                        "gtFine/; CamVid: the SegNet layout). Default for synthetic: "
+                        "<workspace>/data/synthetic.")
+    flags.DEFINE_string("checkpoint", None, "Model directory written by experiments.train "
+                        "(save_model). Default: the shipped BL2 trained on synthetic data.")
+    flags.DEFINE_string("split", "val", "Split to evaluate (train, val, test).")
+    flags.DEFINE_string("output_json", None, "Results JSON (default "
+                        "<workspace>/results/evaluate_image_<dataset>_<split>.json).")
+    flags.DEFINE_integer("batch_size", 1, "Images per forward pass (same-size images only).",
+                         lower_bound=1)
+    flags.DEFINE_integer("max_images", None, "Evaluate only the first N images (sorted order).",
+                         lower_bound=1)
+    flags.DEFINE_bool("allow_other_dataset", False, "Accept a checkpoint whose metadata names "
+                      "another dataset with the same classes (e.g. synthetic -> cityscapes).")
+
+
+def check_checkpoint(meta: dict, dataset: str, allow_other_dataset: bool = False) -> None:
+    """ValueError (one line) when the checkpoint does not fit the dataset's classes."""
+    from taplab_tf.data import datasets as datasets_lib
+    nc = datasets_lib.num_classes(dataset)
+    if int(meta.get("num_classes", -1)) != nc:
+        raise ValueError(f"the checkpoint predicts {meta.get('num_classes')} classes "
+                         f"(trained on {meta.get('dataset', 'an unknown dataset')}) but "
+                         f"{dataset} has {nc}: use a checkpoint trained on {dataset}")
+    trained_on = meta.get("dataset")
+    if trained_on and trained_on != dataset:
+        same_classes = (trained_on in datasets_lib.DATASET_NAMES and
+                        datasets_lib.class_names(trained_on) ==
+                        datasets_lib.class_names(dataset))
+        if not (allow_other_dataset and same_classes):
+            hint = " (pass --allow_other_dataset to evaluate it anyway)" if same_classes else ""
+            raise ValueError(f"the checkpoint was trained on {trained_on}, not {dataset}{hint}")
+
+
+def evaluate_dataset(model: Callable, output_stride: int, ds, num_classes: int,
+                     num_images: Optional[int] = None,
+                     progress: Optional[Callable[[str], None]] = print):
+    """Runs `model` (float32 [N,H,W,3] in [0,255] -> logits at `output_stride`) over `ds`
+    (make_dataset, training=False); returns (ConfusionMatrix, images, seconds)."""
+    import tensorflow as tf
+
+    from taplab_tf.metrics import ConfusionMatrix
+
+    stride = int(output_stride)
+
+    @tf.function(reduce_retracing=True)
+    def predict(images):
+        logits = model(images, training=False)
+        shape = tf.shape(logits)
+        up = tf.image.resize(logits, tf.stack([shape[1] * stride, shape[2] * stride]),
+                             method="bilinear")
+        h, w = tf.shape(images)[1], tf.shape(images)[2]
+        return tf.argmax(up[:, :h, :w], axis=-1, output_type=tf.int32)
+
+    cm = ConfusionMatrix(num_classes)
+    done, start = 0, time.perf_counter()
+    every = max(1, (num_images or 0) // 20)
+    next_report = every
+    for images, labels in ds:
+        preds = predict(images)
+        cm.update(labels.numpy(), preds.numpy())
+        done += int(images.shape[0])
+        if progress and (done >= next_report or done == num_images):
+            rate = done / max(time.perf_counter() - start, 1e-9)
+            total = f"/{num_images}" if num_images else ""
+            progress(f"[{done}{total}] {rate:.2f} images/s, running mIoU {100 * cm.miou():.2f}")
+            while next_report <= done:
+                next_report += every
+    return cm, done, time.perf_counter() - start
+
+
+def format_table(result: dict) -> str:
+    names = result["class_names"]
+    width = max(12, max(len(n) for n in names))
+    lines = [f"{'class':<{width}}  IoU (%)", "-" * (width + 9)]
+    for name in names:
+        v = result["per_class_iou"][name]
+        lines.append(f"{name:<{width}}  {'n/a' if v is None else f'{100 * v:6.2f}':>7}")
+    lines.append("-" * (width + 9))
+    miou = result["miou"]
+    acc = result["pixel_accuracy"]
+    lines.append(f"{'mIoU':<{width}}  {'n/a' if miou is None else f'{100 * miou:6.2f}':>7}  "
+                 f"({result['num_classes_evaluated']} classes present)")
+    lines.append(f"{'pixel acc.':<{width}}  {'n/a' if acc is None else f'{100 * acc:6.2f}':>7}")
+    return "\n".join(lines)
+
+
+def run(dataset: str, data_dir: str, split: str, checkpoint: Optional[str],
+        output_json: str, batch_size: int = 1, max_images: Optional[int] = None,
+        allow_other_dataset: bool = False) -> dict:
+    from taplab_tf.data import datasets as datasets_lib
+
+    pairs = common.run_or_exit(lambda: datasets_lib.file_pairs(dataset, data_dir, split))
+    model, meta = common.load_checkpoint(checkpoint)
+    common.run_or_exit(lambda: check_checkpoint(meta, dataset, allow_other_dataset))
+    num_images = min(len(pairs), max_images) if max_images else len(pairs)
+    ds = common.run_or_exit(lambda: datasets_lib.make_dataset(
+        dataset, data_dir, split, training=False, batch_size=batch_size, limit=max_images))
+    stride = int(meta.get("output_stride") or getattr(model, "output_stride"))
+    print(f"evaluating {meta['model']} ({checkpoint or common.DEFAULT_CHECKPOINT}, trained on "
+          f"{meta.get('dataset', '?')}) on {dataset} {split}: {num_images} images from "
+          f"{data_dir}", flush=True)
+    cm, done, seconds = common.run_or_exit(lambda: evaluate_dataset(
+        model, stride, ds, datasets_lib.num_classes(dataset), num_images,
+        progress=lambda s: print(s, flush=True)))
+    result = {
+        "dataset": dataset,
+        "split": split,
+        "data_dir": os.path.abspath(data_dir),
+        "checkpoint": os.path.abspath(checkpoint or common.DEFAULT_CHECKPOINT),
+        "model": meta["model"],
+        "checkpoint_dataset": meta.get("dataset"),
+        "num_images": done,
+        "seconds": round(seconds, 3),
+        **cm.to_dict(datasets_lib.class_names(dataset)),
+    }
+    print(format_table(result))
+    os.makedirs(os.path.dirname(os.path.abspath(output_json)), exist_ok=True)
+    tmp = output_json + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f, indent=2, allow_nan=False)
+        f.write("\n")
+    os.replace(tmp, output_json)
+    print(f"wrote {output_json}")
+    return result
+
+
+def main(argv):
+    common.reject_extra_args(argv)
+    data_dir = FLAGS.data_dir
+    if data_dir is None:
+        if FLAGS.dataset != "synthetic":
+            raise SystemExit(f"error: --data_dir is required for --dataset={FLAGS.dataset}")
+        data_dir = flags_lib.workspace_path("data", "synthetic")
+    output_json = FLAGS.output_json or flags_lib.workspace_path(
+        "results", f"evaluate_image_{FLAGS.dataset}_{FLAGS.split}.json")
+    run(FLAGS.dataset, data_dir, FLAGS.split, FLAGS.checkpoint, output_json,
+        batch_size=FLAGS.batch_size, max_images=FLAGS.max_images,
+        allow_other_dataset=FLAGS.allow_other_dataset)
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
