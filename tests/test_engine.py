@@ -222,4 +222,5 @@ def test_flow_baselines_run_through_the_same_engine(propagation):
     frames[1].image = frames[0].image.copy()  # no motion: the flow warp keeps the features
     results = list(engine.segment(frames, keep_logits=True))
     assert [r.action for r in results] == ["phi", "ffw", "ffw"]
-    np.testing.assert_allclose(results[1].logits, results[0].logits, atol=2e-3)
+    # Flow on identical noise frames is near zero, not exactly zero (Farneback smooths).
+    np.testing.assert_allclose(results[1].logits, results[0].logits, atol=1e-2)
