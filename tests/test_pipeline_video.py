@@ -1,0 +1,158 @@
+"""The engine end to end on real MPEG-4 streams: reader -> Algorithm 1 -> labels / overlay video,
+and the video-evaluation protocol on a small Cityscapes-layout tree made here."""
+import os
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from taplab_tf import config as C
+from taplab_tf.pipeline import engine as E
+from taplab_tf.pipeline import evaluate as V
+from taplab_tf.pipeline import segment as S
+from third_party.compressed_video import encode_video, open_compressed
+
+H, W, NC = 64, 128, 19
+
+
+def textured_pan(n, dx=4, seed=0):
+    """A smooth random texture panning right by dx pixels a frame, and its 'labels' (stripes)."""
+    rng = np.random.default_rng(seed)
+    big = cv2.GaussianBlur(rng.integers(0, 256, (H, W + dx * n, 3)).astype(np.uint8), (5, 5), 0)
+    frames = [np.ascontiguousarray(big[:, dx * (n - i):dx * (n - i) + W]) for i in range(n)]
+    stripes = ((np.arange(W + dx * n) // 32) % NC).astype(np.uint8)
+    labels = [np.tile(stripes[dx * (n - i):dx * (n - i) + W], (H, 1)) for i in range(n)]
+    return np.stack(frames), np.stack(labels)
+
+
+def tiny_model(seed=0):
+    tf.keras.utils.set_random_seed(seed)
+    inp = tf.keras.Input((None, None, 3))
+    x = tf.keras.layers.Rescaling(1 / 255.0)(inp)
+    x = tf.keras.layers.AveragePooling2D(4)(x)
+    x = tf.keras.layers.Conv2D(NC, 1)(x)
+    model = tf.keras.Model(inp, x)
+    model.output_stride = 4
+    return model
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    frames, _ = textured_pan(14)
+    path = str(tmp_path_factory.mktemp("v") / "pan.avi")
+    encode_video(frames, path, gop=6)
+    return path
+
+
+@pytest.mark.parametrize("modules", ["none", "ffw", "ffw,rgc", "ffw,rgfs", "ffw,rgc,rgfs"])
+def test_engine_runs_every_module_set_on_a_real_stream(video, modules):
+    cfg = C.TapLabConfig(modules=modules, gop=6, thr_rgfs=1e9)
+    engine = E.TapLabEngine(tiny_model(), cfg)
+    results = list(engine.segment_video(video))
+    assert len(results) == 14
+    assert [r.pict_type for r in results] == ["I" if i % 6 == 0 else "P" for i in range(14)]
+    assert all(r.labels.shape == (H, W) and r.labels.dtype == np.uint8 for r in results)
+    if modules == "none":
+        assert all(r.action == "phi" for r in results)
+    else:
+        assert [r.action for r in results if r.pict_type == "P"] == ["ffw"] * 11
+    assert all((r.rgc_region is not None) == ("rgc" in modules and r.action == "ffw")
+               for r in results)
+    summary = E.summarize(results)
+    assert summary["frames"] == 14 and summary["i_frames"] == 3 and summary["fps"] > 0
+
+
+def test_ffw_tracks_the_pan(video):
+    """Warped logits of the last P-frame of a GOP equal phi's logits on that frame, inside."""
+    model = tiny_model()
+    engine = E.TapLabEngine(model, C.TapLabConfig(modules="ffw", gop=6))
+    results = list(engine.segment_video(video, keep_logits=True))
+    with open_compressed(video, residual=None) as v:
+        images = [f.image for f in v]
+    last = results[5]
+    direct = model(tf.cast(images[5], tf.float32)[None]).numpy()
+    # Columns that came into view during the GOP (the left 5*4 px) cannot be propagated.
+    inner = slice(8, None)
+    err = np.abs(last.logits[:, :, inner] - direct[:, :, inner]).mean()
+    drift = np.abs(results[0].logits[:, :, inner] - direct[:, :, inner]).mean()
+    assert err < 0.5 * drift, (err, drift)
+
+
+def test_rgfs_threshold_drives_the_keyframes(video):
+    engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="ffw,rgfs", gop=6, thr_rgfs=0.0))
+    results = list(engine.segment_video(video))
+    assert all(r.action == "rgfs" for r in results if r.pict_type == "P" and r.rgfs_score > 0)
+
+
+def test_segment_to_file_writes_a_complete_overlay(video, tmp_path):
+    engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(gop=6), scale_to_frame=True)
+    out = str(tmp_path / "out.mp4")
+    summary = S.segment_to_file(engine, video, out, labels_dir=str(tmp_path / "labels"),
+                                draw_regions=True, mark_keyframes=True, progress=False)
+    assert summary["frames"] == 14 and os.path.isfile(out)
+    with open_compressed(out, residual=None) as v:
+        assert v.num_frames == 14 and (v.height, v.width) == (H, W)
+    assert len(os.listdir(tmp_path / "labels")) == 14
+    assert not any("partial" in f for f in os.listdir(tmp_path))
+
+
+def test_failed_run_leaves_no_output(video, tmp_path, monkeypatch):
+    engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="ffw", gop=6))
+    calls = {"n": 0}
+    real = engine._output
+
+    def failing(*args):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(engine, "_output", failing)
+    with pytest.raises(KeyboardInterrupt):
+        S.segment_to_file(engine, video, str(tmp_path / "out.mp4"), progress=False)
+    assert os.listdir(tmp_path) == []
+
+
+def write_tree(root, n_clips=2, length=24):
+    """A Cityscapes-layout tree with labels on every frame, as the synthetic generator writes."""
+    from taplab_tf.data import labels as L
+    for c in range(n_clips):
+        frames, labels = textured_pan(length, seed=c)
+        for d in ("leftImg8bit_sequence", "gtFine", "leftImg8bit"):
+            os.makedirs(os.path.join(root, d, "val", "town"), exist_ok=True)
+        for f in range(length):
+            stem = f"town_{c:06d}_{f:06d}"
+            img = cv2.cvtColor(frames[f], cv2.COLOR_RGB2BGR)
+            cv2.imwrite(os.path.join(root, "leftImg8bit_sequence", "val", "town",
+                                     stem + "_leftImg8bit.png"), img)
+            cv2.imwrite(os.path.join(root, "gtFine", "val", "town", stem + "_gtFine_labelIds.png"),
+                        L.cityscapes_train_ids_to_label_ids(labels[f]))
+            if f == 19:
+                cv2.imwrite(os.path.join(root, "leftImg8bit", "val", "town",
+                                         stem + "_leftImg8bit.png"), img)
+
+
+def test_video_evaluation_protocol(tmp_path):
+    write_tree(str(tmp_path))
+    clips = V.list_clips("synthetic", str(tmp_path), "val")
+    assert len(clips) == 2
+    engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="ffw", gop=6))
+    res = V.evaluate_clips(engine, clips, "synthetic", gop=6, seed=3, progress=None)
+    assert 0.0 <= res["miou"] <= 1.0 and res["clips"] == 2
+    assert len(res["per_distance_miou"]) == 6
+    assert all(0 <= p < 6 for p in res["annotated_gop_positions"])
+    # every frame is labelled: distance 0 (I-frames) is phi itself on every clip
+    assert res["per_distance_miou"][0] is not None and res["miou_all_frames"] is not None
+    again = V.evaluate_clips(engine, clips, "synthetic", gop=6, seed=3, progress=None)
+    assert again["annotated_gop_positions"] == res["annotated_gop_positions"]
+    assert again["miou"] == res["miou"]
+
+
+def test_evaluation_refuses_a_checkpoint_of_another_class_count(tmp_path):
+    write_tree(str(tmp_path), n_clips=1)
+    inp = tf.keras.Input((None, None, 3))
+    model = tf.keras.Model(inp, tf.keras.layers.Conv2D(11, 4, strides=4)(inp))
+    engine = E.TapLabEngine(model, C.TapLabConfig(modules="ffw", gop=6), output_stride=4)
+    with pytest.raises(ValueError, match="11 classes"):
+        V.evaluate_clips(engine, V.list_clips("synthetic", str(tmp_path), "val"), "synthetic", 6)
