@@ -177,6 +177,42 @@ def test_training_shapes_nearest_labels_and_determinism(tmp_path):
     assert any(not np.array_equal(x[0], y[0]) for x, y in zip(a[0], a[1]))  # new epoch
 
 
+def test_training_crop_and_flip_keep_image_and_label_aligned(tmp_path):
+    root = _make_cityscapes(tmp_path, snippets=tuple((c, "000000", 19) for c in "abcd"))
+    rng = np.random.default_rng(1)
+    for city in "abcd":
+        ids = np.array([7, 26, 33, 0], np.uint8)[rng.integers(0, 4, size=(H, W))]
+        tid = labels.cityscapes_label_ids_to_train_ids(ids)
+        red = np.where(tid == 255, 250, tid.astype(np.int32) * 10 + 5).astype(np.uint8)
+        _write_gray(root / f"gtFine/val/{city}/{city}_000000_000019_gtFine_labelIds.png", ids)
+        _write_rgb(root / f"leftImg8bit/val/{city}/{city}_000000_000019_leftImg8bit.png",
+                   np.stack([red, np.zeros_like(red), np.zeros_like(red)], axis=-1))
+    ds = datasets.make_dataset("cityscapes", str(root), "val", training=True, batch_size=2,
+                               crop_size=(10, 14), scale_range=(1.0, 1.0), shuffle_seed=0)
+    crops = [(i.numpy(), l.numpy()) for _ in range(4) for i, l in ds]
+    for img, lab in crops:
+        expect = np.where(lab == 255, 250, lab.astype(np.int32) * 10 + 5)
+        np.testing.assert_array_equal(img[..., 0], expect)
+    assert len({img.tobytes() for img, _ in crops}) > 1
+
+
+def test_training_flip_happens_and_can_be_disabled(tmp_path):
+    root = _make_cityscapes(tmp_path, snippets=(("a", "000000", 19),))
+    lab = cityscapes.load_label(str(root / "gtFine/val/a/a_000000_000019_gtFine_labelIds.png"))
+
+    def outputs(flip):
+        ds = datasets.make_dataset("cityscapes", str(root), "val", training=True, batch_size=1,
+                                   crop_size=(H, W), scale_range=(1, 1), shuffle_seed=2,
+                                   random_flip=flip)
+        return [l[0].numpy() for _ in range(12) for _, l in ds]
+
+    got = outputs(True)
+    flipped = [np.array_equal(g, lab[:, ::-1]) for g in got]
+    assert all(f or np.array_equal(g, lab) for f, g in zip(flipped, got))
+    assert 0 < sum(flipped) < len(got)
+    assert all(np.array_equal(g, lab) for g in outputs(False))
+
+
 # ------------------------------------------------------------------ CamVid
 def _make_camvid(root, value=3, split="train"):
     for i in range(2):

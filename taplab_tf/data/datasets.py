@@ -8,10 +8,11 @@ Images are NOT mean-subtracted or scaled: the models normalise inside (they take
 
 training=True (the paper's augmentation), per image, in this order:
   1. random scale s ~ U[scale_range] (default [0.5, 2.0]); image bilinear, label nearest neighbour;
-  2. pad bottom/right up to the crop size where the scaled image is smaller: the image with the
-     ImageNet mean pixel (so it becomes ~0 after the model's normalisation), the label with 255;
-  3. random crop of crop_size (default 800x800 for cityscapes/synthetic, 600x600 for camvid);
-  4. random horizontal flip (p = 0.5).
+  2. random crop of crop_size (default 800x800 for cityscapes/synthetic, 600x600 for camvid)
+     from the scaled image padded bottom/right up to the crop size where it is smaller: padding
+     is the ImageNet mean pixel in the image (~0 after the model's normalisation) and 255 in the
+     label (the window is sliced first and only it is padded);
+  3. random horizontal flip (p = 0.5) of image and label together.
   Then shuffle (whole file list, reshuffled each epoch), batch with drop_remainder=True (static
   shapes). With shuffle_seed set, the order AND the augmentation are deterministic: every
   image's random draws come from a stateless seed taken from
@@ -172,26 +173,33 @@ def make_dataset(dataset: str, data_dir: str, split: str, training: bool, batch_
         return image, label
 
     def augment(image, label, seed):
-        seeds = tf.random.experimental.stateless_split(seed, 3)
+        seeds = tf.random.experimental.stateless_split(seed, 4)
         shape = tf.shape(label)
-        h = tf.cast(shape[0], tf.float32)
-        w = tf.cast(shape[1], tf.float32)
         if lo != 1.0 or hi != 1.0:
             s = tf.random.stateless_uniform([], seeds[0], lo, hi)
-            size = tf.maximum(tf.cast(tf.round(tf.stack([h * s, w * s])), tf.int32), 1)
+            size = tf.maximum(tf.cast(tf.round(tf.cast(shape, tf.float32) * s), tf.int32), 1)
             image = tf.image.resize(image, size, method="bilinear")
             label = tf.image.resize(label[..., None], size, method="nearest")[..., 0]
-        shape = tf.shape(label)
-        pad_h = tf.maximum(crop_h - shape[0], 0)
-        pad_w = tf.maximum(crop_w - shape[1], 0)
+            shape = size
+        # Random crop of the image padded bottom/right to at least the crop size: the offset is
+        # drawn over the padded canvas, the window sliced from the (unpadded) scaled image and
+        # only the window is padded (mean pixel / ignore), so no full-size padded copy is made.
+        top = tf.random.stateless_uniform([], seeds[1], 0, tf.maximum(shape[0] - crop_h, 0) + 1,
+                                          dtype=tf.int32)
+        left = tf.random.stateless_uniform([], seeds[2], 0, tf.maximum(shape[1] - crop_w, 0) + 1,
+                                           dtype=tf.int32)
+        image = image[top:top + crop_h, left:left + crop_w]
+        label = label[top:top + crop_h, left:left + crop_w]
+        pad_h = crop_h - tf.shape(label)[0]
+        pad_w = crop_w - tf.shape(label)[1]
         image = tf.pad(image - mean, [[0, pad_h], [0, pad_w], [0, 0]]) + mean
         label = tf.pad(label, [[0, pad_h], [0, pad_w]], constant_values=ignore)
-        stacked = tf.concat([image, tf.cast(label[..., None], tf.float32)], axis=-1)
-        stacked = tf.image.stateless_random_crop(stacked, [crop_h, crop_w, 4], seeds[1])
         if random_flip:
-            stacked = tf.image.stateless_random_flip_left_right(stacked, seeds[2])
-        image = stacked[..., :3]
-        label = tf.cast(tf.round(stacked[..., 3]), tf.uint8)
+            flip = tf.random.stateless_uniform([], seeds[3]) < 0.5
+            image, label = tf.cond(flip, lambda: (image[:, ::-1], label[:, ::-1]),
+                                   lambda: (image, label))
+        image = tf.ensure_shape(image, [crop_h, crop_w, 3])
+        label = tf.ensure_shape(label, [crop_h, crop_w])
         return image, label
 
     images = [p[0] for p in pairs]
