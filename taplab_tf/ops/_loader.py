@@ -1,0 +1,97 @@
+"""Lazy loading of the compiled op library and backend selection (nothing happens at import).
+
+Backend choice, per call (so tests can switch):
+  * TAPLAB_TF_OPS_BACKEND=tf   -> the pure-TF fallback ('tf-fallback'), logged once.
+  * TAPLAB_TF_OPS_BACKEND=cpp  -> the compiled library; a build/load failure is raised (CI).
+  * unset / 'auto'             -> the compiled library, built on first use (taplab_tf.ops.build);
+                                  if that fails, the fallback, with one warning saying why.
+TAPLAB_TF_OPS_SANITIZE=address selects the AddressSanitizer build (run Python with
+LD_PRELOAD=$(g++ -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0).
+"""
+import os
+import threading
+
+from absl import logging
+
+from taplab_tf.ops import build
+
+CPP = "cpp"
+FALLBACK = "tf-fallback"
+_ENV_BACKEND = "TAPLAB_TF_OPS_BACKEND"
+_ENV_SANITIZE = "TAPLAB_TF_OPS_SANITIZE"
+
+_lock = threading.Lock()
+_library = None       # the loaded module (tf.load_op_library)
+_failure = None       # one-line reason the library is unavailable
+_logged = set()
+
+
+class OpsUnavailableError(RuntimeError):
+    """The compiled library was required (TAPLAB_TF_OPS_BACKEND=cpp or backend='cpp') but failed."""
+
+
+def _log_once(key, level, message, *args):
+    if key not in _logged:
+        _logged.add(key)
+        level(message, *args)
+
+
+def _requested():
+    value = os.environ.get(_ENV_BACKEND, "auto").strip().lower() or "auto"
+    if value not in ("auto", "cpp", "tf"):
+        raise ValueError(f"{_ENV_BACKEND} must be 'auto', 'cpp' or 'tf', got {value!r}")
+    return value
+
+
+def _try_load():
+    """Builds (if needed) and loads the library once per process; returns it or None."""
+    global _library, _failure
+    with _lock:
+        if _library is not None or _failure is not None:
+            return _library
+        sanitize = os.environ.get(_ENV_SANITIZE) or None
+        try:
+            path = build.ensure_built(sanitize=sanitize)
+        except (build.BuildError, ValueError) as e:
+            _failure = f"building the op library failed: {e}"
+            return None
+        try:
+            import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+            _library = tf.load_op_library(str(path))
+        except Exception as e:  # pylint: disable=broad-except  (NotFoundError, OSError, ...)
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            _failure = f"loading {path} failed: {first}"
+            return None
+        return _library
+
+
+def library(required=False):
+    """The compiled op module, or None when unavailable (raises if required)."""
+    lib = _try_load()
+    if lib is None and required:
+        raise OpsUnavailableError(f"taplab_tf.ops: {_failure}")
+    return lib
+
+
+def resolve(override=None):
+    """Backend for one call: CPP or FALLBACK. override: None, 'cpp' or 'tf' (beats the env var)."""
+    want = override if override is not None else _requested()
+    if want not in ("auto", "cpp", "tf"):
+        raise ValueError(f"backend must be None, 'cpp' or 'tf', got {want!r}")
+    if want == "tf":
+        if override is None:
+            _log_once("forced", logging.info,
+                      "taplab_tf.ops: %s=tf, using the pure-TF fallback kernels", _ENV_BACKEND)
+        return FALLBACK
+    if library(required=(want == "cpp")) is not None:
+        return CPP
+    _log_once("failed", logging.warning,
+              "taplab_tf.ops: %s; using the pure-TF fallback kernels (slower). "
+              "Rebuild with: python -m taplab_tf.ops.build", _failure)
+    return FALLBACK
+
+
+def backend():
+    """'cpp' when the compiled kernels are used, 'tf-fallback' otherwise."""
+    return resolve()

@@ -1,0 +1,181 @@
+"""Builds the TapLab op library (_taplab_ops.so) from taplab_tf/ops/cc against the installed TF.
+
+    python -m taplab_tf.ops.build            # rebuild now (even if a cached build exists)
+    python -m taplab_tf.ops.build --sanitize=address   # AddressSanitizer variant (for testing)
+
+The library is compiled on first use of an op (taplab_tf.ops._loader) into a cache directory:
+
+    $TAPLAB_TF_CACHE/ops/<tag>/_taplab_ops.so     ($TAPLAB_TF_CACHE defaults to ~/.cache/taplab_tf)
+
+where <tag> = tf<version>-<sha256 of the sources, the compiler command and the TF compile/link
+flags>[-asan]. Concurrent builders (pytest-xdist workers, several apps) serialise on an fcntl lock
+next to that directory; the .so is written to a temporary name and atomically renamed, so a reader
+never sees a partial file, and whoever takes the lock second finds the build done.
+Compiler: $CXX or g++ (C++17, -O3, -ffp-contract=off so results match TF's arithmetic exactly).
+Failures raise BuildError with a one-line message naming what failed; the full compiler log is
+kept next to the library.
+"""
+import fcntl
+import hashlib
+import os
+import pathlib
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+
+LIBRARY_NAME = "_taplab_ops.so"
+SOURCE_DIR = pathlib.Path(__file__).resolve().parent / "cc"
+_SANITIZE_FLAGS = {
+    None: [],
+    "address": ["-fsanitize=address", "-fno-omit-frame-pointer", "-g"],
+}
+
+
+class BuildError(RuntimeError):
+    """The op library could not be built (no compiler, compile or link error)."""
+
+
+def sources():
+    """The C++ translation units and headers, sorted (headers are hashed, not compiled)."""
+    files = sorted(p for p in SOURCE_DIR.rglob("*") if p.suffix in (".cc", ".h"))
+    if not files:
+        raise BuildError(f"no C++ sources found under {SOURCE_DIR}")
+    return files
+
+
+def cache_root():
+    root = os.environ.get("TAPLAB_TF_CACHE") or os.path.join("~", ".cache", "taplab_tf")
+    return pathlib.Path(root).expanduser() / "ops"
+
+
+def compiler():
+    cxx = os.environ.get("CXX", "g++")
+    path = shutil.which(cxx)
+    if path is None:
+        raise BuildError(f"C++ compiler {cxx!r} not found on PATH (install g++ or set $CXX)")
+    return path
+
+
+def _tf_flags():
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    return tf.__version__, list(tf.sysconfig.get_compile_flags()), list(tf.sysconfig.get_link_flags())
+
+
+def _commands(cxx, tf_cflags, tf_lflags, sanitize):
+    cflags = ["-std=c++17", "-O3", "-fPIC", "-ffp-contract=off", "-Wall", "-Wno-sign-compare",
+              "-Wno-unused-function", *tf_cflags, *_SANITIZE_FLAGS[sanitize]]
+    # TF's flags include --std=c++17 already; ours come first so theirs win if they ever differ.
+    lflags = ["-shared", *_SANITIZE_FLAGS[sanitize], *tf_lflags]
+    return cflags, lflags
+
+
+def library_path(sanitize=None):
+    """Where the library for these sources, this TF and this compiler lives (may not exist yet)."""
+    if sanitize not in _SANITIZE_FLAGS:
+        raise ValueError(f"sanitize must be one of {sorted(k for k in _SANITIZE_FLAGS if k)} or None")
+    version, tf_cflags, tf_lflags = _tf_flags()
+    cxx = os.environ.get("CXX", "g++")
+    cflags, lflags = _commands(cxx, tf_cflags, tf_lflags, sanitize)
+    digest = hashlib.sha256()
+    for path in sources():
+        digest.update(str(path.relative_to(SOURCE_DIR)).encode())
+        digest.update(path.read_bytes())
+    digest.update(shlex.join([cxx, *cflags, "|", *lflags]).encode())
+    tag = f"tf{version}-{digest.hexdigest()[:16]}" + ("-asan" if sanitize == "address" else "")
+    return cache_root() / tag / LIBRARY_NAME
+
+
+def _first_error(log):
+    for line in log.splitlines():
+        if "error" in line.lower():
+            return line.strip()
+    lines = [l.strip() for l in log.splitlines() if l.strip()]
+    return lines[-1] if lines else "(no output)"
+
+
+def _compile(target, sanitize):
+    cxx = compiler()
+    _, tf_cflags, tf_lflags = _tf_flags()
+    cflags, lflags = _commands(cxx, tf_cflags, tf_lflags, sanitize)
+    units = [p for p in sources() if p.suffix == ".cc"]
+    include = ["-I", str(SOURCE_DIR / "kernels")]
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
+        objects, procs = [], []
+        # All translation units at once (headers dominate compile time; cores are the limit).
+        for unit in units:
+            obj = os.path.join(tmp, unit.stem + ".o")
+            log = open(os.path.join(tmp, unit.stem + ".log"), "w+")
+            cmd = [cxx, *cflags, *include, "-c", str(unit), "-o", obj]
+            procs.append((unit, log, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)))
+            objects.append(obj)
+        failed = None
+        for unit, log, proc in procs:
+            proc.wait()
+            log.seek(0)
+            text = log.read()
+            log.close()
+            if proc.returncode != 0 and failed is None:
+                failed = (unit, proc.returncode, text)
+        if failed is not None:
+            unit, code, text = failed
+            kept = target.parent / "build-error.log"
+            kept.write_text(text)
+            raise BuildError(f"compiling {unit.relative_to(SOURCE_DIR.parent)} with {cxx} failed "
+                             f"(exit {code}): {_first_error(text)} [full log: {kept}]")
+        partial = os.path.join(tmp, LIBRARY_NAME)
+        cmd = [cxx, *objects, "-o", partial, *lflags]
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if proc.returncode != 0:
+            kept = target.parent / "build-error.log"
+            kept.write_text(proc.stdout)
+            raise BuildError(f"linking {LIBRARY_NAME} with {cxx} failed (exit {proc.returncode}): "
+                             f"{_first_error(proc.stdout)} [full log: {kept}]")
+        os.replace(partial, target)  # atomic: readers see the old file or the complete new one
+
+
+def ensure_built(force=False, sanitize=None):
+    """Returns the path of the built library, compiling it first if needed (or if force)."""
+    target = library_path(sanitize)
+    if target.exists() and not force:
+        return target
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BuildError(f"cannot create the op cache directory {target.parent}: {e}") from e
+    lock_path = target.parent.with_name(target.parent.name + ".lock")
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        try:
+            if force or not target.exists():
+                _compile(target, sanitize)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return target
+
+
+def main(argv=None):
+    import argparse  # pylint: disable=import-outside-toplevel
+
+    parser = argparse.ArgumentParser(prog="python -m taplab_tf.ops.build", description=__doc__.split("\n")[0])
+    parser.add_argument("--sanitize", choices=["address"], default=None,
+                        help="build the AddressSanitizer variant (load with LD_PRELOAD=libasan.so "
+                             "and TAPLAB_TF_OPS_SANITIZE=address)")
+    parser.add_argument("--print-path", action="store_true", help="only print the library path")
+    args = parser.parse_args(argv)
+    if args.print_path:
+        print(library_path(args.sanitize))
+        return 0
+    try:
+        path = ensure_built(force=True, sanitize=args.sanitize)
+    except BuildError as e:
+        print(f"taplab_tf.ops.build: {e}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

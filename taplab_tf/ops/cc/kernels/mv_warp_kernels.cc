@@ -1,0 +1,272 @@
+// CPU kernels of TapLab>MvWarp and TapLab>MvWarpGrad.
+//
+// Forward: one pass over output rows (N*h of them) on the CPU device's intra-op thread pool. Each
+// output pixel finds its motion block from integer arithmetic (no dense motion map), computes its
+// source taps once and copies/interpolates its C contiguous channels.
+// Gradient: scatter-add; sharded over (batch item, channel slice) so that no two threads ever add
+// into the same element (no atomics, deterministic).
+// A CUDA version would go in mv_warp_kernels.cu.cc under #if GOOGLE_CUDA, implementing the same
+// functors (one thread per output element for the forward, atomicAdd for the gradient).
+#include <cmath>
+#include <type_traits>
+#include <vector>
+
+#include "mv_warp.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/register_types.h"
+#include "tensorflow/core/framework/tensor.h"
+#include "tensorflow/core/platform/threadpool.h"
+
+namespace tensorflow {
+namespace taplab {
+
+using CPUDevice = Eigen::ThreadPoolDevice;
+
+namespace {
+
+// Arithmetic type: float for half and float, double for double (so gradient checks in float64
+// see a float64 forward).
+template <typename T>
+using AccT = typename std::conditional<std::is_same<T, double>::value, double, float>::type;
+
+thread::ThreadPool* Workers(OpKernelContext* ctx) {
+  return ctx->device()->tensorflow_cpu_worker_threads()->workers;
+}
+
+int NumThreads(OpKernelContext* ctx) {
+  return ctx->device()->tensorflow_cpu_worker_threads()->num_threads;
+}
+
+}  // namespace
+
+template <typename T>
+struct MvWarpFunctor<CPUDevice, T> {
+  void operator()(OpKernelContext* ctx, const WarpParams& p, const T* features,
+                  const float* motion, T* output) {
+    using A = AccT<T>;
+    const int64_t h = p.height, w = p.width, C = p.channels;
+    std::vector<int64_t> block_y(h), block_x(w);
+    for (int64_t i = 0; i < h; ++i) block_y[i] = BlockIndex(i, p.stride, p.block, p.grid_h);
+    for (int64_t j = 0; j < w; ++j) block_x[j] = BlockIndex(j, p.stride, p.block, p.grid_w);
+    const std::vector<T> zeros(C, T(0));
+    const bool nearest = p.interpolation == Interpolation::kNearest;
+
+    auto rows = [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) {
+        const int64_t n = row / h;
+        const int64_t i = row % h;
+        const T* src = features + n * h * w * C;
+        T* dst = output + row * w * C;
+        const float* mrow = motion + (n * p.grid_h + block_y[i]) * p.grid_w * 2;
+        for (int64_t j = 0; j < w; ++j) {
+          const float* mv = mrow + block_x[j] * 2;
+          const Sample sm = ComputeSample(p, i, j, mv[0], mv[1]);
+          T* o = dst + j * C;
+          if (nearest) {
+            const T* s = sm.index[0] < 0 ? zeros.data() : src + sm.index[0] * C;
+            std::copy(s, s + C, o);
+            continue;
+          }
+          const T* tl = sm.index[0] < 0 ? zeros.data() : src + sm.index[0] * C;
+          const T* tr = sm.index[1] < 0 ? zeros.data() : src + sm.index[1] * C;
+          const T* bl = sm.index[2] < 0 ? zeros.data() : src + sm.index[2] * C;
+          const T* br = sm.index[3] < 0 ? zeros.data() : src + sm.index[3] * C;
+          const A ay = static_cast<A>(sm.ay), ax = static_cast<A>(sm.ax);
+          for (int64_t c = 0; c < C; ++c) {
+            const A vtl = static_cast<A>(tl[c]), vtr = static_cast<A>(tr[c]);
+            const A vbl = static_cast<A>(bl[c]), vbr = static_cast<A>(br[c]);
+            const A top = ax * (vtr - vtl) + vtl;
+            const A bottom = ax * (vbr - vbl) + vbl;
+            o[c] = static_cast<T>(ay * (bottom - top) + top);
+          }
+        }
+      }
+    };
+    const int64_t cost_per_row = w * C * (nearest ? 2 : 12) + w * 30;
+    Workers(ctx)->ParallelFor(p.batch * h, cost_per_row, rows);
+  }
+};
+
+template <typename T>
+struct MvWarpGradFunctor<CPUDevice, T> {
+  void operator()(OpKernelContext* ctx, const WarpParams& p, const T* grad, const float* motion,
+                  T* grad_features) {
+    using A = AccT<T>;
+    const int64_t h = p.height, w = p.width, C = p.channels;
+    const int64_t plane = h * w * C;
+    // Accumulate in A; for half that needs a temporary.
+    A* acc = nullptr;
+    Tensor acc_tensor;
+    if (std::is_same<T, A>::value) {
+      acc = reinterpret_cast<A*>(grad_features);
+    } else {
+      OP_REQUIRES_OK(ctx, ctx->allocate_temp(DataTypeToEnum<A>::value,
+                                             TensorShape({p.batch * plane}), &acc_tensor));
+      acc = acc_tensor.flat<A>().data();
+    }
+    std::vector<int64_t> block_y(h), block_x(w);
+    for (int64_t i = 0; i < h; ++i) block_y[i] = BlockIndex(i, p.stride, p.block, p.grid_h);
+    for (int64_t j = 0; j < w; ++j) block_x[j] = BlockIndex(j, p.stride, p.block, p.grid_w);
+    const bool nearest = p.interpolation == Interpolation::kNearest;
+
+    // Units: (batch item, channel slice); each unit owns its slice of acc exclusively.
+    const int64_t threads = std::max(1, NumThreads(ctx));
+    const int64_t slices =
+        std::min<int64_t>(C, std::max<int64_t>(1, (2 * threads + p.batch - 1) / p.batch));
+    const int64_t slice = (C + slices - 1) / slices;
+    auto units = [&](int64_t begin, int64_t end) {
+      for (int64_t u = begin; u < end; ++u) {
+        const int64_t n = u / slices;
+        const int64_t c0 = (u % slices) * slice;
+        const int64_t c1 = std::min(C, c0 + slice);
+        A* dst = acc + n * plane;
+        for (int64_t k = 0; k < h * w; ++k) {
+          for (int64_t c = c0; c < c1; ++c) dst[k * C + c] = A(0);
+        }
+        if (c0 >= c1) continue;
+        for (int64_t i = 0; i < h; ++i) {
+          const float* mrow = motion + (n * p.grid_h + block_y[i]) * p.grid_w * 2;
+          for (int64_t j = 0; j < w; ++j) {
+            const float* mv = mrow + block_x[j] * 2;
+            const Sample sm = ComputeSample(p, i, j, mv[0], mv[1]);
+            const T* g = grad + n * plane + (i * w + j) * C;
+            if (nearest) {
+              if (sm.index[0] < 0) continue;
+              A* d = dst + sm.index[0] * C;
+              for (int64_t c = c0; c < c1; ++c) d[c] += static_cast<A>(g[c]);
+              continue;
+            }
+            const A ay = static_cast<A>(sm.ay), ax = static_cast<A>(sm.ax);
+            const A weight[4] = {(A(1) - ay) * (A(1) - ax), (A(1) - ay) * ax, ay * (A(1) - ax),
+                                 ay * ax};
+            for (int t = 0; t < 4; ++t) {
+              if (sm.index[t] < 0 || weight[t] == A(0)) continue;
+              A* d = dst + sm.index[t] * C;
+              const A wt = weight[t];
+              for (int64_t c = c0; c < c1; ++c) d[c] += wt * static_cast<A>(g[c]);
+            }
+          }
+        }
+      }
+    };
+    const int64_t cost = h * w * (slice * (nearest ? 2 : 8) + 40);
+    Workers(ctx)->ParallelFor(p.batch * slices, cost, units);
+    if (!std::is_same<T, A>::value) {
+      const int64_t total = p.batch * plane;
+      Workers(ctx)->ParallelFor(total, 2, [&](int64_t begin, int64_t end) {
+        for (int64_t k = begin; k < end; ++k) grad_features[k] = static_cast<T>(acc[k]);
+      });
+    }
+  }
+};
+
+// TapLab>MvWarp (kGrad = false) and TapLab>MvWarpGrad (kGrad = true): same checks, same attrs.
+template <typename T, bool kGrad>
+class MvWarpOp : public OpKernel {
+ public:
+  explicit MvWarpOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("feature_stride", &stride_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("block_size", &block_));
+    std::string interpolation, border;
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("interpolation", &interpolation));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("border", &border));
+    OP_REQUIRES(ctx, stride_ >= 1,
+                errors::InvalidArgument("feature_stride must be >= 1, got ", stride_));
+    OP_REQUIRES(ctx, block_ >= 1, errors::InvalidArgument("block_size must be >= 1, got ", block_));
+    interpolation_ =
+        interpolation == "bilinear" ? Interpolation::kBilinear : Interpolation::kNearest;
+    border_ = border == "zeros" ? Border::kZeros : Border::kClamp;
+  }
+
+  void Compute(OpKernelContext* ctx) override {
+    const char* fname = kGrad ? "grad" : "features";
+    const Tensor& features = ctx->input(0);
+    const Tensor& motion = ctx->input(1);
+    OP_REQUIRES(ctx, features.dims() == 4,
+                errors::InvalidArgument(fname, " must be rank 4 [N, h, w, C], got shape ",
+                                        features.shape().DebugString()));
+    OP_REQUIRES(ctx, motion.dims() == 4,
+                errors::InvalidArgument(
+                    "motion_vectors must be rank 4 [N, H/block_size, W/block_size, 2], got shape ",
+                    motion.shape().DebugString()));
+    OP_REQUIRES(ctx, motion.dim_size(3) == 2,
+                errors::InvalidArgument("motion_vectors last dimension must be 2 (dx, dy), got shape ",
+                                        motion.shape().DebugString()));
+    OP_REQUIRES(ctx, motion.dim_size(0) == features.dim_size(0),
+                errors::InvalidArgument("motion_vectors batch size ", motion.dim_size(0),
+                                        " does not match ", fname, " batch size ",
+                                        features.dim_size(0)));
+    WarpParams p;
+    p.batch = features.dim_size(0);
+    p.height = features.dim_size(1);
+    p.width = features.dim_size(2);
+    p.channels = features.dim_size(3);
+    p.grid_h = motion.dim_size(1);
+    p.grid_w = motion.dim_size(2);
+    p.stride = stride_;
+    p.block = block_;
+    p.interpolation = interpolation_;
+    p.border = border_;
+    OP_REQUIRES(ctx, p.height > 0 && p.width > 0,
+                errors::InvalidArgument(fname, " height and width must be positive, got shape ",
+                                        features.shape().DebugString()));
+    OP_REQUIRES(ctx, p.grid_h > 0 && p.grid_w > 0,
+                errors::InvalidArgument("motion_vectors grid must be non-empty, got shape ",
+                                        motion.shape().DebugString()));
+    // The grid and the feature map must describe the same frame: the grid spans Hb*B input pixels,
+    // the feature map h*s; partial edge blocks and feature-map padding leave a difference below
+    // s + B, which block-index clamping absorbs. Anything larger is a wrong stride or grid.
+    const int64_t tol = p.stride + p.block;
+    OP_REQUIRES(ctx,
+                std::abs(p.height * p.stride - p.grid_h * p.block) < tol &&
+                    std::abs(p.width * p.stride - p.grid_w * p.block) < tol,
+                errors::InvalidArgument(
+                    "motion_vectors grid ", p.grid_h, "x", p.grid_w, " (block_size ", p.block,
+                    ", spans ", p.grid_h * p.block, "x", p.grid_w * p.block,
+                    " input pixels) does not cover ", fname, " ", p.height, "x", p.width,
+                    " at feature_stride ", p.stride, " (spans ", p.height * p.stride, "x",
+                    p.width * p.stride, "); they must agree to within feature_stride + block_size"));
+    const float* mv = motion.flat<float>().data();
+    const int64_t mv_count = motion.NumElements();
+    for (int64_t k = 0; k < mv_count; ++k) {
+      if (!std::isfinite(mv[k])) {
+        const int64_t comp = k % 2, bx = (k / 2) % p.grid_w, by = (k / 2 / p.grid_w) % p.grid_h,
+                      n = k / 2 / p.grid_w / p.grid_h;
+        OP_REQUIRES(ctx, false,
+                    errors::InvalidArgument("motion_vectors contains a non-finite value (",
+                                            mv[k], ") at [", n, ", ", by, ", ", bx, ", ", comp,
+                                            "]"));
+      }
+    }
+    Tensor* output = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, features.shape(), &output));
+    if (output->NumElements() == 0) return;
+    if (kGrad) {
+      MvWarpGradFunctor<CPUDevice, T>()(ctx, p, features.flat<T>().data(), mv,
+                                        output->flat<T>().data());
+    } else {
+      MvWarpFunctor<CPUDevice, T>()(ctx, p, features.flat<T>().data(), mv,
+                                    output->flat<T>().data());
+    }
+  }
+
+ private:
+  int64_t stride_ = 1;
+  int64_t block_ = 16;
+  Interpolation interpolation_ = Interpolation::kNearest;
+  Border border_ = Border::kClamp;
+};
+
+#define TAPLAB_REGISTER_MV_WARP(T)                                                        \
+  REGISTER_KERNEL_BUILDER(Name("TapLab>MvWarp").Device(DEVICE_CPU).TypeConstraint<T>("T"), \
+                          MvWarpOp<T, false>);                                            \
+  REGISTER_KERNEL_BUILDER(                                                                \
+      Name("TapLab>MvWarpGrad").Device(DEVICE_CPU).TypeConstraint<T>("T"), MvWarpOp<T, true>);
+
+TAPLAB_REGISTER_MV_WARP(Eigen::half);
+TAPLAB_REGISTER_MV_WARP(float);
+TAPLAB_REGISTER_MV_WARP(double);
+#undef TAPLAB_REGISTER_MV_WARP
+
+}  // namespace taplab
+}  // namespace tensorflow

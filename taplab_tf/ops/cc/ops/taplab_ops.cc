@@ -1,0 +1,100 @@
+// Interfaces of the TapLab ops: registration, attributes and shape functions only.
+// Kernels live in ../kernels/. Op names are namespaced "TapLab>...".
+#include "tensorflow/core/framework/common_shape_fns.h"
+#include "tensorflow/core/framework/op.h"
+#include "tensorflow/core/framework/shape_inference.h"
+
+namespace tensorflow {
+namespace taplab {
+
+using shape_inference::DimensionHandle;
+using shape_inference::InferenceContext;
+using shape_inference::ShapeHandle;
+
+namespace {
+
+// features [N,h,w,C] (or the incoming gradient, same shape) and motion_vectors [N,Hb,Wb,2]:
+// the output has the features' shape with the batch dimension merged with the motion's.
+Status WarpShape(InferenceContext* c) {
+  ShapeHandle features;
+  ShapeHandle motion;
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &features));
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 4, &motion));
+  DimensionHandle batch;
+  TF_RETURN_IF_ERROR(c->Merge(c->Dim(features, 0), c->Dim(motion, 0), &batch));
+  DimensionHandle two;
+  TF_RETURN_IF_ERROR(c->WithValue(c->Dim(motion, 3), 2, &two));
+  ShapeHandle out;
+  TF_RETURN_IF_ERROR(c->ReplaceDim(features, 0, batch, &out));
+  c->set_output(0, out);
+  return OkStatus();
+}
+
+}  // namespace
+
+REGISTER_OP("TapLab>MvWarp")
+    .Input("features: T")
+    .Input("motion_vectors: float")
+    .Output("output: T")
+    .Attr("T: {half, float, double}")
+    .Attr("feature_stride: int >= 1")
+    .Attr("block_size: int >= 1 = 16")
+    .Attr("interpolation: {'nearest', 'bilinear'} = 'nearest'")
+    .Attr("border: {'clamp', 'zeros'} = 'clamp'")
+    .SetShapeFn(WarpShape)
+    .Doc(R"doc(
+Feature-flow warp with block motion vectors (TapLab Eq. 1): F_t[p] = F_{t-1}[p - Mv_t[p]].
+
+Feature pixel (i, j) has centre ((i+0.5)s, (j+0.5)s) in input pixels; its block is that centre
+// block_size, clamped to the motion grid; with that block's (dx, dy) it reads features at
+(i - dy/s, j - dx/s). nearest: round half up; bilinear: tfa dense_image_warp convention.
+
+features: [N, h, w, C] feature map or logits at stride feature_stride.
+motion_vectors: [N, Hb, Wb, 2] block motion (dx, dy) = dst - src in input pixels.
+output: [N, h, w, C].
+)doc");
+
+REGISTER_OP("TapLab>MvWarpGrad")
+    .Input("grad: T")
+    .Input("motion_vectors: float")
+    .Output("grad_features: T")
+    .Attr("T: {half, float, double}")
+    .Attr("feature_stride: int >= 1")
+    .Attr("block_size: int >= 1 = 16")
+    .Attr("interpolation: {'nearest', 'bilinear'} = 'nearest'")
+    .Attr("border: {'clamp', 'zeros'} = 'clamp'")
+    .SetShapeFn(WarpShape)
+    .Doc(R"doc(
+Gradient of TapLab>MvWarp with respect to the features (a scatter-add of grad through the same
+sampling pattern). grad and grad_features have the features' shape.
+)doc");
+
+REGISTER_OP("TapLab>UpsampleArgmax")
+    .Input("logits: float")
+    .Input("size: int32")
+    .Output("labels: int32")
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle logits;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &logits));
+      ShapeHandle size_shape;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 1, &size_shape));
+      DimensionHandle two;
+      TF_RETURN_IF_ERROR(c->WithValue(c->Dim(size_shape, 0), 2, &two));
+      ShapeHandle hw;
+      TF_RETURN_IF_ERROR(c->MakeShapeFromShapeTensor(1, &hw));
+      ShapeHandle out;
+      TF_RETURN_IF_ERROR(c->Concatenate(c->Vector(c->Dim(logits, 0)), hw, &out));
+      c->set_output(0, out);
+      return OkStatus();
+    })
+    .Doc(R"doc(
+argmax over channels of the bilinear (half-pixel-centre) resize of logits to size, fused: the
+upsampled [N, H, W, C] tensor is never materialised. Ties go to the first maximum.
+
+logits: [N, h, w, C] float32.
+size: [2] int32 (H, W).
+labels: [N, H, W] int32.
+)doc");
+
+}  // namespace taplab
+}  // namespace tensorflow

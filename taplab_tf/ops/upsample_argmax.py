@@ -1,0 +1,50 @@
+"""upsample_argmax: fused bilinear upsampling + argmax of logits (the per-frame output step).
+
+    upsample_argmax(logits, size) == tf.argmax(tf.image.resize(logits, size, 'bilinear'), -1)
+
+with TF2's half-pixel-centre ResizeBilinear arithmetic reproduced operation for operation (results
+are bit-identical on this build; ties go to the first maximal channel, like tf.argmax), but the
+upsampled [N, H, W, C] tensor is never materialised: the kernel interpolates each low-resolution
+row along x once, then for every output row interpolates along y and keeps a running argmax over
+channels. Not differentiable (integer output). Like mv_warp it is a custom op, so it cannot be
+compiled by XLA (jit_compile=True); use backend='tf' there.
+"""
+import tensorflow as tf
+
+from taplab_tf.ops import _loader
+
+
+def upsample_argmax(logits, size, name=None, backend=None):
+    """int32 [N, H, W] labels = argmax over C of bilinear-resized logits [N, h, w, C].
+
+    Args:
+      logits: float32 [N, h, w, C] (float16/float64 are cast to float32, as tf.image.resize does).
+      size: (H, W) ints or an int32 [2] tensor.
+      name: name scope.
+      backend: None (env / auto), 'cpp' or 'tf' (plain tf.image.resize + tf.argmax).
+    """
+    with tf.name_scope(name or "upsample_argmax"):
+        logits = tf.convert_to_tensor(logits, dtype_hint=tf.float32, name="logits")
+        if not logits.dtype.is_floating:
+            raise TypeError(f"logits must be floating point, got {logits.dtype.name}")
+        if logits.dtype != tf.float32:
+            logits = tf.cast(logits, tf.float32)
+        if logits.shape.rank is not None and logits.shape.rank != 4:
+            raise tf.errors.InvalidArgumentError(
+                None, None, f"logits must be rank 4 [N, h, w, C], got shape {logits.shape}")
+        size = tf.convert_to_tensor(size, dtype=tf.int32, name="size")
+        if size.shape.rank is not None and size.shape != [2]:
+            raise tf.errors.InvalidArgumentError(
+                None, None, f"size must be a vector of 2 int32 (H, W), got shape {size.shape}")
+        if _loader.resolve(backend) == _loader.CPP:
+            return _loader.library().tap_lab_upsample_argmax(logits, size)
+        return upsample_argmax_tf(logits, size)
+
+
+def upsample_argmax_tf(logits, size):
+    """The reference / fallback: tf.argmax(tf.image.resize(logits, size, 'bilinear'), -1)."""
+    resized = tf.image.resize(logits, size, method="bilinear")
+    return tf.argmax(resized, axis=-1, output_type=tf.int32)
+
+
+tf.no_gradient("TapLab>UpsampleArgmax")
