@@ -155,7 +155,12 @@ def make_dataset(dataset: str, data_dir: str, split: str, training: bool, batch_
     def load(image_path, label_path):
         image = tf.io.decode_image(tf.io.read_file(image_path), channels=3,
                                    expand_animations=False)
-        raw = tf.io.decode_png(tf.io.read_file(label_path), channels=1)[..., 0]
+        raw = tf.io.decode_png(tf.io.read_file(label_path), channels=0)
+        checks = [tf.debugging.assert_equal(
+            tf.shape(raw)[2], 1,
+            message=tf.strings.join(["label is not a single-channel id image: ", label_path]))]
+        with tf.control_dependencies(checks):
+            raw = raw[..., 0]
         checks = [tf.debugging.assert_equal(
             tf.shape(image)[:2], tf.shape(raw),
             message=tf.strings.join(["image and label sizes differ: ", image_path, " vs ",
