@@ -263,6 +263,12 @@ def test_camvid_real_files():
     assert (lab[0].numpy() == 255).any() and lab.numpy().max() == 255
     assert set(np.unique(lab.numpy())) <= set(range(11)) | {255}
     np.testing.assert_array_equal(img[0].numpy(), camvid.load_image(pairs[0][0]))
+    small = datasets.make_dataset("camvid", str(CAMVID_DIR), "val", training=False,
+                                  batch_size=3, limit=3, image_size=(90, 120))
+    img, lab = next(iter(small))
+    assert img.shape == (3, 90, 120, 3) and lab.shape == (3, 90, 120)
+    # nearest neighbour with half-pixel centres: output i reads input floor((i + 0.5) * 4)
+    np.testing.assert_array_equal(lab[0].numpy(), labels.camvid_to_train_ids(raw[2::4, 2::4]))
     tr = datasets.make_dataset("camvid", str(CAMVID_DIR), "train", training=True, batch_size=2,
                                limit=4, shuffle_seed=0)
     img, lab = next(iter(tr))

@@ -19,7 +19,8 @@ training=True (the paper's augmentation), per image, in this order:
   tf.data.Dataset.random(shuffle_seed), so two datasets built with the same seed yield identical
   batches, also with parallel decoding. The dataset is finite (one epoch); call .repeat() for more.
 training=False: full-size images, no augmentation, file order, batch_size images per batch
-  (sizes must agree within a batch: use batch_size=1 for mixed sizes), no drop_remainder.
+  (sizes must agree within a batch: use batch_size=1 for mixed sizes, or image_size=(H, W) to
+  resize everything first), no drop_remainder.
 
 Decoding (tf.io PNG decoding, labelId/void mapping by lookup table) runs with
 num_parallel_calls=AUTOTUNE and the result is prefetched.
@@ -110,11 +111,14 @@ def make_dataset(dataset: str, data_dir: str, split: str, training: bool, batch_
                  use_sequence_frames: bool = False,
                  limit: Optional[int] = None,
                  validate_labels: Optional[bool] = None,
-                 pad_value: Sequence[float] = IMAGENET_MEAN):
+                 pad_value: Sequence[float] = IMAGENET_MEAN,
+                 image_size: Union[None, int, Sequence[int]] = None):
     """See the module docstring. `shuffle` defaults to `training`; `limit` keeps the first N
     file pairs (in sorted order, before shuffling); validate_labels defaults to True for camvid
     (eager value check of every label file), False otherwise (Cityscapes labelIds of any value
-    are valid: unknown ids map to 255)."""
+    are valid: unknown ids map to 255). image_size=(H, W): every image (bilinear) and label
+    (nearest) is first resized to it, e.g. to batch or to evaluate at a lower resolution (the
+    metric is then computed at that resolution, not the original one)."""
     import tensorflow as tf
 
     _check_dataset(dataset)
@@ -150,6 +154,7 @@ def make_dataset(dataset: str, data_dir: str, split: str, training: bool, batch_
     max_raw = labels_lib.CAMVID_VOID if dataset == "camvid" else 255
     mean = tf.constant(tuple(pad_value), tf.float32)
     crop_h, crop_w = crop
+    fixed = _pair(image_size, "image_size") if image_size is not None else None
     ignore = labels_lib.IGNORE_LABEL
 
     def load(image_path, label_path):
@@ -173,6 +178,9 @@ def make_dataset(dataset: str, data_dir: str, split: str, training: bool, batch_
         with tf.control_dependencies(checks):
             label = tf.gather(lut, tf.cast(raw, tf.int32))
         image = tf.cast(image, tf.float32)
+        if fixed is not None:
+            image = tf.image.resize(image, fixed, method="bilinear")
+            label = tf.image.resize(label[..., None], fixed, method="nearest")[..., 0]
         image.set_shape([None, None, 3])
         label.set_shape([None, None])
         return image, label
