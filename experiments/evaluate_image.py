@@ -95,7 +95,7 @@ def evaluate_dataset(model: Callable, output_stride: int, ds, num_classes: int,
     done, start = 0, time.perf_counter()
     every = max(1, (num_images or 0) // 20)
     next_report = every
-    for images, labels in ds:
+    for images, labels in _one_line_errors(ds, tf):
         preds = predict(images)
         cm.update(labels.numpy(), preds.numpy())
         done += int(images.shape[0])
@@ -106,6 +106,23 @@ def evaluate_dataset(model: Callable, output_stride: int, ds, num_classes: int,
             while next_report <= done:
                 next_report += every
     return cm, done, time.perf_counter() - start
+
+
+def _one_line_errors(ds, tf):
+    """Iterates ds; a TF input-pipeline failure (e.g. an image/label size mismatch or an
+    out-of-range label caught inside make_dataset) becomes a ValueError with its first line."""
+    it = iter(ds)
+    while True:
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        except tf.errors.OpError as e:
+            msg = (e.message or type(e).__name__).strip().splitlines()[0]
+            if "}} " in msg:
+                msg = msg.split("}} ", 1)[1]
+            raise ValueError(f"input pipeline: {msg}") from None
+        yield item
 
 
 def format_table(result: dict) -> str:
