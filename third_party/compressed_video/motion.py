@@ -140,8 +140,14 @@ class MotionCompensator:
         gh, gw = grid_shape(height, width, block_size)
         self.grid = (gh, gw)
         self._ph, self._pw = gh * block_size, gw * block_size
-        ys, xs = np.mgrid[0:self._ph, 0:self._pw]
-        self._base = np.ascontiguousarray(np.stack([xs, ys], axis=-1).astype(np.int16))
+        self._base_grid = None
+
+    @property
+    def _base(self):
+        if self._base_grid is None:  # only the remap path needs it
+            ys, xs = np.mgrid[0:self._ph, 0:self._pw]
+            self._base_grid = np.ascontiguousarray(np.stack([xs, ys], axis=-1).astype(np.int16))
+        return self._base_grid
 
     def maps(self, mv: np.ndarray):
         """Fixed-point OpenCV remap maps (int16 xy, uint16 fraction index) or (map, None) when all
@@ -168,12 +174,81 @@ class MotionCompensator:
         if mv.shape[:2] != self.grid:
             raise ValueError(f"motion grid {mv.shape[:2]} does not match {self.grid} for "
                              f"{self.height}x{self.width} frames and {self.block_size}px blocks")
+        if prev.shape[:2] != (self.height, self.width):
+            raise ValueError(f"frame {prev.shape[:2]} does not match {self.height}x{self.width}")
         if not mv.any():
             return prev.copy()
+        twice = mv * 2
+        if prev.ndim == 3 and prev.shape[2] == 3 and (twice == np.round(twice)).all():
+            return self.half_pel(prev, mv)
+        return self.remap(prev, mv)
+
+    def remap(self, prev: np.ndarray, mv: np.ndarray) -> np.ndarray:
+        """Any fractional vectors: OpenCV fixed-point remap (bilinear, 1/32 pel, edge clamp)."""
         map1, map2 = self.maps(mv)
         if map2 is None:
             return cv2.remap(prev, map1, None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
         return cv2.remap(prev, map1, map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def half_pel(self, prev: np.ndarray, mv: np.ndarray) -> np.ndarray:
+        """Integer and half-pel vectors (all of MPEG-4 Simple Profile) by block gathers.
+
+        Bit-exact with ``remap`` (OpenCV's bilinear weights at half-pel are 1/2 and 1/4 with
+        round-half-up: (a+b+1)>>1 and (a+b+c+d+2)>>2), but touches each pixel a few times instead
+        of interpolating per pixel: one strided gather of a 17x17 window per block, the averages
+        grouped by fraction case, one transpose back to image layout."""
+        h, w = self.height, self.width
+        bs = self.block_size
+        gh, gw = self.grid
+        neg2 = np.rint(-2.0 * mv).astype(np.int32)          # 2 * (src - dst), integers
+        ix = neg2 >> 1                                       # floor of src - dst
+        frac = neg2 & 1                                      # half-pel flags
+        reach = int(np.abs(ix).max()) + 2
+        pad_t = pad_l = reach
+        pad_b = reach + self._ph - h
+        pad_r = reach + self._pw - w
+        padded = cv2.copyMakeBorder(prev, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_REPLICATE)
+        rs = padded.strides[0]
+        n1 = bs + 1
+        win = np.lib.stride_tricks.as_strided(
+            padded, shape=(padded.shape[0] - bs, padded.shape[1] - bs, n1, 3 * n1),
+            strides=(rs, 3, rs, 1), writeable=False)
+        by = (np.arange(gh, dtype=np.int32) * bs)[:, None] + pad_t + ix[..., 1]
+        bx = (np.arange(gw, dtype=np.int32) * bs)[None, :] + pad_l + ix[..., 0]
+        by, bx = by.ravel(), bx.ravel()
+        case = (frac[..., 0] + 2 * frac[..., 1]).ravel()     # 0 none, 1 x, 2 y, 3 both
+        out = np.empty((gh * gw, bs, 3 * bs), np.uint8)
+        m = 3 * bs
+        cases = np.unique(case)
+        for k in cases:
+            sel = None if len(cases) == 1 else np.flatnonzero(case == k)
+            g = win[by, bx] if sel is None else win[by[sel], bx[sel]]    # [n, 17, 51]
+            a = g[:, :bs, :m]
+            if k == 0:
+                r = a
+            elif k == 1:
+                b = g[:, :bs, 3:]
+                r = (a | b) - ((a ^ b) >> 1)                  # (a + b + 1) >> 1 in uint8
+            elif k == 2:
+                c = g[:, 1:, :m]
+                r = (a | c) - ((a ^ c) >> 1)
+            else:
+                t = a.astype(np.uint16)
+                t += g[:, :bs, 3:]
+                t += g[:, 1:, :m]
+                t += g[:, 1:, 3:]
+                t += 2
+                t >>= 2
+                r = t
+            if sel is None:
+                out[...] = r
+            else:
+                out[sel] = r
+        img = out.reshape(gh, gw, bs, bs, 3).transpose(0, 2, 1, 3, 4).reshape(
+            gh * bs, gw * bs, 3)
+        if img.shape[0] != h or img.shape[1] != w:
+            return np.ascontiguousarray(img[:h, :w])
+        return img
 
 
 _MC_CACHE: dict = {}
@@ -198,10 +273,19 @@ def motion_compensate(prev: np.ndarray, motion_vectors: np.ndarray,
 
 
 def channel_sum_abs(absdiff: np.ndarray) -> np.ndarray:
-    """uint8 [H, W, 3] |Res| -> uint16 [H, W] sum over channels."""
+    """uint8 [H, W, 3] |Res| -> uint16 [H, W] sum over channels (exact)."""
     a, b, c = cv2.split(absdiff)
     s = cv2.add(a, b, dtype=cv2.CV_16U)
     return cv2.add(s, c.astype(np.uint16), dtype=cv2.CV_16U)
+
+
+_ONES3 = np.ones((1, 3), np.float32)
+
+
+def channel_sum_saturated(absdiff: np.ndarray) -> np.ndarray:
+    """uint8 [H, W] min(255, sum over channels of |Res|): one OpenCV pass. Exact for every
+    threshold test ``sum > t`` with t < 255 (block_counts_from_sum knows)."""
+    return cv2.transform(absdiff, _ONES3)
 
 
 def block_counts_from_sum(chan_sum: np.ndarray, thr: float, block_size: int = 16) -> np.ndarray:
@@ -212,6 +296,8 @@ def block_counts_from_sum(chan_sum: np.ndarray, thr: float, block_size: int = 16
     t = 3.0 * float(thr)
     # chan_sum is an integer: sum > t  <=>  sum >= floor(t) + 1
     lim = int(np.floor(t)) + 1
+    if chan_sum.dtype == np.uint8 and lim > 255:
+        raise ValueError("saturated channel sums only answer thresholds below 85")
     if lim <= 0:
         mask = np.ones((h, w), np.uint8)
     elif lim > 765:

@@ -1,0 +1,316 @@
+"""Speed of the compressed-stream reader against its floor and against optical flow.
+
+    nice -n 5 python -m experiments.benchmark_reader [--height=1024 --width=2048 --frames=600
+        --gop=12 --flow_pairs=10 --mvx_python=/tmp/mvx-venv/bin/python --video=X.avi]
+
+Side by side on one clip (GOP 12, MPEG-4 Part 2, no B-frames), in one run:
+  * pyav-decode   : PyAV decoding alone (no MV export, no colour conversion): the floor;
+  * pyav-mvs      : PyAV decoding with flags2=+export_mvs, side data fetched, nothing else;
+  * mv            : open_compressed(rgb=False, residual=None)          -> motion vectors;
+  * rgb+mv        : open_compressed(rgb=True,  residual=None);
+  * rgb+mv+res    : open_compressed(rgb=True,  residual='full')        (int16 map + summaries);
+  * rgb+mv+summary: open_compressed(rgb=True,  residual='summary')     (|Res| summaries only);
+  * mv+summary    : open_compressed(rgb=False, residual='summary');
+  * mvx           : motion-vector-extractor 2.0.0 (frame + MVs, its own FFmpeg) run in a separate
+                    venv's python (--mvx_python; skipped with a message if absent);
+and per P-frame: our MV + residual extraction (rgb+mv+summary mode's time per frame) against OpenCV
+DIS optical flow (medium preset) and Farneback (default parameters) on grey versions of the same
+decoded frame pairs (--flow_pairs pairs). Also the peak RSS over the whole clip in the mv+summary
+mode (run in a fresh subprocess, so the number is the reader's and not the benchmark's).
+
+The clip (unless --video is given) is a moving texture: a textured background panning 2.5 px/frame
+right and 0.5 px/frame down (half-pel vectors), plus textured rectangles moving at their own
+speeds, so blocks match and vectors are meaningful. --synthetic uses
+taplab_tf.data.synthetic.iter_clip instead (much slower to render: ~4 s/frame at 1024x2048 here).
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer("height", 1024, "Frame height.")
+flags.DEFINE_integer("width", 2048, "Frame width.")
+flags.DEFINE_integer("frames", 600, "Clip length.")
+flags.DEFINE_integer("gop", 12, "GOP length.")
+flags.DEFINE_integer("flow_pairs", 10, "Frame pairs for the optical-flow comparison.")
+flags.DEFINE_integer("repeats", 1, "Timed passes per mode (the best is reported).")
+flags.DEFINE_string("video", None, "Benchmark this video instead of a generated clip.")
+flags.DEFINE_bool("synthetic", False, "Generate the clip with taplab_tf.data.synthetic.")
+flags.DEFINE_string("mvx_python", "/tmp/mvx-venv/bin/python",
+                    "Python of a venv with motion-vector-extractor 2.0.0 installed.")
+flags.DEFINE_string("workdir", None, "Where to write the clip (default: a temp dir).")
+flags.DEFINE_string("modes", "", "Comma-separated subset of modes to run (default all).")
+flags.DEFINE_string("json_out", None, "Also write the results as JSON here.")
+
+
+def _texture(h, w, rng, sigma=1.6):
+    import cv2
+    g = cv2.GaussianBlur(rng.integers(0, 256, (h, w), dtype=np.uint8).astype(np.float32),
+                         (0, 0), sigma)
+    g = cv2.normalize(g, None, 20, 235, cv2.NORM_MINMAX)
+    tint = rng.uniform(0.6, 1.0, 3).astype(np.float32)
+    return np.clip(g[..., None] * tint + (1 - tint) * 100, 0, 255).astype(np.uint8)
+
+
+def moving_texture_frames(height, width, num_frames, seed=0):
+    """Background panning (2.5, 0.5) px/frame plus 6 moving textured rectangles."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    vx, vy = 2.5, 0.5
+    pad = 64
+    bg_w = int(width + abs(vx) * num_frames + 2 * pad)
+    bg_h = int(height + abs(vy) * num_frames + 2 * pad)
+    # the background is a tiled texture (keeps memory small for long clips)
+    tile = _texture(512, 512, rng)
+    reps = (-(-bg_h // 512), -(-bg_w // 512), 1)
+    bg = np.tile(tile, reps)[:bg_h, :bg_w]
+    objs = []
+    for _ in range(6):
+        oh, ow = int(rng.integers(height // 8, height // 3)), int(rng.integers(width // 10,
+                                                                              width // 4))
+        objs.append(dict(tex=_texture(oh, ow, rng, sigma=1.2), x=rng.uniform(0, width - ow),
+                         y=rng.uniform(0, height - oh), vx=rng.uniform(-6, 6),
+                         vy=rng.uniform(-3, 3)))
+    for t in range(num_frames):
+        # content moves by +v per frame: frame t samples the background at (x - v t)
+        x0 = pad + bg_w - width - 2 * pad - vx * t if vx > 0 else pad - vx * t
+        y0 = pad + bg_h - height - 2 * pad - vy * t if vy > 0 else pad - vy * t
+        ix, iy = int(np.floor(x0)), int(np.floor(y0))
+        fx, fy = x0 - ix, y0 - iy
+        crop = bg[iy:iy + height + 1, ix:ix + width + 1]
+        if fx or fy:
+            m = np.float32([[1, 0, fx], [0, 1, fy]])
+            frame = cv2.warpAffine(crop, m, (width, height), flags=cv2.INTER_LINEAR)
+        else:
+            frame = np.ascontiguousarray(crop[:height, :width])
+        for o in objs:
+            oh, ow = o["tex"].shape[:2]
+            x = int(round(o["x"] + o["vx"] * t)) % (width - ow)
+            y = int(round(o["y"] + o["vy"] * t)) % (height - oh)
+            frame[y:y + oh, x:x + ow] = o["tex"]
+        yield frame
+
+
+def make_clip(path, height, width, num_frames, gop, synthetic=False):
+    from third_party.compressed_video import encode_video
+    if synthetic:
+        from taplab_tf.data.synthetic import iter_clip
+        frames = (f.image for f in iter_clip(height, width, num_frames, seed=0))
+    else:
+        frames = moving_texture_frames(height, width, num_frames)
+    return encode_video(frames, path, gop=gop, qscale=3)
+
+
+def _time_reader(path, repeats, **kw):
+    from third_party.compressed_video import open_compressed
+    best = None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        n = 0
+        with open_compressed(path, **kw) as v:
+            for f in v:
+                if kw.get("residual"):
+                    f.residual_block_counts(4.0)  # what RGC asks for, once per frame
+                n += 1
+        dt = time.perf_counter() - t0
+        best = dt if best is None else min(best, dt)
+    return n, best
+
+
+def _time_pyav(path, repeats, export_mvs):
+    import av
+    best = None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        n = 0
+        with av.open(path) as c:
+            s = c.streams.video[0]
+            if export_mvs:
+                s.codec_context.options = {"flags2": "+export_mvs"}
+            for f in c.decode(s):
+                if export_mvs:
+                    sd = f.side_data.get("MOTION_VECTORS")
+                    if sd is not None:
+                        sd.to_ndarray()
+                n += 1
+        dt = time.perf_counter() - t0
+        best = dt if best is None else min(best, dt)
+    return n, best
+
+
+_MVX_SCRIPT = r"""
+import sys, time
+from mvextractor.videocap import VideoCap
+cap = VideoCap()
+t0 = time.perf_counter()
+if not cap.open(sys.argv[1]):
+    raise SystemExit("cannot open")
+n = 0
+while True:
+    ret, frame, mvs, ftype, ts = cap.read()
+    if not ret:
+        break
+    n += 1
+cap.release()
+print(n, time.perf_counter() - t0)
+"""
+
+
+def _time_mvx(path, python):
+    if not python or not os.path.exists(python):
+        return None, f"skipped: {python} not found (pip install motion-vector-extractor==2.0.0 " \
+                     f"into a separate venv)"
+    try:
+        r = subprocess.run([python, "-c", _MVX_SCRIPT, path], capture_output=True, text=True,
+                           timeout=900)
+    except subprocess.TimeoutExpired:
+        return None, "skipped: timed out"
+    if r.returncode != 0:
+        last = (r.stderr.strip().splitlines() or ["?"])[-1]
+        return None, f"skipped: motion-vector-extractor not importable ({last})"
+    n, dt = r.stdout.split()
+    return (int(n), float(dt)), None
+
+
+def _flow_times(path, pairs):
+    """Seconds per pair for DIS-medium and Farneback on grey decoded frame pairs."""
+    import cv2
+    from third_party.compressed_video import open_compressed
+    greys = []
+    with open_compressed(path, residual=None) as v:
+        for f in v:
+            if f.index >= 1:
+                greys.append(cv2.cvtColor(f.image, cv2.COLOR_RGB2GRAY))
+            if len(greys) > pairs:
+                break
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    out = {}
+    for name, fn in [("dis-medium", lambda a, b: dis.calc(a, b, None)),
+                     ("farneback", lambda a, b: cv2.calcOpticalFlowFarneback(
+                         a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0))]:
+        fn(greys[0], greys[1])  # warm-up
+        t0 = time.perf_counter()
+        for a, b in zip(greys[:-1], greys[1:]):
+            fn(a, b)
+        out[name] = (time.perf_counter() - t0) / (len(greys) - 1)
+    return out
+
+
+def _peak_rss(path, mode_kw):
+    """Peak RSS (MB) of a fresh process reading the whole clip, and of one that only imports."""
+    code = ("import resource, sys\n"
+            "from third_party.compressed_video import open_compressed\n"
+            "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "kw = %r\n"
+            "rss = []\n"
+            "with open_compressed(sys.argv[1], **kw) as v:\n"
+            "    for f in v:\n"
+            "        if f.residual_sum is not None and f.pict_type == 'P':\n"
+            "            f.residual_block_counts(4.0)\n"
+            "        if f.index in (50, 300, 599):\n"
+            "            rss.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+            "print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, *rss)\n") % (mode_kw,)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=root), timeout=900)
+    if r.returncode != 0:
+        return None
+    vals = [int(x) / 1024 for x in r.stdout.split()]
+    return vals
+
+
+def main(argv):
+    del argv
+    import cv2
+    from third_party.compressed_video import open_compressed
+    work = FLAGS.workdir or tempfile.mkdtemp(prefix="bench_reader_")
+    path = FLAGS.video
+    if path is None:
+        path = os.path.join(work, f"bench_{FLAGS.height}x{FLAGS.width}_{FLAGS.frames}"
+                                  f"{'_syn' if FLAGS.synthetic else ''}.avi")
+        if not os.path.exists(path):
+            t0 = time.perf_counter()
+            make_clip(path, FLAGS.height, FLAGS.width, FLAGS.frames, FLAGS.gop, FLAGS.synthetic)
+            print(f"wrote {path} in {time.perf_counter() - t0:.1f} s", flush=True)
+    with open_compressed(path, residual=None) as v:
+        print(repr(v), f"{os.path.getsize(path) / 1e6:.1f} MB", flush=True)
+        n_total = v.num_frames
+        n_i = v.num_gops
+    n_p = n_total - n_i
+    print(f"cv2 threads: {cv2.getNumThreads()}, cpus: {os.cpu_count()}", flush=True)
+
+    wanted = set(FLAGS.modes.split(",")) if FLAGS.modes else None
+    modes = [
+        ("pyav-decode", lambda: _time_pyav(path, FLAGS.repeats, False)),
+        ("pyav-mvs", lambda: _time_pyav(path, FLAGS.repeats, True)),
+        ("mv", lambda: _time_reader(path, FLAGS.repeats, rgb=False, residual=None)),
+        ("rgb+mv", lambda: _time_reader(path, FLAGS.repeats, rgb=True, residual=None)),
+        ("rgb+mv+res", lambda: _time_reader(path, FLAGS.repeats, rgb=True, residual="full")),
+        ("rgb+mv+summary", lambda: _time_reader(path, FLAGS.repeats, rgb=True,
+                                                residual="summary")),
+        ("mv+summary", lambda: _time_reader(path, FLAGS.repeats, rgb=False, residual="summary")),
+    ]
+    results = {}
+    for name, fn in modes:
+        if wanted and name not in wanted:
+            continue
+        n, dt = fn()
+        results[name] = dict(frames=n, seconds=dt, fps=n / dt, ms_per_frame=1000 * dt / n)
+        print(f"  {name:15s} {n / dt:8.1f} fps  ({1000 * dt / n:.2f} ms/frame)", flush=True)
+    if not wanted or "mvx" in wanted:
+        mvx, why = _time_mvx(path, FLAGS.mvx_python)
+        if mvx:
+            n, dt = mvx
+            results["mvx"] = dict(frames=n, seconds=dt, fps=n / dt, ms_per_frame=1000 * dt / n)
+            print(f"  {'mvx':15s} {n / dt:8.1f} fps  ({1000 * dt / n:.2f} ms/frame)", flush=True)
+        else:
+            print(f"  mvx: {why}", flush=True)
+
+    flow = {}
+    if FLAGS.flow_pairs > 0 and (not wanted or "flow" in wanted):
+        flow = _flow_times(path, FLAGS.flow_pairs)
+    rss = None
+    if not wanted or "rss" in wanted:
+        rss = _peak_rss(path, dict(rgb=True, residual="summary"))
+
+    base = results.get("pyav-decode", {}).get("fps")
+    print()
+    print(f"{FLAGS.height}x{FLAGS.width}, {n_total} frames ({n_p} P), GOP {FLAGS.gop}; "
+          f"ratios are fps / pyav-decode fps")
+    print(f"{'mode':16s} {'fps':>8s} {'ms/frame':>9s} {'vs floor':>9s}")
+    for name, r in results.items():
+        ratio = f"{r['fps'] / base:8.2f}x" if base else ""
+        print(f"{name:16s} {r['fps']:8.1f} {r['ms_per_frame']:9.2f} {ratio:>9s}")
+    if "rgb+mv" in results and "mvx" in results:
+        print(f"rgb+mv / motion-vector-extractor: "
+              f"{results['rgb+mv']['fps'] / results['mvx']['fps']:.2f}x")
+    ours_key = "mv+summary" if "mv+summary" in results else "rgb+mv+summary"
+    if flow and ours_key in results:
+        ours = results[ours_key]["ms_per_frame"] / 1000
+        ours_full = results.get("rgb+mv+res", {}).get("ms_per_frame")
+        for name, sec in flow.items():
+            line = (f"{name:11s} {1000 * sec:8.1f} ms/pair; ours ({ours_key}) "
+                    f"{1000 * ours:.2f} ms/frame -> {sec / ours:.1f}x cheaper")
+            if ours_full:
+                line += f"; rgb+mv+res {ours_full:.2f} ms -> {1000 * sec / ours_full:.1f}x"
+            print(line)
+    if rss:
+        print(f"peak RSS (rgb+mv+summary, fresh process): after imports {rss[0]:.0f} MB, "
+              f"end {rss[1]:.0f} MB; at frames 50/300/599: "
+              f"{' / '.join(f'{x:.0f}' for x in rss[2:])} MB")
+    if FLAGS.json_out:
+        with open(FLAGS.json_out, "w") as fh:
+            json.dump(dict(results=results, flow=flow, rss_mb=rss, video=path), fh, indent=1)
+
+
+if __name__ == "__main__":
+    app.run(main)
