@@ -1,0 +1,219 @@
+"""The paper's speed and accuracy tables, reproduced side by side in one run.
+
+    python -m experiments.benchmark --model=bl2 --height=1024 --width=2048 --gop=12 \
+        --configs=perframe,ffw,ffw_rgc,ffw_rgc_rgfs,ffw_rgfs --output_dir=results/benchmark \
+        [--checkpoint=C] [--video=X] [--accuracy] [--sweeps=gop,region,alpha,rgfs,propagation]
+
+Speed runs with random weights unless --checkpoint is given (speed does not depend on them; the
+output says which). Accuracy (--accuracy) needs labelled clips: --data_dir (Cityscapes layout) or,
+by default, a small synthetic val split generated into the output directory, and a trained
+checkpoint (default: the shipped BL2). Writes benchmark.json (every figure and the machine),
+benchmark.md (tables for the README) and PNG plots to --output_dir.
+"""
+import os
+import time
+
+from absl import app, flags
+
+from experiments import common
+from experiments import flags as flags_lib
+
+flags_lib.define_taplab_flags()
+flags.DEFINE_integer("height", 1024, "Frame height for the speed table.", lower_bound=16)
+flags.DEFINE_integer("width", 2048, "Frame width for the speed table.", lower_bound=16)
+flags.DEFINE_list("configs", ["perframe", "ffw", "ffw_rgc", "ffw_rgfs", "ffw_rgc_rgfs"],
+                  "Module sets to time.")
+flags.DEFINE_string("checkpoint", None, "Model directory for speed (default: random weights).")
+flags.DEFINE_float("width_multiplier", None, "Width of the random-weight model (default: the "
+                   "architecture's own default).")
+flags.DEFINE_string("video", None, "Compressed video to time (default: a synthetic clip).")
+flags.DEFINE_integer("num_frames", 25, "Frames of the default clip (whole GOPs + 1 I-frame).",
+                     lower_bound=2)
+flags.DEFINE_integer("seed", 0, "Seed of the synthetic clips and the evaluation offsets.")
+flags.DEFINE_string("output_dir", None, "Where results go (default <workspace>/results/"
+                    "benchmark).")
+flags.DEFINE_bool("accuracy", False, "Also measure video mIoU per config.")
+flags.DEFINE_string("data_dir", None, "Labelled Cityscapes-layout clips for --accuracy "
+                    "(default: a synthetic val split generated under --output_dir).")
+flags.DEFINE_enum("dataset", "synthetic", ["synthetic", "cityscapes"], "Dataset of --data_dir.")
+flags.DEFINE_string("accuracy_checkpoint", None, "Trained model for --accuracy (default: the "
+                    "shipped BL2 trained on synthetic data).")
+flags.DEFINE_integer("accuracy_clips", 4, "Clips of the generated val split.", lower_bound=1)
+flags.DEFINE_integer("accuracy_height", 256, "Height of the generated val split.")
+flags.DEFINE_integer("accuracy_width", 512, "Width of the generated val split.")
+flags.DEFINE_list("sweeps", [], "Any of gop, region, alpha, rgfs, propagation.")
+FLAGS = flags.FLAGS
+SWEEPS = ("gop", "region", "alpha", "rgfs", "propagation")
+
+
+def main(argv):
+    common.reject_extra_args(argv)
+    bad = sorted(set(FLAGS.sweeps) - set(SWEEPS))
+    if bad:
+        raise SystemExit(f"error: --sweeps: unknown {bad}; choose from {list(SWEEPS)}")
+    cfg = flags_lib.config_from_flags()
+    from taplab_tf.pipeline import benchmark as B
+    out = FLAGS.output_dir or flags_lib.workspace_path("results", "benchmark")
+    os.makedirs(out, exist_ok=True)
+    t_start = time.perf_counter()
+    report = {"machine": B.machine_info(), "settings": cfg.to_dict()}
+    print(f"machine: {report['machine']}")
+
+    # -- speed ---------------------------------------------------------------------------
+    model, weights = speed_model(cfg)
+    report["weights"] = weights
+    video = FLAGS.video
+    if video is None:
+        video = os.path.join(out, f"synthetic_{FLAGS.height}x{FLAGS.width}_gop{cfg.gop}.avi")
+        print(f"generating a {FLAGS.num_frames}-frame {FLAGS.height}x{FLAGS.width} synthetic "
+              f"clip, GOP {cfg.gop} ...", flush=True)
+        common.run_or_exit(lambda: B.make_video(video, FLAGS.height, FLAGS.width,
+                                                FLAGS.num_frames, cfg.gop, seed=FLAGS.seed))
+    else:
+        common.check_video(video)
+    print(f"speed: {cfg.model} ({weights}) on {video}")
+    rows = common.run_or_exit(lambda: B.speed_table(model, cfg.model, video, cfg, FLAGS.configs))
+    report["speed"] = rows
+    md = [B.markdown_speed(rows, f"{cfg.model.upper()} speed, {FLAGS.height}x{FLAGS.width}, "
+                                 f"GOP {cfg.gop}, {report['machine']['cpu']} "
+                                 f"({report['machine']['cores']} cores), {weights}")]
+    print(md[-1])
+
+    # -- accuracy ------------------------------------------------------------------------
+    acc_model = clips = None
+    if FLAGS.accuracy or any(s in FLAGS.sweeps for s in ("alpha",)):
+        acc_model, meta = common.load_checkpoint(FLAGS.accuracy_checkpoint)
+        clips = accuracy_clips(out)
+        acc_rows = common.run_or_exit(lambda: B.accuracy_table(
+            acc_model, clips, FLAGS.dataset, cfg.replace(model=meta["model"]), FLAGS.configs,
+            seed=FLAGS.seed))
+        report["accuracy"] = acc_rows
+        md.append(B.markdown_accuracy(acc_rows, meta["model"],
+                                      f"{meta['model'].upper()} video mIoU on {len(clips)} "
+                                      f"{FLAGS.dataset} clips, GOP {cfg.gop}"))
+        print(md[-1])
+        B.plot_miou_vs_fps(rows, acc_rows, cfg.model, os.path.join(out, "miou_vs_speedup.png"))
+        B.plot_per_distance(acc_rows, os.path.join(out, "miou_per_distance.png"))
+
+    # -- sweeps --------------------------------------------------------------------------
+    for sweep in FLAGS.sweeps:
+        print(f"sweep: {sweep}", flush=True)
+        result = common.run_or_exit(lambda: run_sweep(sweep, B, cfg, model, video, out, clips,
+                                                      acc_model))
+        report.setdefault("sweeps", {})[sweep] = result
+
+    report["seconds"] = time.perf_counter() - t_start
+    B.write_json(report, os.path.join(out, "benchmark.json"))
+    with open(os.path.join(out, "benchmark.md"), "w") as f:
+        f.write("\n\n".join(md) + "\n")
+    print(f"wrote {out}/benchmark.json, benchmark.md and plots in {report['seconds'] / 60:.1f} "
+          "minutes")
+
+
+def speed_model(cfg):
+    if FLAGS.checkpoint:
+        model, meta = common.load_checkpoint(FLAGS.checkpoint, cfg.model)
+        return model, f"weights from {FLAGS.checkpoint}"
+    from taplab_tf import models
+    kw = {} if FLAGS.width_multiplier is None else {"width_multiplier": FLAGS.width_multiplier}
+    model = common.run_or_exit(lambda: models.build_model(cfg.model, 19, **kw))
+    spec = models.model_kwargs(cfg.model, **kw)
+    return model, f"random weights (speed does not depend on them), {spec}"
+
+
+def accuracy_clips(out):
+    from taplab_tf.pipeline import evaluate
+    data_dir = FLAGS.data_dir
+    if data_dir is None:
+        from taplab_tf.data import synthetic
+        data_dir = os.path.join(out, "data")
+        if not os.path.isdir(os.path.join(data_dir, "leftImg8bit", "val")):
+            print(f"generating {FLAGS.accuracy_clips} synthetic val clips "
+                  f"({FLAGS.accuracy_height}x{FLAGS.accuracy_width}) in {data_dir} ...",
+                  flush=True)
+            common.run_or_exit(lambda: synthetic.write_cityscapes_tree(
+                data_dir, "val", FLAGS.accuracy_clips, 30, FLAGS.accuracy_height,
+                FLAGS.accuracy_width, seed=10_000 + FLAGS.seed))
+    return common.run_or_exit(lambda: evaluate.list_clips(FLAGS.dataset, data_dir, "val"))
+
+
+def run_sweep(sweep, B, cfg, model, video, out, clips, acc_model):
+    from taplab_tf.pipeline import evaluate
+    from taplab_tf.pipeline.engine import TapLabEngine
+    rows = []
+    if sweep == "gop":  # Table 6 / Fig. 8
+        from third_party.compressed_video import encode_video, open_compressed
+        with open_compressed(video, residual=None) as v:
+            frames = [f.image for f in v]
+        for g in (3, 6, 9, 12):
+            path = os.path.join(out, f"sweep_gop{g}.avi")
+            encode_video(frames, path, gop=g)
+            speed = B.speed_table(model, cfg.model, path, cfg.replace(gop=g),
+                                  ["perframe", "ffw", "ffw_rgc_rgfs"], progress=None)
+            row = {"gop": g, **{f"speedup_{r['config']}": r["speedup"] for r in speed},
+                   **{f"fps_{r['config']}": r["fps"] for r in speed}}
+            if clips:
+                for name in ("ffw", "ffw_rgc_rgfs"):
+                    eng = TapLabEngine(acc_model, cfg.replace(gop=g, modules=B.CONFIGS[name]))
+                    row[f"miou_{name}"] = evaluate.evaluate_clips(
+                        eng, clips, FLAGS.dataset, g, seed=FLAGS.seed, progress=None)["miou"]
+            print(f"  GOP {g}: {row}")
+            rows.append(row)
+        B.plot_sweep(rows, "gop", [("speedup_ffw", "ffw speed-up"),
+                                   ("speedup_ffw_rgc_rgfs", "ffw+rgc+rgfs speed-up")],
+                     os.path.join(out, "sweep_gop_speed.png"), "GOP", "GOP sweep (Fig. 8)")
+        if clips:
+            B.plot_sweep(rows, "gop", [("miou_ffw", "ffw mIoU"),
+                                       ("miou_ffw_rgc_rgfs", "ffw+rgc+rgfs mIoU")],
+                         os.path.join(out, "sweep_gop_miou.png"), "GOP", "GOP sweep (Table 6)")
+    elif sweep == "region":  # Table 4
+        for shape, stride in (((256, 256), 128), ((384, 384), 192), ((512, 512), 256),
+                              ((512, 512), 128), ((768, 768), 256)):
+            c = cfg.replace(modules="ffw,rgc", region_shape=shape, region_stride=stride)
+            row = {"region_shape": list(shape), "region_stride": stride,
+                   "fps": B.time_config(model, c, video)["fps"]}
+            if clips:
+                row["miou"] = evaluate.evaluate_clips(TapLabEngine(acc_model, c), clips,
+                                                      FLAGS.dataset, c.gop, seed=FLAGS.seed,
+                                                      progress=None)["miou"]
+            print(f"  {row}")
+            rows.append(row)
+    elif sweep == "alpha":  # Fig. 11
+        for alpha in (0.0, 0.25, 0.5, 0.75, 1.0):
+            c = cfg.replace(modules="ffw,rgc", alpha=alpha)
+            row = {"alpha": alpha, "miou": evaluate.evaluate_clips(
+                TapLabEngine(acc_model, c), clips, FLAGS.dataset, c.gop, seed=FLAGS.seed,
+                progress=None)["miou"]}
+            print(f"  {row}")
+            rows.append(row)
+        B.plot_sweep(rows, "alpha", [("miou", "ffw+rgc mIoU")],
+                     os.path.join(out, "sweep_alpha.png"), "alpha", "alpha sweep (Fig. 11)")
+    elif sweep == "rgfs":
+        for factor in (0.25, 0.5, 1.0, 2.0, 4.0):
+            c = cfg.replace(modules="ffw,rgfs", thr_rgfs=cfg.thr_rgfs * factor)
+            t = B.time_config(model, c, video)
+            row = {"thr_rgfs": c.thr_rgfs, "keyframe_fraction": t["rgfs_fraction"],
+                   "fps": t["fps"]}
+            if clips:
+                row["miou"] = evaluate.evaluate_clips(TapLabEngine(acc_model, c), clips,
+                                                      FLAGS.dataset, c.gop, seed=FLAGS.seed,
+                                                      progress=None)["miou"]
+            print(f"  {row}")
+            rows.append(row)
+    elif sweep == "propagation":  # Table 3
+        for prop in ("itp", "flow_farneback", "flow_dis", "mv"):
+            c = cfg.replace(modules="ffw")
+            t = B.time_config(model, c, video, engine_kwargs={"propagation": prop})
+            row = {"propagation": prop, "fps": t["fps"], "t_warp_ms": t["split_ms"].get(
+                "warp", 0.0), "t_total_ms": t["t_avg_ms"]}
+            if clips:
+                row["miou"] = evaluate.evaluate_clips(
+                    TapLabEngine(acc_model, c, propagation=prop), clips, FLAGS.dataset, c.gop,
+                    seed=FLAGS.seed, progress=None)["miou"]
+            print(f"  {row}")
+            rows.append(row)
+    return rows
+
+
+if __name__ == "__main__":
+    app.run(main)
