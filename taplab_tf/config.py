@@ -10,8 +10,10 @@ Names follow the paper (Feng et al., "TapLab", TPAMI) so that a reader can find 
   thr_rgfs       a P-frame goes to phi where sum |Res| > thr_rgfs (3.6e7 at 1024x2048).
   alpha          RGC blending weight, F[R] = (1 - alpha) F_warped[R] + alpha phi(I[R]) (Eq. 6).
 
-thr_rgfs is defined at the paper's 1024x2048; at other frame sizes use `scaled_thr_rgfs`, which
-scales it with the frame area (sum |Res| grows with the number of pixels).
+region_shape, region_stride and thr_rgfs are stated at the paper's 1024x2048. At other frame sizes
+the engine uses `scaled_to` (the region grid scaled with the frame, on the 16-pixel block grid) and
+`scaled_thr_rgfs` (the threshold scaled with the frame area: sum |Res| grows with the number of
+pixels); TapLabEngine(scale_to_frame=False) takes them literally instead.
 """
 from __future__ import annotations
 
