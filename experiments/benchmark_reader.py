@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -156,8 +155,8 @@ if not cap.open(sys.argv[1]):
     raise SystemExit("cannot open")
 n = 0
 while True:
-    ret, frame, mvs, ftype, ts = cap.read()
-    if not ret:
+    r = cap.read()  # 2.0.0: (ret, frame BGR, mvs, frame_type); 1.x added a timestamp
+    if not r[0]:
         break
     n += 1
 cap.release()
@@ -207,9 +206,14 @@ def _flow_times(path, pairs):
 
 def _peak_rss(path, mode_kw):
     """Peak RSS (MB) of a fresh process reading the whole clip, and of one that only imports."""
-    code = ("import resource, sys\n"
+    # VmHWM (peak RSS of this process image; ru_maxrss would carry the parent's peak across exec)
+    code = ("import sys\n"
+            "def hwm():\n"
+            "    for line in open('/proc/self/status'):\n"
+            "        if line.startswith('VmHWM:'):\n"
+            "            return int(line.split()[1])\n"
             "from third_party.compressed_video import open_compressed\n"
-            "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "base = hwm()\n"
             "kw = %r\n"
             "rss = []\n"
             "with open_compressed(sys.argv[1], **kw) as v:\n"
@@ -217,8 +221,8 @@ def _peak_rss(path, mode_kw):
             "        if f.residual_sum is not None and f.pict_type == 'P':\n"
             "            f.residual_block_counts(4.0)\n"
             "        if f.index in (50, 300, 599):\n"
-            "            rss.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
-            "print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, *rss)\n") % (mode_kw,)
+            "            rss.append(hwm())\n"
+            "print(base, hwm(), *rss)\n") % (mode_kw,)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     r = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True,
                        env=dict(os.environ, PYTHONPATH=root), timeout=900)

@@ -209,46 +209,63 @@ class MotionCompensator:
         pad_r = reach + self._pw - w
         padded = cv2.copyMakeBorder(prev, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_REPLICATE)
         rs = padded.strides[0]
-        n1 = bs + 1
+        m = 3 * bs
+        # win[y, x] is the bs x bs block whose top-left pixel is (y, x) of the padded frame;
+        # gathering it gives contiguous [n, bs, 3 bs] arrays, so the arithmetic below runs on
+        # flat uint8 buffers (OpenCV SIMD) rather than on small strided views.
         win = np.lib.stride_tricks.as_strided(
-            padded, shape=(padded.shape[0] - bs, padded.shape[1] - bs, n1, 3 * n1),
+            padded, shape=(padded.shape[0] - bs, padded.shape[1] - bs, bs, m),
             strides=(rs, 3, rs, 1), writeable=False)
         by = (np.arange(gh, dtype=np.int32) * bs)[:, None] + pad_t + ix[..., 1]
         bx = (np.arange(gw, dtype=np.int32) * bs)[None, :] + pad_l + ix[..., 0]
         by, bx = by.ravel(), bx.ravel()
         case = (frac[..., 0] + 2 * frac[..., 1]).ravel()     # 0 none, 1 x, 2 y, 3 both
-        out = np.empty((gh * gw, bs, 3 * bs), np.uint8)
-        m = 3 * bs
         cases = np.unique(case)
+        out = None if len(cases) == 1 else np.empty((gh * gw, bs, m), np.uint8)
         for k in cases:
-            sel = None if len(cases) == 1 else np.flatnonzero(case == k)
-            g = win[by, bx] if sel is None else win[by[sel], bx[sel]]    # [n, 17, 51]
-            a = g[:, :bs, :m]
+            if len(cases) == 1:
+                y, x = by, bx
+            else:
+                sel = np.flatnonzero(case == k)
+                y, x = by[sel], bx[sel]
+            n = y.size
+            a = win[y, x].reshape(n * bs, m)
             if k == 0:
                 r = a
             elif k == 1:
-                b = g[:, :bs, 3:]
-                r = (a | b) - ((a ^ b) >> 1)                  # (a + b + 1) >> 1 in uint8
+                r = _avg_up(a, win[y, x + 1].reshape(n * bs, m))
             elif k == 2:
-                c = g[:, 1:, :m]
-                r = (a | c) - ((a ^ c) >> 1)
+                r = _avg_up(a, win[y + 1, x].reshape(n * bs, m))
             else:
-                t = a.astype(np.uint16)
-                t += g[:, :bs, 3:]
-                t += g[:, 1:, :m]
-                t += g[:, 1:, 3:]
-                t += 2
-                t >>= 2
-                r = t
-            if sel is None:
-                out[...] = r
+                r = _avg4(a, win[y, x + 1].reshape(n * bs, m), win[y + 1, x].reshape(n * bs, m),
+                          win[y + 1, x + 1].reshape(n * bs, m))
+            if out is None:
+                out = r.reshape(n, bs, m)
             else:
-                out[sel] = r
+                out[sel] = r.reshape(n, bs, m)
         img = out.reshape(gh, gw, bs, bs, 3).transpose(0, 2, 1, 3, 4).reshape(
             gh * bs, gw * bs, 3)
         if img.shape[0] != h or img.shape[1] != w:
             return np.ascontiguousarray(img[:h, :w])
         return img
+
+
+def _avg_up(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(a + b + 1) >> 1 for uint8 2-D arrays in one OpenCV pass: cvRound((a+b)/2 + 1/4) is exact
+    (every intermediate is a multiple of 1/4, so float32 holds it exactly)."""
+    return cv2.addWeighted(a, 0.5, b, 0.5, 0.25)
+
+
+def _avg4(a, b, c, d) -> np.ndarray:
+    """(a + b + c + d + 2) >> 2 for contiguous uint8 arrays (numpy uint16: fewer passes than any
+    exact uint8 OpenCV formulation, each of which allocates a fresh output)."""
+    t = a.astype(np.uint16)
+    t += b
+    t += c
+    t += d
+    t += 2
+    t >>= 2
+    return t.astype(np.uint8)
 
 
 _MC_CACHE: dict = {}
