@@ -10,7 +10,8 @@ Semantics (identical in the C++ kernel and the pure-TF fallback):
     (floor((i + .5) s / B), floor((j + .5) s / B)), computed exactly in integers and clamped to
     [0, Hb-1] x [0, Wb-1]. No dense per-pixel motion map is built: the kernel looks the block up.
   * With that block's (dx, dy), it reads features at (i - dy/s, j - dx/s):
-      nearest:  round half up (floor(q + 0.5)) on each axis;
+      nearest:  round half up (floor(q + 0.5)) on each axis, evaluated as i + floor(0.5 - dy/s)
+                (the same number in exact arithmetic; computed once per block);
       bilinear: the tfa.image.dense_image_warp convention and arithmetic (top = tl + ax (tr - tl),
                 ...), so results agree with dense_image_warp to float rounding.
   * border='clamp': coordinates are clamped into [0, size-1] (for bilinear what dense_image_warp's
@@ -156,28 +157,33 @@ def _assert_valid(features, motion_vectors, s, b):
         return tf.identity(features), motion_vectors
 
 
-def _axis_nearest(q, size, border):
-    i = tf.cast(tf.floor(q + 0.5), tf.int32)
-    if border == "clamp":
-        return tf.clip_by_value(i, 0, size - 1), None
-    valid = (i >= 0) & (i < size)
-    return tf.where(valid, i, 0), valid
+def _axis_shift(d, stride, size):
+    """t = -d/s clamped to +-(size + 1) (as in the kernel); returns (t, floor(t))."""
+    bound = tf.cast(size + 1, tf.float32)
+    t = tf.clip_by_value(-d / tf.constant(float(stride), tf.float32), -bound, bound)
+    return t, tf.floor(t)
 
 
-def _axis_bilinear(q, size, border):
-    sizef = tf.cast(size, q.dtype)
+def _axis_nearest(i, t, size, border):
+    v = i + tf.cast(tf.floor(t + 0.5), tf.int32)  # round half up of q = i + t
     if border == "clamp":
-        q = tf.clip_by_value(q, 0.0, sizef - 1.0)
-        f = tf.floor(q)
-        i0 = tf.cast(f, tf.int32)
-        return i0, tf.minimum(i0 + 1, size - 1), q - f, None, None
-    f = tf.floor(q)
-    alpha = q - f
-    i0 = tf.cast(f, tf.int32)
-    i1 = i0 + 1
-    v0 = (i0 >= 0) & (i0 < size)
-    v1 = (i1 >= 0) & (i1 < size)
-    return tf.where(v0, i0, 0), tf.where(v1, i1, 0), alpha, v0, v1
+        return tf.clip_by_value(v, 0, size - 1), None
+    valid = (v >= 0) & (v < size)
+    return tf.where(valid, v, 0), valid
+
+
+def _axis_bilinear(i, t, f, size, border):
+    v = i + tf.cast(f, tf.int32)  # floor(q)
+    frac = t - f
+    if border == "clamp":
+        below, above = v < 0, v >= size - 1
+        i0 = tf.where(below, 0, tf.where(above, size - 1, v))
+        i1 = tf.where(below, tf.minimum(1, size - 1), tf.where(above, size - 1, v + 1))
+        alpha = tf.where(below | above, tf.zeros_like(frac), frac)
+        return i0, i1, alpha, None, None
+    v0 = (v >= 0) & (v < size)
+    v1 = (v + 1 >= 0) & (v + 1 < size)
+    return tf.where(v0, v, 0), tf.where(v1, v + 1, 0), frac, v0, v1
 
 
 def mv_warp_tf(features, motion_vectors, feature_stride, block_size=16, interpolation="nearest",
@@ -203,12 +209,12 @@ def mv_warp_tf(features, motion_vectors, feature_stride, block_size=16, interpol
     block_y = tf.clip_by_value(((2 * rows + 1) * s) // (2 * b), 0, mshape[1] - 1)
     block_x = tf.clip_by_value(((2 * cols + 1) * s) // (2 * b), 0, mshape[2] - 1)
     mv = tf.gather(tf.gather(motion_vectors, block_y, axis=1), block_x, axis=2)  # [N,h,w,2]
-    sf = tf.constant(float(s), tf.float32)
-    qy = tf.cast(rows, tf.float32)[None, :, None] - mv[..., 1] / sf
-    qx = tf.cast(cols, tf.float32)[None, None, :] - mv[..., 0] / sf
-    # Same guard as the kernel: keeps float->int conversion defined for huge motion.
-    qy = tf.clip_by_value(qy, -2.0, tf.cast(h + 1, tf.float32))
-    qx = tf.clip_by_value(qx, -2.0, tf.cast(w + 1, tf.float32))
+    # Source coordinate q = i + t with t = -d/s; see mv_warp.h for why the integer part of the
+    # offset and the fraction are taken from t alone (what the kernel computes once per block).
+    ty, fy = _axis_shift(mv[..., 1], s, h)
+    tx, fx = _axis_shift(mv[..., 0], s, w)
+    ii = rows[None, :, None]
+    jj = cols[None, None, :]
     flat = tf.reshape(x, [-1, c])
     base = (tf.range(n) * h)[:, None, None]
 
@@ -226,12 +232,12 @@ def mv_warp_tf(features, motion_vectors, feature_stride, block_size=16, interpol
         return a & bb
 
     if interpolation == "nearest":
-        y, vy = _axis_nearest(qy, h, border)
-        xx, vx = _axis_nearest(qx, w, border)
+        y, vy = _axis_nearest(ii, ty, h, border)
+        xx, vx = _axis_nearest(jj, tx, w, border)
         out = tap(y, xx, both(vy, vx))
     else:
-        y0, y1, ay, vy0, vy1 = _axis_bilinear(qy, h, border)
-        x0, x1, ax, vx0, vx1 = _axis_bilinear(qx, w, border)
+        y0, y1, ay, vy0, vy1 = _axis_bilinear(ii, ty, fy, h, border)
+        x0, x1, ax, vx0, vx1 = _axis_bilinear(jj, tx, fx, w, border)
         ay = tf.cast(ay, x.dtype)[..., None]
         ax = tf.cast(ax, x.dtype)[..., None]
         tl = tap(y0, x0, both(vy0, vx0))

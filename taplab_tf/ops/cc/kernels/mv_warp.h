@@ -34,72 +34,94 @@ inline int64_t BlockIndex(int64_t i, int64_t stride, int64_t block, int64_t grid
   return std::min(std::max<int64_t>(b, 0), grid - 1);
 }
 
-// Where one output pixel reads from. Up to four (index, weight) taps; index is y * w + x within
-// the batch item, or -1 for "outside the map" under border='zeros' (reads zero).
-// For bilinear, ay/ax are the interpolation fractions in the tfa dense_image_warp form
+// The source offset a block's motion implies, computed once per block (not per pixel).
+// With t = -d / s (d = dy or dx, s = feature_stride) the source coordinate of feature row i is
+// q = i + t, and since i is an integer
+//   nearest (round half up): floor(q + 0.5) = i + floor(t + 0.5)
+//   bilinear:                floor(q) = i + floor(t),  fraction q - floor(q) = t - floor(t)
+// so every pixel of a block shares one integer offset and one fraction. t is first clamped to
+// [-(size + 1), size + 1]: that changes no result (beyond it every pixel is equally outside the
+// map) but keeps float -> int conversions defined for huge motion.
+struct AxisShift {
+  int64_t nearest;  // floor(t + 0.5)
+  int64_t floor;    // floor(t)
+  float frac;       // t - floor(t), in [0, 1)
+};
+
+inline AxisShift ComputeAxisShift(float d, int64_t stride, int64_t size) {
+  const float bound = static_cast<float>(size + 1);
+  const float t = std::min(std::max(-d / static_cast<float>(stride), -bound), bound);
+  const float f = std::floor(t);
+  return AxisShift{static_cast<int64_t>(std::floor(t + 0.5f)), static_cast<int64_t>(f), t - f};
+}
+
+struct BlockShift {
+  AxisShift y;
+  AxisShift x;
+};
+
+inline BlockShift ComputeBlockShift(const WarpParams& p, float dx, float dy) {
+  return BlockShift{ComputeAxisShift(dy, p.stride, p.height), ComputeAxisShift(dx, p.stride, p.width)};
+}
+
+// Taps of one output pixel: up to four (index, weight) taps; index is y * w + x within the batch
+// item, or -1 for "outside the map" under border='zeros' (reads zero). For bilinear, ay/ax are
+// the fractions in the tfa dense_image_warp form
 //   top = tl + ax (tr - tl); bottom = bl + ax (br - bl); out = top + ay (bottom - top)
-// and taps are ordered tl, tr, bl, br.
+// and the taps are ordered tl, tr, bl, br.
 struct Sample {
   int64_t index[4];
   float ay;
   float ax;
 };
 
-// Sampling positions along one axis. q is the (finite) source coordinate. It is first clamped to
-// [-2, size + 1], which changes no result (everything beyond is equally "outside") but keeps the
-// float -> int conversions defined for huge motion.
-inline void AxisNearest(float q, int64_t size, Border border, int64_t* i0) {
-  q = std::min(std::max(q, -2.0f), static_cast<float>(size + 1));
-  int64_t i = static_cast<int64_t>(std::floor(q + 0.5f));  // round half up
-  if (border == Border::kClamp) {
-    i = std::min(std::max<int64_t>(i, 0), size - 1);
-  } else if (i < 0 || i >= size) {
-    i = -1;
-  }
-  *i0 = i;
+inline int64_t AxisNearest(int64_t i, const AxisShift& sh, int64_t size, Border border) {
+  const int64_t v = i + sh.nearest;
+  if (border == Border::kClamp) return std::min(std::max<int64_t>(v, 0), size - 1);
+  return (v >= 0 && v < size) ? v : -1;
 }
 
-inline void AxisBilinear(float q, int64_t size, Border border, int64_t* i0, int64_t* i1,
-                         float* alpha) {
-  q = std::min(std::max(q, -2.0f), static_cast<float>(size + 1));
+inline void AxisBilinear(int64_t i, const AxisShift& sh, int64_t size, Border border, int64_t* i0,
+                         int64_t* i1, float* alpha) {
+  const int64_t v = i + sh.floor;
   if (border == Border::kClamp) {
-    // Clamp the coordinate to [0, size - 1] (what tfa interpolate_bilinear's clamping of the floor
-    // to [0, size - 2] and of the fraction to [0, 1] amounts to), then floor; at the last pixel the
-    // second tap repeats the first with weight 0, so integer coordinates reproduce pixels exactly.
-    q = std::min(std::max(q, 0.0f), static_cast<float>(size - 1));
-    const float f = std::floor(q);
-    *alpha = q - f;
-    *i0 = static_cast<int64_t>(f);
-    *i1 = std::min(*i0 + 1, size - 1);
-  } else {
-    // Zero padding: each tap outside [0, size) reads zero.
-    const float f = std::floor(q);
-    *alpha = q - f;
-    const int64_t a = static_cast<int64_t>(f);
-    const int64_t b = a + 1;
-    *i0 = (a >= 0 && a < size) ? a : -1;
-    *i1 = (b >= 0 && b < size) ? b : -1;
+    // Coordinate clamped to [0, size - 1] (what tfa's clamping of the floor to [0, size - 2] and
+    // of the fraction to [0, 1] amounts to). Outside, or exactly on the last pixel, the second tap
+    // repeats the first with weight 0, so integer coordinates reproduce pixels exactly.
+    if (v < 0) {
+      *i0 = 0;
+      *i1 = std::min<int64_t>(1, size - 1);
+      *alpha = 0.0f;
+    } else if (v >= size - 1) {
+      *i0 = *i1 = size - 1;
+      *alpha = 0.0f;
+    } else {
+      *i0 = v;
+      *i1 = v + 1;
+      *alpha = sh.frac;
+    }
+    return;
   }
+  // Zero padding: each tap outside [0, size) reads zero.
+  *i0 = (v >= 0 && v < size) ? v : -1;
+  *i1 = (v + 1 >= 0 && v + 1 < size) ? v + 1 : -1;
+  *alpha = sh.frac;
 }
 
-// Source of feature pixel (i, j) given its block's motion (dx, dy) in input pixels.
-inline Sample ComputeSample(const WarpParams& p, int64_t i, int64_t j, float dx, float dy) {
-  const float s = static_cast<float>(p.stride);
-  const float qy = static_cast<float>(i) - dy / s;
-  const float qx = static_cast<float>(j) - dx / s;
+// Taps of feature pixel (i, j) whose block moved by `shift`.
+inline Sample ComputeSample(const WarpParams& p, const BlockShift& shift, int64_t i, int64_t j) {
   Sample out;
   if (p.interpolation == Interpolation::kNearest) {
-    int64_t y, x;
-    AxisNearest(qy, p.height, p.border, &y);
-    AxisNearest(qx, p.width, p.border, &x);
+    const int64_t y = AxisNearest(i, shift.y, p.height, p.border);
+    const int64_t x = AxisNearest(j, shift.x, p.width, p.border);
     out.index[0] = (y < 0 || x < 0) ? -1 : y * p.width + x;
     out.index[1] = out.index[2] = out.index[3] = -1;
     out.ay = out.ax = 0.0f;
     return out;
   }
   int64_t y0, y1, x0, x1;
-  AxisBilinear(qy, p.height, p.border, &y0, &y1, &out.ay);
-  AxisBilinear(qx, p.width, p.border, &x0, &x1, &out.ax);
+  AxisBilinear(i, shift.y, p.height, p.border, &y0, &y1, &out.ay);
+  AxisBilinear(j, shift.x, p.width, p.border, &x0, &x1, &out.ax);
   auto at = [&](int64_t y, int64_t x) -> int64_t { return (y < 0 || x < 0) ? -1 : y * p.width + x; };
   out.index[0] = at(y0, x0);
   out.index[1] = at(y0, x1);

@@ -1,8 +1,9 @@
 // CPU kernels of TapLab>MvWarp and TapLab>MvWarpGrad.
 //
-// Forward: one pass over output rows (N*h of them) on the CPU device's intra-op thread pool. Each
-// output pixel finds its motion block from integer arithmetic (no dense motion map), computes its
-// source taps once and copies/interpolates its C contiguous channels.
+// Forward: a table of per-block shifts (integer offset + fraction per axis, see mv_warp.h), then
+// one pass over output rows (N*h of them) on the CPU device's intra-op thread pool. Each output
+// pixel finds its block from precomputed row/column block indices (no dense motion map), derives
+// its taps with integer arithmetic and copies/interpolates its C contiguous channels.
 // Gradient: scatter-add; sharded over (batch item, channel slice) so that no two threads ever add
 // into the same element (no atomics, deterministic).
 // A CUDA version would go in mv_warp_kernels.cu.cc under #if GOOGLE_CUDA, implementing the same
@@ -37,6 +38,28 @@ int NumThreads(OpKernelContext* ctx) {
   return ctx->device()->tensorflow_cpu_worker_threads()->num_threads;
 }
 
+// Per-call tables: the block of every feature row / column, and every block's shift (computed
+// once per block, in parallel; the per-pixel work is then integer arithmetic and copies).
+struct WarpTables {
+  std::vector<int64_t> block_y, block_x;
+  std::vector<BlockShift> shifts;  // [N, Hb, Wb]
+};
+
+void BuildTables(OpKernelContext* ctx, const WarpParams& p, const float* motion, WarpTables* t) {
+  t->block_y.resize(p.height);
+  t->block_x.resize(p.width);
+  for (int64_t i = 0; i < p.height; ++i) t->block_y[i] = BlockIndex(i, p.stride, p.block, p.grid_h);
+  for (int64_t j = 0; j < p.width; ++j) t->block_x[j] = BlockIndex(j, p.stride, p.block, p.grid_w);
+  const int64_t blocks = p.batch * p.grid_h * p.grid_w;
+  t->shifts.resize(blocks);
+  BlockShift* shifts = t->shifts.data();
+  Workers(ctx)->ParallelFor(blocks, 40, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) {
+      shifts[k] = ComputeBlockShift(p, motion[2 * k], motion[2 * k + 1]);
+    }
+  });
+}
+
 }  // namespace
 
 template <typename T>
@@ -45,9 +68,10 @@ struct MvWarpFunctor<CPUDevice, T> {
                   const float* motion, T* output) {
     using A = AccT<T>;
     const int64_t h = p.height, w = p.width, C = p.channels;
-    std::vector<int64_t> block_y(h), block_x(w);
-    for (int64_t i = 0; i < h; ++i) block_y[i] = BlockIndex(i, p.stride, p.block, p.grid_h);
-    for (int64_t j = 0; j < w; ++j) block_x[j] = BlockIndex(j, p.stride, p.block, p.grid_w);
+    WarpTables tables;
+    BuildTables(ctx, p, motion, &tables);
+    const int64_t* block_y = tables.block_y.data();
+    const int64_t* block_x = tables.block_x.data();
     const std::vector<T> zeros(C, T(0));
     const bool nearest = p.interpolation == Interpolation::kNearest;
 
@@ -57,16 +81,20 @@ struct MvWarpFunctor<CPUDevice, T> {
         const int64_t i = row % h;
         const T* src = features + n * h * w * C;
         T* dst = output + row * w * C;
-        const float* mrow = motion + (n * p.grid_h + block_y[i]) * p.grid_w * 2;
-        for (int64_t j = 0; j < w; ++j) {
-          const float* mv = mrow + block_x[j] * 2;
-          const Sample sm = ComputeSample(p, i, j, mv[0], mv[1]);
-          T* o = dst + j * C;
-          if (nearest) {
-            const T* s = sm.index[0] < 0 ? zeros.data() : src + sm.index[0] * C;
-            std::copy(s, s + C, o);
-            continue;
+        const BlockShift* srow = tables.shifts.data() + (n * p.grid_h + block_y[i]) * p.grid_w;
+        if (nearest) {
+          for (int64_t j = 0; j < w; ++j) {
+            const BlockShift& sh = srow[block_x[j]];
+            const int64_t y = AxisNearest(i, sh.y, h, p.border);
+            const int64_t x = AxisNearest(j, sh.x, w, p.border);
+            const T* s = (y < 0 || x < 0) ? zeros.data() : src + (y * w + x) * C;
+            std::copy(s, s + C, dst + j * C);
           }
+          continue;
+        }
+        for (int64_t j = 0; j < w; ++j) {
+          const Sample sm = ComputeSample(p, srow[block_x[j]], i, j);
+          T* o = dst + j * C;
           const T* tl = sm.index[0] < 0 ? zeros.data() : src + sm.index[0] * C;
           const T* tr = sm.index[1] < 0 ? zeros.data() : src + sm.index[1] * C;
           const T* bl = sm.index[2] < 0 ? zeros.data() : src + sm.index[2] * C;
@@ -104,9 +132,10 @@ struct MvWarpGradFunctor<CPUDevice, T> {
                                              TensorShape({p.batch * plane}), &acc_tensor));
       acc = acc_tensor.flat<A>().data();
     }
-    std::vector<int64_t> block_y(h), block_x(w);
-    for (int64_t i = 0; i < h; ++i) block_y[i] = BlockIndex(i, p.stride, p.block, p.grid_h);
-    for (int64_t j = 0; j < w; ++j) block_x[j] = BlockIndex(j, p.stride, p.block, p.grid_w);
+    WarpTables tables;
+    BuildTables(ctx, p, motion, &tables);
+    const int64_t* block_y = tables.block_y.data();
+    const int64_t* block_x = tables.block_x.data();
     const bool nearest = p.interpolation == Interpolation::kNearest;
 
     // Units: (batch item, channel slice); each unit owns its slice of acc exclusively.
@@ -125,10 +154,9 @@ struct MvWarpGradFunctor<CPUDevice, T> {
         }
         if (c0 >= c1) continue;
         for (int64_t i = 0; i < h; ++i) {
-          const float* mrow = motion + (n * p.grid_h + block_y[i]) * p.grid_w * 2;
+          const BlockShift* srow = tables.shifts.data() + (n * p.grid_h + block_y[i]) * p.grid_w;
           for (int64_t j = 0; j < w; ++j) {
-            const float* mv = mrow + block_x[j] * 2;
-            const Sample sm = ComputeSample(p, i, j, mv[0], mv[1]);
+            const Sample sm = ComputeSample(p, srow[block_x[j]], i, j);
             const T* g = grad + n * plane + (i * w + j) * C;
             if (nearest) {
               if (sm.index[0] < 0) continue;

@@ -8,12 +8,14 @@
 //   top = tl + (tr - tl) * x_lerp; bottom = bl + (br - bl) * x_lerp; v = top + (bottom - top) * y_lerp
 // Separable evaluation: each thread handles a band of output rows; for an output row it needs the
 // x-interpolated input rows `lower` and `upper` ([C][W] channel-major, computed once per band and
-// reused across the ~H/h output rows that share them), then one vectorisable pass over C channels
-// keeps the running maximum and its channel (strict >, so ties go to the first channel, like
-// tf.argmax). A CUDA version would go in upsample_argmax_kernels.cu.cc (one thread per output pixel).
+// reused, with their difference, across the ~H/h output rows that share them), then one
+// vectorised pass over C channels per 16-column tile keeps the running maximum and its channel in
+// registers (strict >, so ties go to the first channel, like tf.argmax). A CUDA version would go in upsample_argmax_kernels.cu.cc (one thread per output pixel).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <vector>
 
 #include "tensorflow/core/framework/op_kernel.h"
@@ -44,34 +46,75 @@ std::vector<CachedInterpolation> InterpolationWeights(int64_t out_size, int64_t 
 }
 
 // dst[c * W + x] = x-interpolation of input row `row` ([w, C] channel-last) at output column x.
-void InterpolateRowX(const float* row, const CachedInterpolation* xs, int64_t W, int64_t C,
+// The row is first transposed to [C][w] (scratch, w * C floats) so that the inner loop reads a
+// small contiguous array and writes contiguously.
+void InterpolateRowX(const float* row, const int64_t* lower, const int64_t* upper,
+                     const float* lerp, int64_t w, int64_t W, int64_t C, float* scratch,
                      float* dst) {
-  for (int64_t x = 0; x < W; ++x) {
-    const float* l = row + xs[x].lower * C;
-    const float* r = row + xs[x].upper * C;
-    const float lerp = xs[x].lerp;
-    for (int64_t c = 0; c < C; ++c) dst[c * W + x] = l[c] + (r[c] - l[c]) * lerp;
+  for (int64_t x = 0; x < w; ++x) {
+    for (int64_t c = 0; c < C; ++c) scratch[c * w + x] = row[x * C + c];
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    const float* src = scratch + c * w;
+    float* out = dst + c * W;
+    for (int64_t x = 0; x < W; ++x) {
+      const float l = src[lower[x]];
+      const float r = src[upper[x]];
+      out[x] = l + (r - l) * lerp[x];
+    }
   }
 }
 
-// Vertical interpolation and running argmax over channels for one output row.
+// Vertical interpolation and running argmax over channels for one output row, given the top row
+// and diff = bottom - top (both [C][W]; the difference is the same float TF computes per pixel).
+// Tiles of 16 columns (two 8-lane vectors, GCC vector extensions: AVX2 where the CPU has it via
+// target_clones, SSE2 pairs otherwise) keep the running maximum and its channel in registers
+// across all channels.
+typedef float V8F __attribute__((vector_size(32)));
+typedef int32_t V8I __attribute__((vector_size(32)));
+
 __attribute__((target_clones("avx2", "default"))) void ArgmaxRow(
-    const float* top, const float* bottom, int64_t W, int64_t C, float y_lerp, float* best,
-    int32_t* out) {
-  for (int64_t x = 0; x < W; ++x) {
-    best[x] = top[x] + (bottom[x] - top[x]) * y_lerp;
-    out[x] = 0;
-  }
-  for (int64_t c = 1; c < C; ++c) {
-    const float* t = top + c * W;
-    const float* b = bottom + c * W;
-    const int32_t ci = static_cast<int32_t>(c);
-    for (int64_t x = 0; x < W; ++x) {
-      const float v = t[x] + (b[x] - t[x]) * y_lerp;
-      const bool greater = v > best[x];
-      best[x] = greater ? v : best[x];
-      out[x] = greater ? ci : out[x];
+    const float* top, const float* diff, int64_t W, int64_t C, float y_lerp, int32_t* out) {
+  const V8F yl = {y_lerp, y_lerp, y_lerp, y_lerp, y_lerp, y_lerp, y_lerp, y_lerp};
+  int64_t x0 = 0;
+  for (; x0 + 16 <= W; x0 += 16) {
+    V8F t0, t1, d0, d1;
+    std::memcpy(&t0, top + x0, 32);
+    std::memcpy(&t1, top + x0 + 8, 32);
+    std::memcpy(&d0, diff + x0, 32);
+    std::memcpy(&d1, diff + x0 + 8, 32);
+    V8F best0 = t0 + d0 * yl, best1 = t1 + d1 * yl;
+    V8I arg0 = {0, 0, 0, 0, 0, 0, 0, 0}, arg1 = arg0;
+    for (int64_t c = 1; c < C; ++c) {
+      const float* t = top + c * W + x0;
+      const float* d = diff + c * W + x0;
+      std::memcpy(&t0, t, 32);
+      std::memcpy(&t1, t + 8, 32);
+      std::memcpy(&d0, d, 32);
+      std::memcpy(&d1, d + 8, 32);
+      const V8F v0 = t0 + d0 * yl, v1 = t1 + d1 * yl;
+      const int32_t ci = static_cast<int32_t>(c);
+      const V8I cv = {ci, ci, ci, ci, ci, ci, ci, ci};
+      const V8I g0 = v0 > best0, g1 = v1 > best1;  // strict: ties keep the first channel
+      best0 = g0 ? v0 : best0;
+      best1 = g1 ? v1 : best1;
+      arg0 = g0 ? cv : arg0;
+      arg1 = g1 ? cv : arg1;
     }
+    std::memcpy(out + x0, &arg0, 32);
+    std::memcpy(out + x0 + 8, &arg1, 32);
+  }
+  for (int64_t x = x0; x < W; ++x) {  // remainder columns
+    float best = top[x] + diff[x] * y_lerp;
+    int32_t arg = 0;
+    for (int64_t c = 1; c < C; ++c) {
+      const float v = top[c * W + x] + diff[c * W + x] * y_lerp;
+      if (v > best) {
+        best = v;
+        arg = static_cast<int32_t>(c);
+      }
+    }
+    out[x] = arg;
   }
 }
 
@@ -106,14 +149,27 @@ class UpsampleArgmaxOp : public OpKernel {
     if (N == 0) return;
     const std::vector<CachedInterpolation> ys = InterpolationWeights(H, h);
     const std::vector<CachedInterpolation> xs = InterpolationWeights(W, w);
+    std::vector<int64_t> x_lower(W), x_upper(W);
+    std::vector<float> x_lerp(W);
+    for (int64_t x = 0; x < W; ++x) {
+      x_lower[x] = xs[x].lower;
+      x_upper[x] = xs[x].upper;
+      x_lerp[x] = xs[x].lerp;
+    }
     const float* in = logits.flat<float>().data();
     int32_t* out = output->flat<int32>().data();
 
     auto band = [&](int64_t begin, int64_t end) {
-      std::vector<float> row_a(C * W), row_b(C * W), best(W);
-      float* top = row_a.data();
-      float* bottom = row_b.data();
-      int64_t top_key = -1, bottom_key = -1;  // n * h + input row held in top / bottom
+      // top / bottom: x-interpolated input rows (keys n * h + row); diff = bottom - top.
+      std::unique_ptr<float[]> row_a(new float[C * W]), row_b(new float[C * W]),
+          diff(new float[C * W]), scratch(new float[C * w]);
+      auto interpolate = [&](int64_t key, float* dst) {
+        InterpolateRowX(in + key * w * C, x_lower.data(), x_upper.data(), x_lerp.data(), w, W, C,
+                        scratch.get(), dst);
+      };
+      float* top = row_a.get();
+      float* bottom = row_b.get();
+      int64_t top_key = -1, bottom_key = -1, diff_key_top = -1, diff_key_bottom = -1;
       for (int64_t r = begin; r < end; ++r) {
         const int64_t n = r / H, y = r % H;
         const int64_t want_top = n * h + ys[y].lower, want_bottom = n * h + ys[y].upper;
@@ -122,23 +178,33 @@ class UpsampleArgmaxOp : public OpKernel {
           std::swap(top_key, bottom_key);
         }
         if (top_key != want_top) {
-          InterpolateRowX(in + want_top * w * C, xs.data(), W, C, top);
+          interpolate(want_top, top);
           top_key = want_top;
         }
         if (bottom_key != want_bottom) {
           if (want_bottom == top_key) {
             std::copy(top, top + C * W, bottom);
           } else {
-            InterpolateRowX(in + want_bottom * w * C, xs.data(), W, C, bottom);
+            interpolate(want_bottom, bottom);
           }
           bottom_key = want_bottom;
         }
-        ArgmaxRow(top, bottom, W, C, ys[y].lerp, best.data(), out + r * W);
+        if (diff_key_top != top_key || diff_key_bottom != bottom_key) {
+          for (int64_t k = 0; k < C * W; ++k) diff[k] = bottom[k] - top[k];
+          diff_key_top = top_key;
+          diff_key_bottom = bottom_key;
+        }
+        ArgmaxRow(top, diff.get(), W, C, ys[y].lerp, out + r * W);
       }
     };
-    const int64_t cost_per_row = W * C * 6;
-    ctx->device()->tensorflow_cpu_worker_threads()->workers->ParallelFor(N * H, cost_per_row,
-                                                                         band);
+    // Contiguous bands of output rows, a few per thread: each band pays for its own row buffers
+    // and first two x-interpolated rows, so bands should be few and large.
+    const auto* threads = ctx->device()->tensorflow_cpu_worker_threads();
+    const int64_t rows = N * H;
+    const int64_t bands = std::max<int64_t>(1, std::min<int64_t>(rows, 2 * threads->num_threads));
+    threads->workers->ParallelFor(bands, /*cost_per_unit=*/1 << 30, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) band(b * rows / bands, (b + 1) * rows / bands);
+    });
   }
 };
 

@@ -1,0 +1,140 @@
+"""Speed of taplab_tf.ops against the TF ways of doing the same, side by side in one run.
+
+    nice -n 5 python -m experiments.benchmark_warp [--repeats=10 --frame=1024,2048 --bl2]
+
+Feature-flow warp (FFW, Eq. 1) of BL2-sized maps for a 1024x2048 frame with a 64x128 grid of
+16x16-block motion vectors (quarter-pel, a few pixels):
+  * cpp           : taplab_tf.ops.mv_warp, the compiled kernel (nearest and bilinear);
+  * tf-fallback   : taplab_tf.ops.mv_warp(backend='tf'), gathers on a flattened index, tf.function;
+  * composite     : the naive TF way: resize the MVs to the feature map (nearest), divide by the
+                    stride, meshgrid, subtract, round, clip, gather_nd; tf.function;
+  * dense_warp    : tfa.image.dense_image_warp given the dense per-pixel flow (flow precomputed and
+                    not timed, which favours it; it is bilinear only, so it is compared with the
+                    bilinear kernel).
+Output step: taplab_tf.ops.upsample_argmax vs tf.argmax(tf.image.resize(..., 'bilinear')) in a
+tf.function, 128x256x19 -> 1024x2048. With --bl2 (default on when taplab_tf.models can build
+'bl2'), one BL2 forward pass at 1024x2048 for scale. Times: median of --repeats after --warmup
+calls, in ms, outputs fetched to NumPy. Ratios are against the compiled kernel in the same run.
+"""
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+from taplab_tf import ops
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer("repeats", 10, "Timed calls per entry (median reported).")
+flags.DEFINE_integer("warmup", 2, "Untimed calls first (tracing, caches).")
+flags.DEFINE_list("frame", ["1024", "2048"], "Input frame height,width.")
+flags.DEFINE_integer("block", 16, "Motion block size.")
+flags.DEFINE_bool("bl2", True, "Also time one BL2 forward pass at the frame size (if available).")
+flags.DEFINE_bool("dense_warp", True, "Also time tfa.image.dense_image_warp.")
+
+# (h, w, C, stride) of BL2-sized maps at 1024x2048.
+CASES = [(128, 256, 19, 8), (256, 512, 19, 4), (128, 256, 128, 8)]
+
+
+def _time(fn, repeats, warmup):
+    for _ in range(warmup):
+        np.asarray(fn())
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        np.asarray(fn())
+        times.append(time.perf_counter() - t0)
+    return 1e3 * float(np.median(times))
+
+
+@tf.function
+def composite_warp(features, motion, stride):
+    """The naive TF implementation: dense MV map by resizing, meshgrid, gather_nd (nearest, clamp)."""
+    shape = tf.shape(features)
+    n, h, w = shape[0], shape[1], shape[2]
+    dense = tf.image.resize(motion, [h, w], method="nearest") / tf.cast(stride, tf.float32)
+    gy, gx = tf.meshgrid(tf.range(h), tf.range(w), indexing="ij")
+    sy = tf.cast(gy, tf.float32)[None] - dense[..., 1]
+    sx = tf.cast(gx, tf.float32)[None] - dense[..., 0]
+    sy = tf.clip_by_value(tf.cast(tf.floor(sy + 0.5), tf.int32), 0, h - 1)
+    sx = tf.clip_by_value(tf.cast(tf.floor(sx + 0.5), tf.int32), 0, w - 1)
+    b = tf.broadcast_to(tf.range(n)[:, None, None], tf.shape(sy))
+    return tf.gather_nd(features, tf.stack([b, sy, sx], -1))
+
+
+def dense_flow(motion, h, w, stride, block):
+    """Per-feature-pixel flow in tfa's (dy, dx) order, feature pixels, as mv_warp defines it."""
+    rows = np.minimum(((np.arange(h) + 0.5) * stride // block).astype(int), motion.shape[1] - 1)
+    cols = np.minimum(((np.arange(w) + 0.5) * stride // block).astype(int), motion.shape[2] - 1)
+    d = motion[:, rows][:, :, cols]
+    return np.stack([d[..., 1], d[..., 0]], -1) / stride
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    frame_h, frame_w = (int(v) for v in FLAGS.frame)
+    rng = np.random.default_rng(0)
+    r, k = FLAGS.repeats, FLAGS.warmup
+    print(f"taplab_tf.ops backend: {ops.backend()}; TF {tf.__version__}; intra-op threads: "
+          f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default (all cores)'}")
+    motion = np.round(rng.normal(0, 6, (1, frame_h // FLAGS.block, frame_w // FLAGS.block, 2))
+                      * 4).astype(np.float32) / 4
+    fallback = tf.function(lambda f, m, s, i: ops.mv_warp(f, m, s, interpolation=i, backend="tf"),
+                           reduce_retracing=True)
+    rows = []
+    for h, w, c, s in CASES:
+        scale = frame_h // (h * s)
+        if scale != 1:
+            continue
+        feats = rng.standard_normal((1, h, w, c)).astype(np.float32)
+        ft, mt = tf.constant(feats), tf.constant(motion)
+        name = f"{h}x{w}x{c} s={s}"
+        cpp = {i: _time(lambda i=i: ops.mv_warp(ft, mt, s, interpolation=i, backend="cpp"), r, k)
+               for i in ("nearest", "bilinear")}
+        rows.append((name, "mv_warp cpp nearest", cpp["nearest"], None))
+        rows.append((name, "mv_warp cpp bilinear", cpp["bilinear"], None))
+        for i in ("nearest", "bilinear"):
+            t = _time(lambda i=i: fallback(ft, mt, s, i), r, k)
+            rows.append((name, f"tf-fallback {i}", t, t / cpp[i]))
+        t = _time(lambda: composite_warp(ft, mt, s), r, k)
+        rows.append((name, "composite (resize+meshgrid+gather_nd) nearest", t, t / cpp["nearest"]))
+        if FLAGS.dense_warp:
+            import tensorflow_addons as tfa  # pylint: disable=import-outside-toplevel
+
+            flow = tf.constant(dense_flow(motion, h, w, s, FLAGS.block).astype(np.float32))
+            t = _time(lambda: tfa.image.dense_image_warp(ft, flow), r, k)
+            rows.append((name, "tfa dense_image_warp (bilinear)", t, t / cpp["bilinear"]))
+    logits = tf.constant(rng.standard_normal((1, 128, 256, 19)).astype(np.float32))
+    size = (frame_h, frame_w)
+    tf_up = tf.function(lambda x: ops.upsample_argmax(x, size, backend="tf"))
+    t_cpp = _time(lambda: ops.upsample_argmax(logits, size, backend="cpp"), r, k)
+    t_tf = _time(lambda: tf_up(logits), r, k)
+    name = f"128x256x19 -> {frame_h}x{frame_w}"
+    rows.append((name, "upsample_argmax cpp", t_cpp, None))
+    rows.append((name, "tf.image.resize + tf.argmax", t_tf, t_tf / t_cpp))
+    warp_ms = next((t for n, what, t, _ in rows
+                    if n.startswith("128x256x19") and what == "mv_warp cpp nearest"), None)
+    if FLAGS.bl2:
+        try:
+            from taplab_tf.models import build_model  # pylint: disable=import-outside-toplevel
+
+            model = build_model("bl2", 19)
+        except Exception as e:  # pylint: disable=broad-except
+            print(f"(BL2 forward skipped: {type(e).__name__}: {e})")
+        else:
+            image = tf.constant(rng.uniform(0, 255, (1, frame_h, frame_w, 3)).astype(np.float32))
+            forward = tf.function(lambda x: model(x, training=False))
+            t = _time(lambda: forward(image), max(3, r // 3), 1)
+            rows.append((f"{frame_h}x{frame_w}x3", "BL2 forward (tf.function)", t, None))
+            if warp_ms is not None:
+                rows.append(("", "  -> 128x256x19 warp / BL2 forward", None, warp_ms / t))
+    print(f"\n{'input':<24} {'implementation':<48} {'ms':>9} {'x cpp':>8}")
+    for name, what, t, ratio in rows:
+        ms = f"{t:9.2f}" if t is not None else " " * 9
+        rt = f"{ratio:8.2f}" if ratio is not None else ""
+        print(f"{name:<24} {what:<48} {ms} {rt}")
+
+
+if __name__ == "__main__":
+    app.run(main)
