@@ -76,6 +76,22 @@ _PICT = {1: "I", 2: "P", 3: "B", 4: "S", 5: "SI", 6: "SP", 7: "BI"}
 _DECODER_OPTIONS = {"flags2": "+export_mvs", "err_detect": "crccheck+bitstream+buffer+explode"}
 
 
+try:
+    from av.sidedata.sidedata import SideDataContainer as _SideDataContainer
+except ImportError:  # pragma: no cover - other PyAV layouts
+    _SideDataContainer = None
+
+
+def _side_data(frame):
+    """The frame's side data without ``frame.side_data``: in PyAV 18 that property caches a
+    container that points back to the frame, a reference cycle that only the cyclic GC frees, so
+    every decoded frame (3 MB at 1024x2048) stayed in memory until a full collection (measured:
+    +300 MB over 100 frames). A container built here references the frame one way only."""
+    if _SideDataContainer is not None:
+        return _SideDataContainer(frame)
+    return frame.side_data
+
+
 def _short(e: BaseException) -> str:
     """One line from an FFmpeg/PyAV exception, without errno and the repeated file name."""
     msg = getattr(e, "strerror", None) or str(e)
@@ -406,7 +422,7 @@ class CompressedVideo:
                                           f.pts, f.time)
                     rgb = self._to_rgb(f) if need_rgb else None
                     if pict == "P":
-                        sd = f.side_data.get("MOTION_VECTORS")
+                        sd = _side_data(f).get("MOTION_VECTORS")
                         vec = sd.to_ndarray() if sd is not None else None
                         mv, intra = block_motion(vec, self.height, self.width, self.mv_block_size)
                         out.motion_vectors, out.intra_blocks = mv, intra
