@@ -64,6 +64,9 @@ NUM_CLASSES = 19
 # Every Cityscapes train class is drawn; each is placed in view of frame 0 of every clip.
 CLAIMED_CLASSES = tuple(range(NUM_CLASSES))
 CLASSES_WITHIN_FRAMES = 3  # tests: every claimed class appears within this many first frames.
+# Mean |ground-truth flow| per frame (px at 2048 wide, scales with the width) that clips at the
+# default difficulty stay within (measured over seeds, docs/synthetic.md).
+FLOW_MEAN_RANGE_AT_2048 = (8.0, 45.0)
 TRANSPARENT = 255
 
 CAMERA_HEIGHT = 1.22          # metres (Cityscapes rig)
@@ -73,6 +76,7 @@ NEAR = 0.3                    # near clipping distance (m)
 FAR = 2000.0
 
 LANE_W = 3.3
+OPTICAL_BLUR_AT_2048 = 1.0    # Gaussian sigma in pixels at 2048 wide (scaled with the width)
 
 
 # ----------------------------------------------------------------------------------------
@@ -109,12 +113,12 @@ def _check_int(name, value, minimum):
     return int(value)
 
 
-def _check_args(height, width, num_frames, seed, difficulty):
+def _check_args(height, width, num_frames, seed, difficulty, frames_name="num_frames"):
     height = _check_int("height", height, 1)
     width = _check_int("width", width, 1)
     if height < 16 or width < 16:
         raise ValueError(f"height, width: must be >= 16 pixels, got {height}x{width}")
-    num_frames = _check_int("num_frames", num_frames, 1)
+    num_frames = _check_int(frames_name, num_frames, 1)
     seed = _check_int("seed", seed, 0)
     try:
         difficulty = float(difficulty)
@@ -276,7 +280,7 @@ def _facade_texture(rng, width_m, height_m, s, shade):
     base = _jitter(rng, FACADE_COLOURS[rng.integers(len(FACADE_COLOURS))])
     c = _Canvas(width_m, height_m, s, base, rng, label=BUILDING, noise=14, noise_cell_m=1.5)
     # fine plaster / brick grain
-    c.rgb += 8 * rng.standard_normal((c.h, c.w, 1)).astype(np.float32)
+    c.rgb += 5 * rng.standard_normal((c.h, c.w, 1)).astype(np.float32)
     floor_h = rng.uniform(2.9, 3.6)
     bay = rng.uniform(1.6, 2.8)
     win_w, win_h = bay * rng.uniform(0.4, 0.6), floor_h * rng.uniform(0.4, 0.55)
@@ -334,12 +338,12 @@ def _facade_texture(rng, width_m, height_m, s, shade):
 def _plain_wall_texture(rng, width_m, height_m, s, shade, label, base=None):
     base = _jitter(rng, base if base is not None else (165, 160, 150), 20)
     c = _Canvas(width_m, height_m, s, base, rng, label=label, noise=16, noise_cell_m=0.7)
-    c.rgb += 7 * rng.standard_normal((c.h, c.w, 1)).astype(np.float32)
+    c.rgb += 5 * rng.standard_normal((c.h, c.w, 1)).astype(np.float32)
     if rng.random() < 0.5:  # brick / block courses
         course = rng.uniform(0.2, 0.5)
         y = course
         while y < height_m:
-            c.rect(0, y, width_m, y + 0.03, rgb=base * 0.7)
+            c.rect(0, y, width_m, y + 0.03, rgb=base * 0.85)
             y += course
     c.rect(0, 0, width_m, 0.08, rgb=base * 1.1)
     return c.texture(shade)
@@ -870,9 +874,9 @@ class _World:
         self.s_big = max(15.0 / self.f, 0.03)
         self.s_vehicle = max(7.0 / self.f, 0.012)
         # ---- camera path
-        self.speed = rng.uniform(6.0, 11.0) * d
-        self.yaw_amp = math.radians(rng.uniform(1.5, 4.0)) * d
-        self.yaw_period = rng.uniform(2.5, 5.0)
+        self.speed = rng.uniform(4.5, 9.0) * d
+        self.yaw_amp = math.radians(rng.uniform(1.0, 3.0)) * d
+        self.yaw_period = rng.uniform(3.0, 6.0)
         self.yaw_phase = rng.uniform(0, 2 * math.pi)
         self.lat_amp = rng.uniform(0.1, 0.5) * min(d, 2.0)
         self.lat_period = rng.uniform(3.0, 7.0)
@@ -1427,6 +1431,10 @@ class _World:
                 self._render_quad(cam, cam_prev, q, prev[i] if prev is not None else None,
                                   image, label, depth, flow)
         self._render_sky(cam, cam_prev, v0, image, label, depth, flow)
+        # lens blur: real optics do not alias; edges spread over a pixel or two
+        sigma = OPTICAL_BLUR_AT_2048 * self.W / 2048.0
+        if sigma > 0.25:
+            image = cv2.GaussianBlur(image, (0, 0), sigma)
         image = self._sensor_noise(image, index)
         if index == 0:
             flow[:] = 0.0
@@ -1469,3 +1477,269 @@ def generate_clip(height: int, width: int, num_frames: int, seed: int,
     for fr in iter_clip(height, width, num_frames, seed, difficulty):
         frames[fr.index], labels[fr.index], flow[fr.index] = fr.image, fr.label, fr.flow
     return Clip(frames, labels, flow, seed, difficulty)
+
+
+# ----------------------------------------------------------------------------------------
+# Cityscapes layout, contact sheets, statistics
+# ----------------------------------------------------------------------------------------
+CITY = "synthtown"
+ANNOTATED_FRAME = 19  # Cityscapes annotates frame 19 of each 30-frame snippet
+
+
+def clip_seed(seed: int, split: str, index: int) -> int:
+    """The generate_clip seed of clip `index` of a split (train and val never share a clip)."""
+    code = sum((i + 1) * ord(ch) for i, ch in enumerate(split))
+    return int(np.random.SeedSequence([int(seed), code, int(index)]).generate_state(1)[0])
+
+
+def annotated_index(clip_length: int, annotated_frame: int = ANNOTATED_FRAME) -> int:
+    """Frame written to leftImg8bit/: `annotated_frame` (19), or the last one of a shorter clip."""
+    return min(int(annotated_frame), int(clip_length) - 1)
+
+
+def _write_png(path, array):
+    if array.ndim == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+    if not cv2.imwrite(path, array):
+        raise OSError(f"{path}: could not write the PNG")
+
+
+def write_cityscapes_tree(output_dir: str, split: str, num_clips: int, clip_length: int,
+                          height: int, width: int, seed: int, difficulty: float = 1.0,
+                          city: str = CITY, annotated_frame: int = ANNOTATED_FRAME,
+                          progress: Optional[Callable[[str], None]] = None) -> dict:
+    """Writes clips in the Cityscapes layout under output_dir:
+
+      leftImg8bit_sequence/<split>/<city>/<city>_<seq:06d>_<frame:06d>_leftImg8bit.png  every frame
+      gtFine/<split>/<city>/<city>_<seq:06d>_<frame:06d>_gtFine_labelIds.png            every frame
+      gtFine/<split>/<city>/<city>_<seq:06d>_<frame:06d>_gtFine_labelTrainIds.png       every frame
+      leftImg8bit/<split>/<city>/<city>_<seq:06d>_<frame:06d>_leftImg8bit.png           annotated frame
+
+    The annotated frame is frame 19 when clip_length >= 20, else the clip's last frame. Clip i is
+    generate_clip(height, width, clip_length, clip_seed(seed, split, i), difficulty), rendered
+    frame by frame. Returns {'split', 'city', 'annotated_frame', 'clips': [{'seq', 'seed',
+    'frames': [paths]}]}.
+    """
+    if not isinstance(output_dir, (str, os.PathLike)) or not os.fspath(output_dir):
+        raise ValueError(f"output_dir: must be a non-empty path, got {output_dir!r}")
+    if not isinstance(split, str) or not split or any(c in split for c in "/\\ "):
+        raise ValueError(f"split: must be a plain name such as 'train' or 'val', got {split!r}")
+    if not isinstance(city, str) or not city or any(c in city for c in "/\\ _"):
+        raise ValueError(f"city: must be a plain name without '_', got {city!r}")
+    num_clips = _check_int("num_clips", num_clips, 1)
+    annotated_frame = _check_int("annotated_frame", annotated_frame, 0)
+    height, width, clip_length, seed, difficulty = _check_args(height, width, clip_length, seed,
+                                                               difficulty, "clip_length")
+    root = os.fspath(output_dir)
+    dirs = {k: os.path.join(root, k, split, city) for k in ("leftImg8bit_sequence", "gtFine",
+                                                            "leftImg8bit")}
+    for d in dirs.values():
+        os.makedirs(d, exist_ok=True)
+    ann = annotated_index(clip_length, annotated_frame)
+    out = {"split": split, "city": city, "annotated_frame": ann, "clips": []}
+    for seq in range(num_clips):
+        cs = clip_seed(seed, split, seq)
+        paths = []
+        for fr in iter_clip(height, width, clip_length, cs, difficulty):
+            stem = f"{city}_{seq:06d}_{fr.index:06d}"
+            p = os.path.join(dirs["leftImg8bit_sequence"], stem + "_leftImg8bit.png")
+            _write_png(p, fr.image)
+            paths.append(p)
+            _write_png(os.path.join(dirs["gtFine"], stem + "_gtFine_labelTrainIds.png"), fr.label)
+            _write_png(os.path.join(dirs["gtFine"], stem + "_gtFine_labelIds.png"),
+                       labels_lib.cityscapes_train_ids_to_label_ids(fr.label))
+            if fr.index == ann:
+                _write_png(os.path.join(dirs["leftImg8bit"], stem + "_leftImg8bit.png"), fr.image)
+        out["clips"].append({"seq": seq, "seed": cs, "frames": paths})
+        if progress is not None:
+            progress(f"{split} clip {seq + 1}/{num_clips} (seed {cs}): {clip_length} frames "
+                     f"{height}x{width} -> {dirs['leftImg8bit_sequence']}")
+    return out
+
+
+def contact_sheet(frames, labels=None, path: Optional[str] = None, max_frames: int = 6,
+                  max_width: int = 1024) -> np.ndarray:
+    """A grid with one row per chosen frame: the RGB frame, then its colourised labels.
+
+    `frames` is a Clip or uint8 [T,H,W,3] (with labels uint8 [T,H,W]); frames are picked evenly.
+    Rows are scaled so that a row is at most max_width wide. Writes a PNG when path is given.
+    """
+    if isinstance(frames, Clip):
+        frames, labels = frames.frames, frames.labels
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames: expected uint8 [T,H,W,3], got {frames.dtype} {frames.shape}")
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != frames.shape[:3]:
+            raise ValueError(f"labels: shape {labels.shape} does not match frames {frames.shape[:3]}")
+    max_frames = _check_int("max_frames", max_frames, 1)
+    T = frames.shape[0]
+    idx = sorted(set(np.linspace(0, T - 1, min(T, max_frames)).round().astype(int).tolist()))
+    rows = []
+    for i in idx:
+        row = [frames[i]]
+        if labels is not None:
+            row.append(labels_lib.colorize(labels[i]))
+        row = np.concatenate(row, axis=1)
+        if row.shape[1] > max_width:
+            s = max_width / row.shape[1]
+            row = cv2.resize(row, (max_width, max(1, int(round(row.shape[0] * s)))),
+                             interpolation=cv2.INTER_AREA)
+        rows.append(row)
+    sheet = np.concatenate(rows, axis=0)
+    if path is not None:
+        d = os.path.dirname(os.fspath(path))
+        if d:
+            os.makedirs(d, exist_ok=True)
+        _write_png(os.fspath(path), sheet)
+    return sheet
+
+
+def contact_sheet_from_tree(frame_paths: Sequence[str], path: Optional[str] = None,
+                            max_frames: int = 6) -> np.ndarray:
+    """contact_sheet of a clip written by write_cityscapes_tree (its leftImg8bit_sequence paths)."""
+    if not frame_paths:
+        raise ValueError("frame_paths: empty")
+    idx = sorted(set(np.linspace(0, len(frame_paths) - 1, min(len(frame_paths), max_frames))
+                     .round().astype(int).tolist()))
+    frames, labs = [], []
+    for i in idx:
+        p = frame_paths[i]
+        img = cv2.imread(p, cv2.IMREAD_COLOR)
+        lp = p.replace("leftImg8bit_sequence", "gtFine").replace(
+            "_leftImg8bit.png", "_gtFine_labelTrainIds.png")
+        lab = cv2.imread(lp, cv2.IMREAD_UNCHANGED)
+        if img is None or lab is None:
+            raise ValueError(f"frame_paths: cannot read {p} or {lp}")
+        frames.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+        labs.append(lab)
+    return contact_sheet(np.stack(frames), np.stack(labs), path=path, max_frames=max_frames)
+
+
+def motion_statistics(flow: np.ndarray, block: int = 16) -> dict:
+    """Ground-truth motion per frame t >= 1 (the P-frames of a stream whose frame 0 is an I-frame).
+
+    mean_px: mean |flow| over pixels; max_px: max |flow|; block_mean_px: mean |.| of the 16x16
+    block averages (what block motion vectors can represent). Arrays over frames 1..T-1, plus
+    their means ('mean', 'max', 'block_mean').
+    """
+    flow = np.asarray(flow, np.float32)
+    if flow.ndim != 4 or flow.shape[-1] != 2:
+        raise ValueError(f"flow: expected float32 [T,H,W,2], got shape {flow.shape}")
+    if flow.shape[0] < 2:
+        raise ValueError("flow: needs at least 2 frames (frame 0 has no motion)")
+    mag = np.sqrt((flow[1:] ** 2).sum(-1))
+    T, H, W = mag.shape
+    hb, wb = H // block, W // block
+    bm = []
+    for t in range(T):
+        f = flow[t + 1, :hb * block, :wb * block].reshape(hb, block, wb, block, 2).mean((1, 3))
+        bm.append(np.sqrt((f ** 2).sum(-1)).mean() if hb and wb else np.nan)
+    out = {"mean_px": mag.mean((1, 2)), "max_px": mag.max((1, 2)), "block_mean_px": np.array(bm)}
+    out.update(mean=float(out["mean_px"].mean()), max=float(out["max_px"].max()),
+               block_mean=float(np.nanmean(out["block_mean_px"])))
+    return out
+
+
+def block_matching(prev: np.ndarray, cur: np.ndarray, block: int = 16, search: int = 16) -> np.ndarray:
+    """Exhaustive-search block matching on the frames themselves (no ground truth involved).
+
+    Returns float32 [H//block, W//block, 2]: for each block of `cur`, the (dx, dy) = position in
+    cur - position in prev minimising the sum of absolute grey-level differences within +-search.
+    """
+    a = cv2.cvtColor(np.asarray(prev), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    b = cv2.cvtColor(np.asarray(cur), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    H, W = b.shape
+    hb, wb = H // block, W // block
+    pad = cv2.copyMakeBorder(a, search, search, search, search, cv2.BORDER_REPLICATE)
+    cb = b[:hb * block, :wb * block]
+    best = np.full((hb, wb), np.inf, np.float32)
+    vec = np.zeros((hb, wb, 2), np.float32)
+    for dy in range(-search, search + 1):
+        for dx in range(-search, search + 1):
+            # cur(p) ~ prev(p - d)
+            src = pad[search - dy:search - dy + hb * block, search - dx:search - dx + wb * block]
+            sad = np.abs(cb - src).reshape(hb, block, wb, block).sum((1, 3))
+            sad += 1e-3 * (abs(dx) + abs(dy))  # ties go to the smaller vector
+            better = sad < best
+            best[better] = sad[better]
+            vec[better] = (dx, dy)
+    return vec
+
+
+def calibrate(height: int = 1024, width: int = 2048, num_frames: int = 24, seed: int = 0,
+              difficulty: float = 1.0, gop: int = 12, qscale: float = 6.0,
+              workdir: Optional[str] = None, thr: float = 30.0) -> dict:
+    """Encodes a generated clip (MPEG-4 Part 2, fixed GOP, 17 fps) and measures, over P-frames,
+    what docs/synthetic.md compares with real Cityscapes footage: mean and max |Mv| (px),
+    sum |Res| (over pixels and channels) and the fraction of pixels whose mean-channel |Res| > thr.
+    Also returns the ground-truth flow statistics of the same clip.
+    """
+    import tempfile
+
+    from third_party.compressed_video import encode_video, open_compressed
+
+    height, width, num_frames, seed, difficulty = _check_args(height, width, num_frames, seed,
+                                                              difficulty)
+    if num_frames < 2:
+        raise ValueError(f"num_frames: calibration needs >= 2 frames, got {num_frames}")
+    gt_mean, gt_max = [], []
+
+    def frames():
+        for fr in iter_clip(height, width, num_frames, seed, difficulty):
+            if fr.index % gop:
+                m = np.sqrt((fr.flow ** 2).sum(-1))
+                gt_mean.append(float(m.mean()))
+                gt_max.append(float(m.max()))
+            yield fr.image
+
+    own = workdir is None
+    tmp = tempfile.mkdtemp(prefix="synthetic_calib_") if own else workdir
+    path = os.path.join(tmp, f"synthetic_{height}x{width}_s{seed}.avi")
+    try:
+        encode_video(frames(), path, gop=gop, fps=FPS, qscale=qscale)
+        mv_mean, mv_max, res_sum, frac = [], [], [], []
+        with open_compressed(path, rgb=False, residual="summary") as video:
+            for fr in video:
+                if fr.pict_type != "P":
+                    continue
+                mv = np.sqrt((np.asarray(fr.motion_vectors, np.float32) ** 2).sum(-1))
+                mv_mean.append(float(mv.mean()))
+                mv_max.append(float(mv.max()))
+                res_sum.append(float(fr.residual_sum))
+                frac.append(float(fr.residual_block_counts(thr).sum()) / (height * width))
+    finally:
+        if own:
+            import shutil
+            shutil.rmtree(tmp, ignore_errors=True)
+    arr = lambda v: np.array(v, np.float64)
+    return {
+        "size": (height, width), "num_frames": num_frames, "seed": seed,
+        "difficulty": difficulty, "gop": gop, "qscale": qscale, "p_frames": len(mv_mean),
+        "mv_mean_px": float(arr(mv_mean).mean()), "mv_max_px": float(arr(mv_max).max()),
+        "mv_max_px_mean": float(arr(mv_max).mean()),
+        "residual_sum": float(arr(res_sum).mean()),
+        "residual_sum_range": (float(arr(res_sum).min()), float(arr(res_sum).max())),
+        "residual_frac_over_thr": float(arr(frac).mean()), "thr": thr,
+        "gt_flow_mean_px": float(arr(gt_mean).mean()), "gt_flow_max_px": float(arr(gt_max).max()),
+    }
+
+
+# Real Cityscapes targets (1024x2048, 17 Hz, MPEG-4 Part 2, GOP 12, qmax 6), per P-frame.
+CITYSCAPES_TARGETS = {
+    "mv_mean_px": (2.4, 18.0), "mv_max_px": (35.0, 128.0),
+    "residual_sum": (5e6, 2.2e7), "residual_frac_over_thr": (0.001, 0.015),
+}
+
+
+def scaled_targets(height: int, width: int) -> dict:
+    """CITYSCAPES_TARGETS at another frame size: displacements scale with the width, residual
+    sums with the area, fractions not at all."""
+    sw = width / 2048.0
+    sa = height * width / (1024.0 * 2048.0)
+    t = CITYSCAPES_TARGETS
+    return {"mv_mean_px": tuple(v * sw for v in t["mv_mean_px"]),
+            "mv_max_px": tuple(v * sw for v in t["mv_max_px"]),
+            "residual_sum": tuple(v * sa for v in t["residual_sum"]),
+            "residual_frac_over_thr": t["residual_frac_over_thr"]}
