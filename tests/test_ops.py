@@ -396,6 +396,9 @@ def test_bad_python_arguments():
         ops.mv_warp(GOOD_F, GOOD_M, 8, border="wrap")
     with pytest.raises(ValueError, match="feature_stride"):
         ops.mv_warp(GOOD_F, GOOD_M, 0)
+    with pytest.raises(ValueError, match="block_size"):
+        ops.mv_warp(GOOD_F, GOOD_M, 8, block_size=16.0)
+    np.testing.assert_array_equal(ops.mv_warp(GOOD_F, GOOD_M, np.int64(8)).numpy(), GOOD_F)
     with pytest.raises(TypeError, match="features"):
         ops.mv_warp(GOOD_F.astype(np.int32), GOOD_M, 8)
 

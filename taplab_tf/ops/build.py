@@ -14,6 +14,16 @@ never sees a partial file, and whoever takes the lock second finds the build don
 Compiler: $CXX or g++ (C++17, -O3, -ffp-contract=off so results match TF's arithmetic exactly).
 Failures raise BuildError with a one-line message naming what failed; the full compiler log is
 kept next to the library.
+
+AddressSanitizer run of the op tests (what was run for this library; clean):
+
+    python -m taplab_tf.ops.build --sanitize=address
+    LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libstdc++.so)" \
+    ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:log_path=/tmp/asan \
+    TAPLAB_TF_OPS_SANITIZE=address TAPLAB_TF_OPS_BACKEND=cpp python -m pytest -q tests/test_ops.py
+
+(libstdc++ must be preloaded too, or ASan's __cxa_throw interceptor aborts on TF's first C++
+exception; log_path because pytest captures stderr; leaks off because CPython/TF "leak" by design.)
 """
 import fcntl
 import hashlib

@@ -41,6 +41,8 @@ MvWarpFunctor/MvWarpGradFunctor<GPUDevice, T> from mv_warp.h (whose sampling ari
 inline code usable from device code) and registered with Device(DEVICE_GPU); on a GPU today the
 op runs on the CPU (TF places it there) or one uses backend='tf'.
 """
+import operator
+
 import tensorflow as tf
 
 from taplab_tf.ops import _loader
@@ -54,15 +56,25 @@ def _invalid(message):
     return tf.errors.InvalidArgumentError(None, None, message)
 
 
+def _positive_int(value, name):
+    try:
+        result = operator.index(value)  # int, numpy integers; not floats, not tensors
+    except TypeError:
+        result = None
+    if result is None or isinstance(value, bool) or result < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return result
+
+
 def _check_args(feature_stride, block_size, interpolation, border):
-    if isinstance(feature_stride, bool) or not isinstance(feature_stride, int) or feature_stride < 1:
-        raise ValueError(f"feature_stride must be a positive int, got {feature_stride!r}")
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+    """Validates the Python arguments; returns (feature_stride, block_size) as ints."""
+    feature_stride = _positive_int(feature_stride, "feature_stride")
+    block_size = _positive_int(block_size, "block_size")
     if interpolation not in _INTERPOLATIONS:
         raise ValueError(f"interpolation must be one of {_INTERPOLATIONS}, got {interpolation!r}")
     if border not in _BORDERS:
         raise ValueError(f"border must be one of {_BORDERS}, got {border!r}")
+    return feature_stride, block_size
 
 
 def _check_static(features, motion_vectors, fname="features"):
@@ -100,7 +112,7 @@ def mv_warp(features, motion_vectors, feature_stride, block_size=16, interpolati
         grid that does not cover the feature map, non-finite motion (message names the argument).
       ValueError: bad Python arguments (stride, block size, mode names).
     """
-    _check_args(feature_stride, block_size, interpolation, border)
+    feature_stride, block_size = _check_args(feature_stride, block_size, interpolation, border)
     with tf.name_scope(name or "mv_warp"):
         features = tf.convert_to_tensor(features, name="features")
         if features.dtype not in _FLOAT_TYPES:
@@ -193,7 +205,7 @@ def mv_warp_tf(features, motion_vectors, feature_stride, block_size=16, interpol
     Same semantics as the C++ kernel; differentiable w.r.t. features by TF autodiff (motion is
     wrapped in stop_gradient). XLA-compilable. Computes in float32 (float64 for float64 input).
     """
-    _check_args(feature_stride, block_size, interpolation, border)
+    feature_stride, block_size = _check_args(feature_stride, block_size, interpolation, border)
     features = tf.convert_to_tensor(features)
     motion_vectors = tf.cast(tf.convert_to_tensor(motion_vectors), tf.float32)
     _check_static(features, motion_vectors)

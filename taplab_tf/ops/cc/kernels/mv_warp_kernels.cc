@@ -74,6 +74,11 @@ struct MvWarpFunctor<CPUDevice, T> {
     const int64_t* block_x = tables.block_x.data();
     const std::vector<T> zeros(C, T(0));
     const bool nearest = p.interpolation == Interpolation::kNearest;
+    // run_end[j]: first column after j in another block.
+    std::vector<int64_t> run_end(w);
+    for (int64_t j = w - 1; j >= 0; --j) {
+      run_end[j] = (j + 1 < w && block_x[j + 1] == block_x[j]) ? run_end[j + 1] : j + 1;
+    }
 
     auto rows = [&](int64_t begin, int64_t end) {
       for (int64_t row = begin; row < end; ++row) {
@@ -83,12 +88,25 @@ struct MvWarpFunctor<CPUDevice, T> {
         T* dst = output + row * w * C;
         const BlockShift* srow = tables.shifts.data() + (n * p.grid_h + block_y[i]) * p.grid_w;
         if (nearest) {
-          for (int64_t j = 0; j < w; ++j) {
+          // Runs of columns in the same block share the shift, so unless the run is clamped or
+          // cut at the border its source is one contiguous span: one copy per run, not per pixel.
+          for (int64_t j = 0; j < w;) {
+            const int64_t end = run_end[j];
             const BlockShift& sh = srow[block_x[j]];
             const int64_t y = AxisNearest(i, sh.y, h, p.border);
-            const int64_t x = AxisNearest(j, sh.x, w, p.border);
-            const T* s = (y < 0 || x < 0) ? zeros.data() : src + (y * w + x) * C;
-            std::copy(s, s + C, dst + j * C);
+            const int64_t x0 = j + sh.x.nearest;
+            const int64_t x1 = end - 1 + sh.x.nearest;
+            if (y >= 0 && x0 >= 0 && x1 < w) {
+              const T* s = src + (y * w + x0) * C;
+              std::copy(s, s + (end - j) * C, dst + j * C);
+            } else {
+              for (int64_t jj = j; jj < end; ++jj) {
+                const int64_t x = AxisNearest(jj, sh.x, w, p.border);
+                const T* s = (y < 0 || x < 0) ? zeros.data() : src + (y * w + x) * C;
+                std::copy(s, s + C, dst + jj * C);
+              }
+            }
+            j = end;
           }
           continue;
         }
