@@ -284,8 +284,8 @@ def _facade_texture(rng, width_m, height_m, s, shade):
     floor_h = rng.uniform(2.9, 3.6)
     bay = rng.uniform(1.6, 2.8)
     win_w, win_h = bay * rng.uniform(0.4, 0.6), floor_h * rng.uniform(0.4, 0.55)
-    glass = _jitter(rng, (60, 75, 90), 20)
-    frame_rgb = _jitter(rng, (225, 225, 220), 15)
+    glass = _jitter(rng, (85, 100, 115), 20)
+    frame_rgb = np.clip(base * 0.5 + _jitter(rng, (215, 215, 210), 15) * 0.5, 0, 255)
     shop = rng.random() < 0.6
     # roof line: flat, stepped or gabled (holes are sky)
     roof = rng.integers(3)
@@ -312,7 +312,7 @@ def _facade_texture(rng, width_m, height_m, s, shade):
             c.rect(x, y, x + win_w, y + win_h, rgb=g, noise=6)
             c.rect(x + win_w / 2 - 0.04, y, x + win_w / 2 + 0.04, y + win_h, rgb=frame_rgb)
             # sky reflection in the upper pane
-            c.rect(x, y, x + win_w, y + win_h * 0.3, rgb=np.clip(g + 45, 0, 255))
+            c.rect(x, y, x + win_w, y + win_h * 0.3, rgb=np.clip(g + 30, 0, 255))
         y += floor_h
     if shop:
         gy = height_m - 3.6
@@ -874,8 +874,8 @@ class _World:
         self.s_big = max(15.0 / self.f, 0.03)
         self.s_vehicle = max(7.0 / self.f, 0.012)
         # ---- camera path
-        self.speed = rng.uniform(4.5, 9.0) * d
-        self.yaw_amp = math.radians(rng.uniform(1.0, 3.0)) * d
+        self.speed = rng.uniform(4.0, 8.0) * d
+        self.yaw_amp = math.radians(rng.uniform(1.0, 2.5)) * d
         self.yaw_period = rng.uniform(3.0, 6.0)
         self.yaw_phase = rng.uniform(0, 2 * math.pi)
         self.lat_amp = rng.uniform(0.1, 0.5) * min(d, 2.0)
@@ -1124,7 +1124,7 @@ class _World:
             z += L + (rng.uniform(6.0, 12.0) if i == 0 else rng.uniform(6.0, 25.0) / max(dens, 0.3))
             i += 1
         # oncoming lane: a bus first, then cars, trucks, buses, trams
-        v_on = rng.uniform(6.0, 13.0) * d
+        v_on = rng.uniform(5.0, 10.0) * d
         z = rng.uniform(28.0, 38.0)
         first = True
         while z < self.z_hi + v_on * T + 50:
