@@ -23,6 +23,7 @@ The residual is ``Res = frame - pred`` (int16), so ``pred + Res == frame`` exact
 """
 from __future__ import annotations
 
+import threading
 from typing import Optional, Tuple
 
 import cv2
@@ -141,6 +142,9 @@ class MotionCompensator:
         self.grid = (gh, gw)
         self._ph, self._pw = gh * block_size, gw * block_size
         self._base_grid = None
+        self._planes = None          # half-pel planes, reused between frames (half_pel)
+        self._sum16 = None
+        self._lock = threading.Lock()
 
     @property
     def _base(self):
@@ -194,78 +198,59 @@ class MotionCompensator:
         """Integer and half-pel vectors (all of MPEG-4 Simple Profile) by block gathers.
 
         Bit-exact with ``remap`` (OpenCV's bilinear weights at half-pel are 1/2 and 1/4 with
-        round-half-up: (a+b+1)>>1 and (a+b+c+d+2)>>2), but touches each pixel a few times instead
-        of interpolating per pixel: one strided gather of a 17x17 window per block, the averages
-        grouped by fraction case, one transpose back to image layout."""
+        round-half-up: (a+b+1)>>1 and (a+b+c+d+2)>>2). As a codec does, the half-pel planes of
+        the (edge-padded) previous frame are interpolated once per frame (horizontal, vertical,
+        diagonal; only those some block needs), into buffers reused from frame to frame; then
+        every block is one strided gather from its plane, and one transpose restores image
+        layout. No per-pixel coordinate maps, no Python loop over blocks."""
+        with self._lock:
+            return self._half_pel(prev, mv)
+
+    def _half_pel(self, prev, mv):
         h, w = self.height, self.width
         bs = self.block_size
         gh, gw = self.grid
         neg2 = np.rint(-2.0 * mv).astype(np.int32)          # 2 * (src - dst), integers
         ix = neg2 >> 1                                       # floor of src - dst
         frac = neg2 & 1                                      # half-pel flags
-        reach = int(np.abs(ix).max()) + 2
-        pad_t = pad_l = reach
-        pad_b = reach + self._ph - h
-        pad_r = reach + self._pw - w
-        padded = cv2.copyMakeBorder(prev, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_REPLICATE)
-        rs = padded.strides[0]
-        m = 3 * bs
-        # win[y, x] is the bs x bs block whose top-left pixel is (y, x) of the padded frame;
-        # gathering it gives contiguous [n, bs, 3 bs] arrays, so the arithmetic below runs on
-        # flat uint8 buffers (OpenCV SIMD) rather than on small strided views.
+        case = (frac[..., 0] + 2 * frac[..., 1]).ravel()     # plane: 0 full, 1 x, 2 y, 3 both
+        pad = max(32, int(np.abs(ix).max()) + 2)
+        hp, wp = self._ph + 2 * pad, self._pw + 2 * pad
+        if self._planes is None or self._planes.shape[1:3] != (hp, wp):
+            self._planes = np.empty((4, hp, wp, 3), np.uint8)
+            self._sum16 = np.empty((2, hp * wp * 3), np.uint16)
+        planes = self._planes
+        cv2.copyMakeBorder(prev, pad, pad + self._ph - h, pad, pad + self._pw - w,
+                           cv2.BORDER_REPLICATE, dst=planes[0])
+        flat = planes.reshape(4, -1)
+        n_all, row = flat.shape[1], wp * 3
+        # Neighbours are flat offsets (+3: next pixel, +row: next line) in one contiguous buffer:
+        # a single OpenCV pass per plane. Wrap-around only touches the last column/row of the
+        # padding, which no block reads (pad >= reach + 2).
+        need = set(np.unique(case).tolist())
+        if 1 in need:
+            cv2.addWeighted(flat[0, :-3], 0.5, flat[0, 3:], 0.5, 0.25, dst=flat[1, :-3])
+        if 2 in need:
+            cv2.addWeighted(flat[0, :-row], 0.5, flat[0, row:], 0.5, 0.25, dst=flat[2, :-row])
+        if 3 in need:
+            hsum, vsum = self._sum16[0], self._sum16[1]
+            np.add(flat[0, :-3], flat[0, 3:], out=hsum[:n_all - 3], dtype=np.uint16)
+            m = n_all - 3 - row
+            cv2.add(hsum[:m], hsum[row:row + m], dst=vsum[:m])
+            # floor((s + 2) / 4) == cvRound(s / 4 + 1/8) exactly
+            cv2.convertScaleAbs(vsum[:m], alpha=0.25, beta=0.125, dst=flat[3, :m])
+        rs, ps = planes.strides[1], planes.strides[0]
         win = np.lib.stride_tricks.as_strided(
-            padded, shape=(padded.shape[0] - bs, padded.shape[1] - bs, bs, m),
-            strides=(rs, 3, rs, 1), writeable=False)
-        by = (np.arange(gh, dtype=np.int32) * bs)[:, None] + pad_t + ix[..., 1]
-        bx = (np.arange(gw, dtype=np.int32) * bs)[None, :] + pad_l + ix[..., 0]
-        by, bx = by.ravel(), bx.ravel()
-        case = (frac[..., 0] + 2 * frac[..., 1]).ravel()     # 0 none, 1 x, 2 y, 3 both
-        cases = np.unique(case)
-        out = None if len(cases) == 1 else np.empty((gh * gw, bs, m), np.uint8)
-        for k in cases:
-            if len(cases) == 1:
-                y, x = by, bx
-            else:
-                sel = np.flatnonzero(case == k)
-                y, x = by[sel], bx[sel]
-            n = y.size
-            a = win[y, x].reshape(n * bs, m)
-            if k == 0:
-                r = a
-            elif k == 1:
-                r = _avg_up(a, win[y, x + 1].reshape(n * bs, m))
-            elif k == 2:
-                r = _avg_up(a, win[y + 1, x].reshape(n * bs, m))
-            else:
-                r = _avg4(a, win[y, x + 1].reshape(n * bs, m), win[y + 1, x].reshape(n * bs, m),
-                          win[y + 1, x + 1].reshape(n * bs, m))
-            if out is None:
-                out = r.reshape(n, bs, m)
-            else:
-                out[sel] = r.reshape(n, bs, m)
+            planes, shape=(4, hp - bs, wp - bs, bs, 3 * bs), strides=(ps, rs, 3, rs, 1),
+            writeable=False)
+        by = ((np.arange(gh, dtype=np.int32) * bs)[:, None] + pad + ix[..., 1]).ravel()
+        bx = ((np.arange(gw, dtype=np.int32) * bs)[None, :] + pad + ix[..., 0]).ravel()
+        out = win[case, by, bx]                              # [gh*gw, bs, 3 bs]
         img = out.reshape(gh, gw, bs, bs, 3).transpose(0, 2, 1, 3, 4).reshape(
             gh * bs, gw * bs, 3)
         if img.shape[0] != h or img.shape[1] != w:
             return np.ascontiguousarray(img[:h, :w])
         return img
-
-
-def _avg_up(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(a + b + 1) >> 1 for uint8 2-D arrays in one OpenCV pass: cvRound((a+b)/2 + 1/4) is exact
-    (every intermediate is a multiple of 1/4, so float32 holds it exactly)."""
-    return cv2.addWeighted(a, 0.5, b, 0.5, 0.25)
-
-
-def _avg4(a, b, c, d) -> np.ndarray:
-    """(a + b + c + d + 2) >> 2 for contiguous uint8 arrays (numpy uint16: fewer passes than any
-    exact uint8 OpenCV formulation, each of which allocates a fresh output)."""
-    t = a.astype(np.uint16)
-    t += b
-    t += c
-    t += d
-    t += 2
-    t >>= 2
-    return t.astype(np.uint8)
 
 
 _MC_CACHE: dict = {}
@@ -283,7 +268,7 @@ def motion_compensate(prev: np.ndarray, motion_vectors: np.ndarray,
     key = (h, w, bs)
     mc = _MC_CACHE.get(key)
     if mc is None:
-        if len(_MC_CACHE) > 8:
+        if len(_MC_CACHE) >= 2:  # each holds ~12x a frame of buffers
             _MC_CACHE.clear()
         mc = _MC_CACHE[key] = MotionCompensator(h, w, bs)
     return mc(np.ascontiguousarray(prev), np.asarray(motion_vectors, np.float32))
