@@ -104,6 +104,23 @@ def test_failing_compiler_is_one_clear_line(monkeypatch, tmp_path):
     assert "\n" not in str(e.value)
 
 
+def test_build_failure_falls_back_and_says_so_once(monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("TAPLAB_TF_CACHE", str(tmp_path))
+    monkeypatch.setenv("CXX", "no-such-compiler-xyz")
+    monkeypatch.delenv("TAPLAB_TF_OPS_BACKEND", raising=False)
+    monkeypatch.setattr(_loader, "_library", None)
+    monkeypatch.setattr(_loader, "_failure", None)
+    monkeypatch.setattr(_loader, "_logged", set())
+    with caplog.at_level("WARNING"):
+        assert ops.backend() == "tf-fallback"
+        f, m = random_case(np.random.default_rng(0), 1, 40, 56, 8, 3)
+        np.testing.assert_allclose(ops.mv_warp(f, m, 8).numpy(), ref_warp(f, m, 8), atol=1e-6)
+    warnings = [r.getMessage() for r in caplog.records if "fallback" in r.getMessage()]
+    assert len(warnings) == 1 and "no-such-compiler-xyz" in warnings[0], warnings
+    with pytest.raises(_loader.OpsUnavailableError, match="no-such-compiler-xyz"):
+        ops.mv_warp(f, m, 8, backend="cpp")
+
+
 def test_parallel_builders_compile_once(monkeypatch, tmp_path):
     monkeypatch.setenv("TAPLAB_TF_CACHE", str(tmp_path))
     calls = []
@@ -261,6 +278,19 @@ def test_float16_and_float64(backend):
                             backend=backend)
         assert got16.dtype == tf.float16
         np.testing.assert_allclose(got16.numpy().astype(np.float64), want, atol=2e-3, rtol=2e-3)
+        x16 = tf.constant(f.astype(np.float16))
+        with tf.GradientTape() as tape:
+            tape.watch(x16)
+            y16 = ops.mv_warp(x16, m, 8, interpolation=interpolation, backend=backend)
+        g16 = tape.gradient(y16, x16, output_gradients=tf.ones_like(y16))
+        x32 = tf.constant(f)
+        with tf.GradientTape() as tape:
+            tape.watch(x32)
+            y32 = ops.mv_warp(x32, m, 8, interpolation=interpolation, backend=backend)
+        g32 = tape.gradient(y32, x32, output_gradients=tf.ones_like(y32))
+        assert g16.dtype == tf.float16
+        np.testing.assert_allclose(g16.numpy().astype(np.float32), g32.numpy(), atol=1e-2,
+                                   rtol=1e-2)
         got64 = ops.mv_warp(f.astype(np.float64), m, 8, interpolation=interpolation,
                             backend=backend)
         assert got64.dtype == tf.float64

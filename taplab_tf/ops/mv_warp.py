@@ -4,7 +4,8 @@
 
 Semantics (identical in the C++ kernel and the pure-TF fallback):
   * features [N, h, w, C] (float16/32/64) is the previous frame's feature map or logits at stride
-    s = feature_stride relative to the input frame; motion_vectors [N, Hb, Wb, 2] float32 holds one
+    s = feature_stride relative to the input frame (the frame the motion vectors describe: if the
+    network ran on a resized frame, pass the effective stride); motion_vectors [N, Hb, Wb, 2] float32 holds one
     (dx, dy) = dst - src per block_size x block_size block, in input pixels, as the reader gives it.
   * Feature pixel (i, j) has centre ((i + .5) s, (j + .5) s) in input pixels. Its block is
     (floor((i + .5) s / B), floor((j + .5) s / B)), computed exactly in integers and clamped to

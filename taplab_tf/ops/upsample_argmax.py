@@ -6,7 +6,9 @@ with TF2's half-pixel-centre ResizeBilinear arithmetic reproduced operation for 
 are bit-identical on this build; ties go to the first maximal channel, like tf.argmax), but the
 upsampled [N, H, W, C] tensor is never materialised: the kernel interpolates each low-resolution
 row along x once, then for every output row interpolates along y and keeps a running argmax over
-channels. Not differentiable (integer output). Like mv_warp it is a custom op, so it cannot be
+channels. NaN logits: a NaN is never greater than the running maximum, so NaN channels lose
+(unless channel 0 is NaN, which then wins); tf.argmax's NaN handling is not promised to match.
+Not differentiable (integer output). Like mv_warp it is a custom op, so it cannot be
 compiled by XLA (jit_compile=True); use backend='tf' there.
 """
 import tensorflow as tf
