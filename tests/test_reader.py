@@ -277,6 +277,20 @@ def test_truncated_stream_yields_frames_before_damage(clips, tmp_path):
         read_all(str(head))
 
 
+def test_truncated_matroska_warns(clips, tmp_path):
+    """Matroska drops a partial last block silently: the announced duration gives it away."""
+    p = encode_video(clips["pan_frames"], str(tmp_path / "full.mkv"), gop=GOP, qscale=2)
+    data = open(p, "rb").read()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[:int(len(data) * 0.8)])
+    with pytest.warns(ReaderWarning, match=r"cut.mkv: stream ended after \d+ of 26 frames"):
+        frames = read_all(str(cut))
+    good = read_all(p)
+    assert 0 < len(frames) < 26
+    for f in frames:
+        np.testing.assert_array_equal(f.image, good[f.index].image)
+
+
 def _encode_with(path, frames, codec, **opts):
     import av
     with av.open(path, "w") as out:

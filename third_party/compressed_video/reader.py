@@ -201,6 +201,11 @@ class CompressedVideo:
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         self.fps = float(rate) if rate else None
         self._header_frames = int(stream.frames or 0)
+        # what the container announces (frame count, else duration x rate; e.g. Matroska), to
+        # notice a stream that was cut without a damaged packet
+        self._expected_frames = self._header_frames
+        if not self._expected_frames and self._container.duration and self.fps:
+            self._expected_frames = int(self._container.duration / 1e6 * self.fps + 0.5)
         self._gop_starts: Optional[List[int]] = None
         self._num_frames: Optional[int] = None
         if self.codec in NATIVE_CODECS:
@@ -362,11 +367,9 @@ class CompressedVideo:
         stream = container.streams.video[0]
         codec = stream.codec_context
         need_rgb = self.rgb or self.residual_mode is not None
-        mc = MotionCompensator(self.height, self.width, self.mv_block_size)
-        index, gop_index, gop_pos = first_index - 1, first_gop - 1, 0
-        prev_rgb = None
-        acc = None
-        started = False
+        state = dict(index=first_index - 1, gop_index=first_gop - 1, gop_pos=0, prev_rgb=None,
+                     acc=None, started=False, damaged=None, need_rgb=need_rgb,
+                     mc=MotionCompensator(self.height, self.width, self.mv_block_size))
         damaged = None
         try:
             skip_until_pts = None
@@ -394,60 +397,83 @@ class CompressedVideo:
                     damaged = f"decoding failed ({_short(e)})"
                     break
                 for f in frames:
-                    pict = _PICT.get(int(f.pict_type), "?")
-                    if pict not in ("I", "P"):
-                        if pict in ("B", "BI"):
-                            raise ReaderError(f"{p}: stream has B-frames (frame {index + 1}); "
-                                              f"re-encode without them: {encode_command(p)}")
-                        if pict == "?" and f.key_frame:
-                            pict = "I"
-                        elif pict == "S":
-                            raise ReaderError(f"{p}: GMC sprite frames (MPEG-4 ASP) are not "
-                                              f"supported; re-encode: {encode_command(p)}")
-                        else:
-                            pict = "P"
-                    if not started and pict != "I":
-                        continue  # cannot compensate before the first I-frame
-                    started = True
-                    if f.is_corrupt:
-                        damaged = f"corrupt frame after frame {index}"
+                    ok = yield from self._emit(f, state)
+                    if not ok:
+                        damaged = state["damaged"]
                         break
-                    index += 1
-                    if pict == "I":
-                        gop_index += 1
-                        gop_pos = 0
-                    else:
-                        gop_pos += 1
-                    out = CompressedFrame(index, gop_index, gop_pos, pict, self.height, self.width,
-                                          f.pts, f.time)
-                    rgb = self._to_rgb(f) if need_rgb else None
-                    if pict == "P":
-                        sd = _side_data(f).get("MOTION_VECTORS")
-                        vec = sd.to_ndarray() if sd is not None else None
-                        mv, intra = block_motion(vec, self.height, self.width, self.mv_block_size)
-                        out.motion_vectors, out.intra_blocks = mv, intra
-                        if self.residual_mode is not None:
-                            self._residual(out, rgb, prev_rgb, mv, mc)
-                        if self.accumulate:
-                            acc = accumulate_motion(acc, expand_motion(
-                                mv, self.height, self.width, self.mv_block_size))
-                            out.accumulated_motion = acc
-                    else:
-                        acc = None
-                    if self.rgb:
-                        out.image = rgb
-                    prev_rgb = rgb
-                    yield out
                 if damaged:
                     break
+            if damaged and not state["damaged"]:
+                # damage found at packet level: frames still inside the (frame-threaded) decoder precede the damage: drain them
+                try:
+                    tail = codec.decode(None)
+                except (av.error.FFmpegError, ValueError):
+                    tail = []
+                for f in tail:
+                    ok = yield from self._emit(f, state)
+                    if not ok:
+                        break
         finally:
             container.close()
+        index = state["index"]
         if damaged:
-            warnings.warn(f"{p}: truncated or damaged stream: {damaged}; yielded {index + 1} "
-                          f"frames decoded before it", ReaderWarning, stacklevel=2)
-        elif first_index == 0 and self._header_frames and index + 1 < self._header_frames:
-            warnings.warn(f"{p}: stream ended after {index + 1} of {self._header_frames} frames "
-                          f"(truncated?)", ReaderWarning, stacklevel=2)
+            warnings.warn(f"{p}: truncated or damaged stream: {damaged}; yielded the "
+                          f"{index + 1 - first_index} frames decoded before it",
+                          ReaderWarning, stacklevel=2)
+        elif first_index == 0 and self._expected_frames and index + 1 < self._expected_frames:
+            warnings.warn(f"{p}: stream ended after {index + 1} of {self._expected_frames} "
+                          f"frames the container announces (truncated?)", ReaderWarning,
+                          stacklevel=2)
+
+    def _emit(self, f, st):
+        """Turn one decoded PyAV frame into a CompressedFrame (yielded). Returns False (and sets
+        st['damaged']) when the frame is corrupt; raises ReaderError on unsupported content."""
+        p = self.path
+        pict = _PICT.get(int(f.pict_type), "?")
+        if pict not in ("I", "P"):
+            if pict in ("B", "BI"):
+                raise ReaderError(f"{p}: stream has B-frames (frame {st['index'] + 1}); "
+                                  f"re-encode without them: {encode_command(p)}")
+            if pict == "S":
+                raise ReaderError(f"{p}: GMC sprite frames (MPEG-4 ASP) are not supported; "
+                                  f"re-encode: {encode_command(p)}")
+            pict = "I" if f.key_frame else "P"
+        if not st["started"] and pict != "I":
+            return True  # cannot compensate before the first I-frame
+        st["started"] = True
+        if f.is_corrupt:
+            st["damaged"] = f"corrupt frame after frame {st['index']}"
+            return False
+        if (f.width, f.height) != (self.width, self.height):
+            raise ReaderError(f"{p}: frame size changes mid-stream ({self.width}x{self.height} "
+                              f"-> {f.width}x{f.height}); re-encode: {encode_command(p)}")
+        st["index"] += 1
+        if pict == "I":
+            st["gop_index"] += 1
+            st["gop_pos"] = 0
+        else:
+            st["gop_pos"] += 1
+        out = CompressedFrame(st["index"], st["gop_index"], st["gop_pos"], pict, self.height,
+                              self.width, f.pts, f.time)
+        rgb = self._to_rgb(f) if st["need_rgb"] else None
+        if pict == "P":
+            sd = _side_data(f).get("MOTION_VECTORS")
+            vec = sd.to_ndarray() if sd is not None else None
+            mv, intra = block_motion(vec, self.height, self.width, self.mv_block_size)
+            out.motion_vectors, out.intra_blocks = mv, intra
+            if self.residual_mode is not None:
+                self._residual(out, rgb, st["prev_rgb"], mv, st["mc"])
+            if self.accumulate:
+                st["acc"] = accumulate_motion(st["acc"], expand_motion(
+                    mv, self.height, self.width, self.mv_block_size))
+                out.accumulated_motion = st["acc"]
+        else:
+            st["acc"] = None
+        if self.rgb:
+            out.image = rgb
+        st["prev_rgb"] = rgb
+        yield out
+        return True
 
     def _to_rgb(self, f) -> np.ndarray:
         if self.color == "cv2" and f.format.name == "yuv420p" and not (self.width | self.height) & 1:
