@@ -371,3 +371,22 @@ def test_bad_arguments(clips):
     assert f.residual_sum is None
     with pytest.raises(ReaderError, match="residual="):
         f.residual_block_counts(1)
+
+
+def test_inspect_video_writes_maps_and_stats(clips, tmp_path):
+    import json
+    from experiments.inspect_video import inspect
+    out = inspect(clips["small"], str(tmp_path / "insp"), max_frames=6, save_frames=True,
+                  log=lambda *a: None)
+    d = tmp_path / "insp"
+    assert (d / "types.txt").read_text().strip() == "IPPPIP"
+    stats = json.loads((d / "stats.json").read_text())
+    assert stats["summary"]["frames"] == 6 and stats["summary"]["gop_starts"] == [0, 4]
+    p = stats["frames"][2]
+    assert p["pict_type"] == "P" and p["num_mvs"] + p["num_intra"] == 70 and p["num_mvs"] > 60
+    assert abs(p["mean_abs_mv"] - 2.83) < 0.3               # (2, 2) px per frame
+    assert p["residual_sum"] > 0 and out["frames"][2] == p
+    mv_png = cv2.imread(str(d / "mv" / "000002.png"))
+    assert mv_png.shape == (100, 150, 3)
+    assert (d / "residual" / "000002.png").exists() and (d / "frames" / "000000_I.png").exists()
+    assert not (d / "mv" / "000000.png").exists()            # no vectors on I-frames
