@@ -1,0 +1,324 @@
+"""Training loop for phi: the paper's recipe (Sec. 4.1) under a tf.distribute strategy.
+
+    cfg = TrainConfig(model='bl2', dataset='synthetic', data_dir='runs/synth', logdir='runs/bl2')
+    result = train(cfg)            # or train(cfg, train_data=ds, val_data=ds) with own tf.data
+
+Recipe defaults: softmax cross-entropy over labelled pixels (Eq. 5, label 255 ignored, logits
+upsampled bilinearly to the label size), Adam, lr 2e-4 with poly decay (power 0.9) to 0 at
+`steps`, global batch 8, L2 weight decay 1e-6 on conv kernels.
+
+Distribution: one custom tf.function step run with strategy.run; the loss is the sum over a
+replica's labelled pixels divided by the *global* labelled-pixel count (all-reduced), so gradients
+(summed across replicas by the optimizer) equal the single-device ones. BatchNorm statistics are
+per replica (no sync BN), as with MirroredStrategy in general.
+
+Logdir layout: train_config.json, checkpoints/ (tf.train.CheckpointManager: model, optimizer and
+its step counter; a restarted run resumes from the latest one; the data iterator is not saved, the
+stream restarts), TensorBoard events (scalars train/loss, train/lr, train/miou, train/images_per_s,
+val/miou; images input / ground_truth / prediction in the dataset palette; the train-step graph),
+and model/ (save_model: weights.h5 + model.json, what the evaluator and the engine load).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from typing import Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from taplab_tf.data import labels as labels_lib
+from taplab_tf.models import build_model, save_model
+from taplab_tf.train import losses
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a training run needs; written to <logdir>/train_config.json."""
+
+    model: str = "bl2"
+    model_kwargs: dict = dataclasses.field(default_factory=dict)  # e.g. width_multiplier
+    dataset: str = "synthetic"            # synthetic | cityscapes | camvid
+    data_dir: str = ""
+    num_classes: Optional[int] = None     # default: the dataset's class count
+    logdir: str = "runs/train"
+    steps: int = 60000                    # total optimizer steps (poly decay reaches 0 here)
+    batch_size: int = 8                   # global batch, split across replicas
+    crop: Sequence[int] = (512, 512)      # training crop (height, width)
+    learning_rate: float = 2e-4
+    poly_power: float = 0.9
+    weight_decay: float = 1e-6
+    strategy: str = "default"             # default | mirrored | multi_worker
+    log_every: int = 20                   # progress line + scalars every N steps
+    checkpoint_every: int = 200
+    eval_every: int = 0                   # val mIoU every N steps (0: only at the end)
+    image_every: int = 500                # image summaries every N steps
+    val_batches: int = 0                  # 0: the whole val split
+    export_dir: str = ""                  # default <logdir>/model
+    seed: int = 0
+    command: str = ""                     # recorded in the exported model.json
+    stop_after: Optional[int] = None      # stop after this many steps of *this* run (tests)
+
+    def validate(self) -> "TrainConfig":
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy: {self.strategy!r} is not one of {list(STRATEGIES)}")
+        if self.steps < 1:
+            raise ValueError(f"steps: must be >= 1, got {self.steps}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size: must be >= 1, got {self.batch_size}")
+        if len(self.crop) != 2 or min(self.crop) < 1:
+            raise ValueError(f"crop: must be two positive integers (height, width), got "
+                             f"{list(self.crop)}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate: must be > 0, got {self.learning_rate}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay: must be >= 0, got {self.weight_decay}")
+        if self.dataset not in labels_lib.DATASETS:
+            raise ValueError(f"dataset: unknown {self.dataset!r}; choose from "
+                             f"{sorted(labels_lib.DATASETS)}")
+        return self
+
+    @property
+    def classes(self) -> int:
+        return int(self.num_classes or labels_lib.num_classes(self.dataset))
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """default: the current (single-device) strategy; mirrored: all local devices;
+    multi_worker: MultiWorkerMirroredStrategy (cluster from TF_CONFIG)."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"strategy: {name!r} is not one of {list(STRATEGIES)}")
+
+
+def make_datasets(cfg: TrainConfig):
+    """(train, val) tf.data from taplab_tf.data.datasets.make_dataset."""
+    try:
+        from taplab_tf.data.datasets import make_dataset
+    except ImportError as e:
+        raise ValueError(f"data: taplab_tf.data.datasets.make_dataset is unavailable ({e})") \
+            from None
+    if not cfg.data_dir or not os.path.isdir(cfg.data_dir):
+        raise ValueError(f"data_dir: {cfg.data_dir!r} is not a directory")
+    train = make_dataset(cfg.dataset, cfg.data_dir, "train", training=True,
+                         batch_size=cfg.batch_size, crop_size=tuple(cfg.crop))
+    val = make_dataset(cfg.dataset, cfg.data_dir, "val", training=False, batch_size=1)
+    return train, val
+
+
+def _kernels(model):
+    return [v for v in model.trainable_variables if "kernel" in v.name]
+
+
+def _format_eta(seconds):
+    seconds = int(max(0, seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def evaluate(model, dataset, num_classes, max_batches=0) -> float:
+    """mIoU of model on (image, label) batches, logits upsampled bilinearly to the label size."""
+
+    @tf.function(reduce_retracing=True)
+    def step(images, labels):
+        return losses.confusion(labels, model(images, training=False), num_classes)
+
+    cm = np.zeros((num_classes, num_classes), np.int64)
+    for i, (images, labels) in enumerate(dataset):
+        if max_batches and i >= max_batches:
+            break
+        cm += step(images, labels).numpy()
+    return losses.miou_from_confusion(cm)
+
+
+class Trainer:
+    """Builds model, optimizer, checkpoints and the distributed step for one TrainConfig."""
+
+    def __init__(self, cfg: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None):
+        self.cfg = cfg.validate()
+        self.strategy = strategy or make_strategy(cfg.strategy)
+        replicas = self.strategy.num_replicas_in_sync
+        if cfg.batch_size % replicas:
+            raise ValueError(f"batch_size: {cfg.batch_size} is not divisible by the "
+                             f"{replicas} replicas of the {cfg.strategy} strategy")
+        self.num_classes = cfg.classes
+        with self.strategy.scope():
+            self.model = build_model(cfg.model, self.num_classes, **cfg.model_kwargs)
+            self.schedule = tf.keras.optimizers.schedules.PolynomialDecay(
+                cfg.learning_rate, decay_steps=cfg.steps, end_learning_rate=0.0,
+                power=cfg.poly_power)
+            self.optimizer = tf.keras.optimizers.Adam(self.schedule)
+            self.optimizer.build(self.model.trainable_variables)
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, os.path.join(cfg.logdir, "checkpoints"), max_to_keep=3,
+            step_counter=self.optimizer.iterations)
+        self._train_step = None
+
+    @property
+    def step(self) -> int:
+        return int(self.optimizer.iterations.numpy())
+
+    def restore(self) -> int:
+        """Restores the latest checkpoint in <logdir>/checkpoints, if any; returns the step."""
+        latest = self.manager.latest_checkpoint
+        if latest:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            logging.info("resumed from %s at step %d", latest, self.step)
+        return self.step
+
+    def _build_step(self):
+        model, optimizer, strategy = self.model, self.optimizer, self.strategy
+        num_classes, wd = self.num_classes, float(self.cfg.weight_decay)
+        kernels = _kernels(model)
+        replicas = float(strategy.num_replicas_in_sync)
+
+        def step_fn(images, labels):
+            with tf.GradientTape() as tape:
+                logits = model(images, training=True)
+                total, count = losses.masked_cross_entropy_sum(labels, logits)
+                global_count = tf.distribute.get_replica_context().all_reduce("sum", count)
+                loss = tf.math.divide_no_nan(total, global_count)
+                objective = loss
+                if wd > 0 and kernels:
+                    objective += wd * tf.add_n([tf.nn.l2_loss(k) for k in kernels]) / replicas
+            grads = tape.gradient(objective, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return loss, losses.confusion(labels, logits, num_classes)
+
+        @tf.function
+        def train_step(iterator):
+            images, labels = next(iterator)
+            loss, cm = strategy.run(step_fn, args=(images, labels))
+            return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+                    strategy.reduce(tf.distribute.ReduceOp.SUM, cm, axis=None))
+
+        return train_step
+
+    def train_steps(self, iterator, n: int):
+        """Runs n steps on a distributed iterator; returns (last loss, summed confusion)."""
+        if self._train_step is None:
+            self._train_step = self._build_step()
+        cm = np.zeros((self.num_classes, self.num_classes), np.int64)
+        loss = None
+        for _ in range(n):
+            loss, c = self._train_step(iterator)
+            cm += c.numpy()
+        return float(loss), cm
+
+    def _image_summaries(self, images, labels, step):
+        logits = self.model(images, training=False)
+        preds = tf.argmax(losses.upsample_logits(logits, tf.shape(labels)[1:3]), -1)
+        ds = self.cfg.dataset
+        tf.summary.image("input", tf.cast(tf.clip_by_value(images, 0, 255), tf.uint8),
+                         step=step, max_outputs=2)
+        tf.summary.image("ground_truth", labels_lib.colorize(labels.numpy(), ds), step=step,
+                         max_outputs=2)
+        tf.summary.image("prediction", labels_lib.colorize(preds.numpy(), ds), step=step,
+                         max_outputs=2)
+
+
+def train(cfg: TrainConfig, train_data: Optional[tf.data.Dataset] = None,
+          val_data: Optional[tf.data.Dataset] = None,
+          strategy: Optional[tf.distribute.Strategy] = None) -> dict:
+    """Trains (resuming from <logdir>/checkpoints if present), exports with save_model.
+
+    train_data / val_data: (image float32 [N,H,W,3] in [0,255], label [N,H,W] trainIds) batches,
+    train_data batched at the global batch size; by default make_dataset(cfg.dataset, ...).
+    Returns {'step', 'start_step', 'loss', 'train_miou', 'val_miou', 'export_dir', 'stopped'}.
+    """
+    cfg.validate()
+    os.makedirs(cfg.logdir, exist_ok=True)
+    if train_data is None:
+        train_data, default_val = make_datasets(cfg)
+        val_data = default_val if val_data is None else val_data
+    tf.keras.utils.set_random_seed(cfg.seed)
+    trainer = Trainer(cfg, strategy)
+    with open(os.path.join(cfg.logdir, "train_config.json"), "w") as f:
+        json.dump(dataclasses.asdict(cfg), f, indent=2, default=list)
+    start = trainer.restore()
+    preview = next(iter(val_data if val_data is not None else train_data))
+    preview = (preview[0][:2], preview[1][:2])
+    iterator = iter(trainer.strategy.experimental_distribute_dataset(train_data.repeat()))
+    writer = tf.summary.create_file_writer(cfg.logdir)
+
+    step, loss, train_miou, val_miou = start, float("nan"), float("nan"), None
+    end = cfg.steps if cfg.stop_after is None else min(cfg.steps, start + cfg.stop_after)
+    cm_acc = np.zeros((trainer.num_classes,) * 2, np.int64)
+    t_last, step_last, t0 = time.time(), step, time.time()
+    stopped = False
+    try:
+        with writer.as_default():
+            while step < end:
+                n = min(cfg.log_every - step % cfg.log_every, end - step)
+                if step == 0:  # trace the graph of the first step once
+                    tf.summary.trace_on(graph=True, profiler=False)
+                    loss, cm = trainer.train_steps(iterator, 1)
+                    tf.summary.trace_export("train_step", step=0)
+                    n -= 1
+                    cm_acc += cm
+                if n > 0:
+                    loss, cm = trainer.train_steps(iterator, n)
+                    cm_acc += cm
+                step = trainer.step
+                if not math.isfinite(loss):
+                    raise FloatingPointError(f"train: loss is {loss} at step {step}")
+                if step % cfg.log_every == 0 or step == end:
+                    now = time.time()
+                    ips = (step - step_last) * cfg.batch_size / max(now - t_last, 1e-9)
+                    train_miou = losses.miou_from_confusion(cm_acc)
+                    lr = float(trainer.schedule(step))
+                    tf.summary.scalar("train/loss", loss, step=step)
+                    tf.summary.scalar("train/lr", lr, step=step)
+                    tf.summary.scalar("train/miou", train_miou, step=step)
+                    tf.summary.scalar("train/images_per_s", ips, step=step)
+                    eta = (cfg.steps - step) * cfg.batch_size / max(ips, 1e-9)
+                    logging.info("step %d/%d loss %.4f lr %.2e train mIoU %.3f %.1f img/s "
+                                 "ETA %s", step, cfg.steps, loss, lr, train_miou, ips,
+                                 _format_eta(eta))
+                    cm_acc[:] = 0
+                    t_last, step_last = now, step
+                if cfg.image_every and (step % cfg.image_every == 0 or step == cfg.steps):
+                    trainer._image_summaries(*preview, step=step)
+                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                    trainer.manager.save(checkpoint_number=step)
+                if (val_data is not None and cfg.eval_every and step % cfg.eval_every == 0
+                        and step < cfg.steps):
+                    val_miou = evaluate(trainer.model, val_data, trainer.num_classes,
+                                        cfg.val_batches)
+                    tf.summary.scalar("val/miou", val_miou, step=step)
+                    logging.info("step %d val mIoU %.4f", step, val_miou)
+            stopped = step < cfg.steps
+            if not stopped and val_data is not None:
+                val_miou = evaluate(trainer.model, val_data, trainer.num_classes,
+                                    cfg.val_batches)
+                tf.summary.scalar("val/miou", val_miou, step=step)
+                logging.info("final val mIoU %.4f at step %d", val_miou, step)
+    except KeyboardInterrupt:
+        trainer.manager.save(checkpoint_number=trainer.step)
+        logging.info("interrupted: checkpoint saved at step %d", trainer.step)
+        raise
+    finally:
+        writer.flush()
+
+    export_dir = ""
+    if not stopped:
+        export_dir = cfg.export_dir or os.path.join(cfg.logdir, "model")
+        save_model(trainer.model, export_dir, dataset=cfg.dataset, command=cfg.command,
+                   steps=step, val_miou=val_miou, train_miou=train_miou,
+                   batch_size=cfg.batch_size, crop=list(cfg.crop),
+                   learning_rate=cfg.learning_rate, train_seconds=round(time.time() - t0, 1),
+                   class_names=list(labels_lib.class_names(cfg.dataset))[:trainer.num_classes])
+        logging.info("saved %s (%d steps, val mIoU %s)", export_dir, step, val_miou)
+    return {"step": step, "start_step": start, "loss": loss, "train_miou": train_miou,
+            "val_miou": val_miou, "export_dir": export_dir, "stopped": stopped,
+            "model": trainer.model}
