@@ -202,10 +202,12 @@ def _flow_times(path, pairs):
                      ("farneback", lambda a, b: cv2.calcOpticalFlowFarneback(
                          a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0))]:
         fn(greys[0], greys[1])  # warm-up
+        c0 = _cpu()
         t0 = time.perf_counter()
         for a, b in zip(greys[:-1], greys[1:]):
             fn(a, b)
         out[name] = (time.perf_counter() - t0) / (len(greys) - 1)
+        out[name + "_cpu"] = (_cpu() - c0) / (len(greys) - 1)
     return out
 
 
@@ -323,11 +325,14 @@ def main(argv):
               "OpenCV threads as configured):")
         ours = results[ours_key]["ms_per_frame"] / 1000
         ours_full = results.get("rgb+mv+res", {}).get("ms_per_frame")
-        for name, sec in flow.items():
-            line = (f"{name:11s} {1000 * sec:8.1f} ms/pair; ours ({ours_key}) "
-                    f"{1000 * ours:.2f} ms/frame -> {sec / ours:.1f}x cheaper")
+        ours_cpu = results[ours_key].get("cpu_ms_per_frame")
+        for name in ("dis-medium", "farneback"):
+            sec, cpu = flow[name], flow[name + "_cpu"]
+            line = (f"{name:11s} wall {1000 * sec:7.1f} ms/pair, CPU {1000 * cpu:7.1f} ms/pair; "
+                    f"ours ({ours_key}) wall {1000 * ours:.2f} ms/frame -> {sec / ours:.1f}x "
+                    f"cheaper, CPU {ours_cpu:.2f} ms -> {1000 * cpu / ours_cpu:.1f}x")
             if ours_full:
-                line += f"; rgb+mv+res {ours_full:.2f} ms -> {1000 * sec / ours_full:.1f}x"
+                line += f"; rgb+mv+res wall {ours_full:.2f} ms -> {1000 * sec / ours_full:.1f}x"
             print(line)
     if rss:
         print(f"peak RSS (rgb+mv+summary, fresh process): after imports {rss[0]:.0f} MB, "
