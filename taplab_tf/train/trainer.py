@@ -51,6 +51,8 @@ class TrainConfig:
     steps: int = 60000                    # total optimizer steps (poly decay reaches 0 here)
     batch_size: int = 8                   # global batch, split across replicas
     crop: Sequence[int] = (512, 512)      # training crop (height, width)
+    scale_range: Sequence[float] = (0.5, 2.0)  # random scaling before the crop
+    use_sequence_frames: bool = False     # cityscapes/synthetic: every labelled sequence frame
     learning_rate: float = 2e-4
     poly_power: float = 0.9
     weight_decay: float = 1e-6
@@ -75,6 +77,11 @@ class TrainConfig:
         if len(self.crop) != 2 or min(self.crop) < 1:
             raise ValueError(f"crop: must be two positive integers (height, width), got "
                              f"{list(self.crop)}")
+        if len(self.scale_range) != 2 or not 0 < self.scale_range[0] <= self.scale_range[1]:
+            raise ValueError(f"scale_range: must be (min, max) with 0 < min <= max, got "
+                             f"{list(self.scale_range)}")
+        if self.use_sequence_frames and self.dataset == "camvid":
+            raise ValueError("use_sequence_frames: applies to cityscapes/synthetic, not camvid")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate: must be > 0, got {self.learning_rate}")
         if self.weight_decay < 0:
@@ -110,9 +117,12 @@ def make_datasets(cfg: TrainConfig):
             from None
     if not cfg.data_dir or not os.path.isdir(cfg.data_dir):
         raise ValueError(f"data_dir: {cfg.data_dir!r} is not a directory")
+    seq = dict(use_sequence_frames=True) if cfg.use_sequence_frames else {}
     train = make_dataset(cfg.dataset, cfg.data_dir, "train", training=True,
-                         batch_size=cfg.batch_size, crop_size=tuple(cfg.crop))
-    val = make_dataset(cfg.dataset, cfg.data_dir, "val", training=False, batch_size=1)
+                         batch_size=cfg.batch_size, crop_size=tuple(cfg.crop),
+                         scale_range=tuple(cfg.scale_range), shuffle_seed=cfg.seed or None,
+                         **seq)
+    val = make_dataset(cfg.dataset, cfg.data_dir, "val", training=False, batch_size=1, **seq)
     return train, val
 
 
