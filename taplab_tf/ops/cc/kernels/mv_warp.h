@@ -48,11 +48,17 @@ struct AxisShift {
   float frac;       // t - floor(t), in [0, 1)
 };
 
+// floor for |t| < 2^62 without a libm call (std::floor is one on baseline x86-64, no SSE4.1).
+inline int64_t FloorToInt(float t) {
+  const int64_t i = static_cast<int64_t>(t);  // truncates toward zero
+  return i - (t < static_cast<float>(i) ? 1 : 0);
+}
+
 inline AxisShift ComputeAxisShift(float d, int64_t stride, int64_t size) {
   const float bound = static_cast<float>(size + 1);
   const float t = std::min(std::max(-d / static_cast<float>(stride), -bound), bound);
-  const float f = std::floor(t);
-  return AxisShift{static_cast<int64_t>(std::floor(t + 0.5f)), static_cast<int64_t>(f), t - f};
+  const int64_t f = FloorToInt(t);
+  return AxisShift{FloorToInt(t + 0.5f), f, t - static_cast<float>(f)};
 }
 
 struct BlockShift {

@@ -9,6 +9,7 @@
 // A CUDA version would go in mv_warp_kernels.cu.cc under #if GOOGLE_CUDA, implementing the same
 // functors (one thread per output element for the forward, atomicAdd for the gradient).
 #include <cmath>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -42,7 +43,7 @@ int NumThreads(OpKernelContext* ctx) {
 // once per block, in parallel; the per-pixel work is then integer arithmetic and copies).
 struct WarpTables {
   std::vector<int64_t> block_y, block_x;
-  std::vector<BlockShift> shifts;  // [N, Hb, Wb]
+  std::unique_ptr<BlockShift[]> shifts;  // [N, Hb, Wb], filled by BuildTables
 };
 
 void BuildTables(OpKernelContext* ctx, const WarpParams& p, const float* motion, WarpTables* t) {
@@ -51,8 +52,8 @@ void BuildTables(OpKernelContext* ctx, const WarpParams& p, const float* motion,
   for (int64_t i = 0; i < p.height; ++i) t->block_y[i] = BlockIndex(i, p.stride, p.block, p.grid_h);
   for (int64_t j = 0; j < p.width; ++j) t->block_x[j] = BlockIndex(j, p.stride, p.block, p.grid_w);
   const int64_t blocks = p.batch * p.grid_h * p.grid_w;
-  t->shifts.resize(blocks);
-  BlockShift* shifts = t->shifts.data();
+  t->shifts.reset(new BlockShift[blocks]);
+  BlockShift* shifts = t->shifts.get();
   Workers(ctx)->ParallelFor(blocks, 40, [&](int64_t begin, int64_t end) {
     for (int64_t k = begin; k < end; ++k) {
       shifts[k] = ComputeBlockShift(p, motion[2 * k], motion[2 * k + 1]);
@@ -86,7 +87,7 @@ struct MvWarpFunctor<CPUDevice, T> {
         const int64_t i = row % h;
         const T* src = features + n * h * w * C;
         T* dst = output + row * w * C;
-        const BlockShift* srow = tables.shifts.data() + (n * p.grid_h + block_y[i]) * p.grid_w;
+        const BlockShift* srow = tables.shifts.get() + (n * p.grid_h + block_y[i]) * p.grid_w;
         if (nearest) {
           // Runs of columns in the same block share the shift, so unless the run is clamped or
           // cut at the border its source is one contiguous span: one copy per run, not per pixel.
@@ -172,7 +173,7 @@ struct MvWarpGradFunctor<CPUDevice, T> {
         }
         if (c0 >= c1) continue;
         for (int64_t i = 0; i < h; ++i) {
-          const BlockShift* srow = tables.shifts.data() + (n * p.grid_h + block_y[i]) * p.grid_w;
+          const BlockShift* srow = tables.shifts.get() + (n * p.grid_h + block_y[i]) * p.grid_w;
           for (int64_t j = 0; j < w; ++j) {
             const Sample sm = ComputeSample(p, srow[block_x[j]], i, j);
             const T* g = grad + n * plane + (i * w + j) * C;
