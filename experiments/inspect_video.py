@@ -105,7 +105,7 @@ def inspect(video_path: str, output_dir: str, max_frames=None, every=1, max_moti
                 if write:
                     save(os.path.join(output_dir, "mv", f"{f.index:06d}.png"),
                          mv_to_hsv_image(mv, h, w, max_motion, intra))
-                    mean_abs = f._absdiff.astype(np.float32).mean(axis=2)  # package-internal
+                    mean_abs = f.abs_residual().astype(np.float32).mean(axis=2)
                     save(os.path.join(output_dir, "residual", f"{f.index:06d}.png"),
                          np.clip(mean_abs * residual_gain, 0, 255).astype(np.uint8))
             else:

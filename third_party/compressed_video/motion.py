@@ -281,13 +281,11 @@ def channel_sum_abs(absdiff: np.ndarray) -> np.ndarray:
     return cv2.add(s, c.astype(np.uint16), dtype=cv2.CV_16U)
 
 
-_ONES3 = np.ones((1, 3), np.float32)
-
-
 def channel_sum_saturated(absdiff: np.ndarray) -> np.ndarray:
     """uint8 [H, W] min(255, sum over channels of |Res|): one OpenCV pass. Exact for every
     threshold test ``sum > t`` with t < 255 (block_counts_from_sum knows)."""
-    return cv2.transform(absdiff, _ONES3)
+    a, b, c = cv2.split(absdiff)
+    return cv2.add(cv2.add(a, b), c)  # saturating: min(255, min(255, a + b) + c)
 
 
 def block_counts_from_sum(chan_sum: np.ndarray, thr: float, block_size: int = 16) -> np.ndarray:

@@ -29,8 +29,11 @@ Definitions (see motion.py for the block-vector conventions):
     lives in YUV. Intra blocks have vector (0, 0), so their residual is the temporal difference.
     With 4MV macroblocks and mv_block_size=16 the compensation uses the macroblock's mean vector;
     use mv_block_size=8 to compensate with every 8x8 vector.
-  * residual='summary' keeps only |Res| (uint8) for the summaries, no int16 map; residual=None
-    computes nothing (residual_sum is then None on P-frames, and residual_block_counts raises).
+  * residual='summary' computes residual_sum (one exact L1 pass over frame and prediction) and
+    keeps the prediction until residual_block_counts / abs_residual() need |Res| (uint8), never
+    the int16 map; residual=None computes nothing (residual_sum is then None on P-frames, and
+    residual_block_counts raises).
+  * frame.abs_residual(): uint8 [H, W, 3] |Res| (on demand; None on I-frames).
   * residual_block_counts(thr): per 16x16 block (clipped at the border), the number of pixels whose
     mean over the 3 channels of |Res| exceeds thr. RGC sums these over a region, RGFS uses
     residual_sum.
@@ -104,7 +107,8 @@ class CompressedFrame:
 
     __slots__ = ("index", "gop_index", "gop_position", "pict_type", "pts", "time", "image",
                  "motion_vectors", "intra_blocks", "residual", "residual_sum",
-                 "accumulated_motion", "height", "width", "_absdiff", "_chan_sum", "_chan_sat")
+                 "accumulated_motion", "height", "width", "_absdiff", "_chan_sum", "_chan_sat",
+                 "_cur", "_pred")
 
     def __init__(self, index, gop_index, gop_position, pict_type, height, width, pts=None,
                  time=None):
@@ -121,6 +125,8 @@ class CompressedFrame:
         self.residual_sum: Optional[float] = 0.0 if pict_type == "I" else None
         self.accumulated_motion: Optional[np.ndarray] = None
         self._absdiff: Optional[np.ndarray] = None
+        self._cur: Optional[np.ndarray] = None
+        self._pred: Optional[np.ndarray] = None
         self._chan_sum: Optional[np.ndarray] = None
         self._chan_sat: Optional[np.ndarray] = None
 
@@ -134,21 +140,31 @@ class CompressedFrame:
             return None
         return expand_motion(self.motion_vectors, self.height, self.width)
 
+    def abs_residual(self) -> Optional[np.ndarray]:
+        """uint8 [H, W, 3] |Res| (computed on first use; None on I-frames)."""
+        if self.pict_type == "I":
+            return None
+        if self._absdiff is None:
+            if self._pred is None:
+                raise ReaderError("the residual needs the reader opened with residual='full' or "
+                                  "'summary'")
+            self._absdiff = cv2.absdiff(self._cur, self._pred)
+            self._cur = self._pred = None
+        return self._absdiff
+
     def residual_block_counts(self, thr: float, block_size: int = 16) -> np.ndarray:
         """int32 [ceil(H/B), ceil(W/B)]: pixels per block whose mean-over-channels |Res| > thr.
         Zeros on I-frames."""
         if self.pict_type == "I":
             return np.zeros(grid_shape(self.height, self.width, block_size), np.int32)
-        if self._absdiff is None:
-            raise ReaderError("residual_block_counts needs the reader opened with "
-                              "residual='full' or 'summary'")
+        absdiff = self.abs_residual()
         if 3.0 * float(thr) < 254:
             # one OpenCV pass; min(255, channel sum) answers these thresholds exactly
             if self._chan_sat is None:
-                self._chan_sat = channel_sum_saturated(self._absdiff)
+                self._chan_sat = channel_sum_saturated(absdiff)
             return block_counts_from_sum(self._chan_sat, thr, block_size)
         if self._chan_sum is None:
-            self._chan_sum = channel_sum_abs(self._absdiff)
+            self._chan_sum = channel_sum_abs(absdiff)
         return block_counts_from_sum(self._chan_sum, thr, block_size)
 
     def __repr__(self) -> str:
@@ -483,9 +499,9 @@ class CompressedVideo:
 
     def _residual(self, out: CompressedFrame, rgb, prev_rgb, mv, mc):
         pred = mc(prev_rgb, mv)
-        absdiff = cv2.absdiff(rgb, pred)
-        out.residual_sum = float(sum(cv2.sumElems(absdiff)[:3]))
-        out._absdiff = absdiff
+        # sum |Res| in one exact pass (8-bit L1 norms accumulate in integers)
+        out.residual_sum = float(cv2.norm(rgb, pred, cv2.NORM_L1))
+        out._cur, out._pred = rgb, pred  # |Res| for residual_block_counts, computed on demand
         if self.residual_mode == "full":
             out.residual = np.subtract(rgb, pred, dtype=np.int16)
 
