@@ -24,7 +24,8 @@ Definitions (see motion.py for the block-vector conventions):
   * Res_t = frame_t - MC(frame_{t-1}, Mv_t) in RGB, int16, where frame_{t-1} is the previous
     *decoded* frame (after RGB conversion) and MC is motion.motion_compensate with the vectors at
     ``mv_block_size`` (so ``motion_compensate(prev.image, f.motion_vectors) + f.residual ==
-    f.image`` exactly). This is coviar's definition; it is computed here (block copy with bilinear
+    f.image`` exactly). This is coviar's definition (frame minus motion-compensated previous
+    frame, RGB); it is computed here (block copy with bilinear
     sub-pixel interpolation, clamped at borders), not taken from the codec's DCT residual, which
     lives in YUV. Intra blocks have vector (0, 0), so their residual is the temporal difference.
     With 4MV macroblocks and mv_block_size=16 the compensation uses the macroblock's mean vector;
@@ -49,8 +50,10 @@ decoding; grids have ceil(H/B) x ceil(W/B) cells, images exactly H x W.
 
 Errors: ReaderError with one line naming the file: missing, empty, not a video, no video stream,
 a codec without usable motion vectors (names it and the re-encode command), B-frames (names the
-re-encode command). A stream cut or damaged mid-way yields the frames decoded before the damage
-and then a ReaderWarning (stop at the first damaged packet: later P-frames would depend on it).
+re-encode command), frame size changing mid-stream. A stream cut or damaged mid-way yields the
+frames decoded before the damage and then a ReaderWarning (stop at the first damaged packet:
+later P-frames would depend on it); a stream that ends before the frame count (or duration) its
+container announces also warns (Matroska silently drops a cut last block).
 H.264 is read with a ReaderWarning: FFmpeg exports its vectors, but they may point to older
 reference frames, so the residual against the previous frame is not the codec's.
 """
@@ -58,7 +61,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from fractions import Fraction
 from typing import Iterator, List, Optional
 
 import cv2
