@@ -77,6 +77,7 @@ FAR = 2000.0
 
 LANE_W = 3.3
 OPTICAL_BLUR_AT_2048 = 1.0    # Gaussian sigma in pixels at 2048 wide (scaled with the width)
+OPTICAL_BLUR_MIN = 0.5        # ... but never below this (small frames would alias otherwise)
 
 
 # ----------------------------------------------------------------------------------------
@@ -1404,6 +1405,21 @@ class _World:
             zl, zh = obj.zrange
         return zh > cam.pos[2] + NEAR and zl < cam.pos[2] + 260.0
 
+    @staticmethod
+    def _release(obj, t, cam):
+        """Frees the textures of an object left behind the camera (long clips in bounded memory);
+        they are redrawn identically from their seed should it come back into view."""
+        zl, zh = obj.zspan(t) if hasattr(obj, "zspan") else obj.zrange
+        if zh > cam.pos[2] - 20.0:
+            return
+        if isinstance(obj, _Static):
+            obj.tex = None
+        elif isinstance(obj, _Vehicle):
+            obj.faces = None
+            obj.__dict__.pop("_flip", None)
+        elif isinstance(obj, _Walker):
+            obj.parts = None
+
     def render(self, index):
         H, W = self.H, self.W
         t = index / FPS
@@ -1418,6 +1434,7 @@ class _World:
         tp = (index - 1) / FPS
         for obj in self.objects:
             if not self._visible(obj, t, cam):
+                self._release(obj, t, cam)
                 continue
             if isinstance(obj, (_Vehicle, _Walker)):
                 if isinstance(obj, _Vehicle):
@@ -1439,9 +1456,8 @@ class _World:
                                   image, label, depth, flow)
         self._render_sky(cam, cam_prev, v0, image, label, depth, flow)
         # lens blur: real optics do not alias; edges spread over a pixel or two
-        sigma = OPTICAL_BLUR_AT_2048 * self.W / 2048.0
-        if sigma > 0.25:
-            image = cv2.GaussianBlur(image, (0, 0), sigma)
+        sigma = max(OPTICAL_BLUR_MIN, OPTICAL_BLUR_AT_2048 * self.W / 2048.0)
+        image = cv2.GaussianBlur(image, (0, 0), sigma)
         image = self._sensor_noise(image, index)
         if index == 0:
             flow[:] = 0.0
