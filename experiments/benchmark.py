@@ -27,8 +27,8 @@ flags.DEFINE_string("checkpoint", None, "Model directory for speed (default: ran
 flags.DEFINE_float("width_multiplier", None, "Width of the random-weight model (default: the "
                    "architecture's own default).")
 flags.DEFINE_string("video", None, "Compressed video to time (default: a synthetic clip).")
-flags.DEFINE_integer("num_frames", 25, "Frames of the default clip (whole GOPs + 1 I-frame).",
-                     lower_bound=2)
+flags.DEFINE_integer("num_frames", None, "Frames of the default clip (default: two whole GOPs, "
+                     "so that I-frames are 1/g of the frames as Eq. 2 assumes).", lower_bound=2)
 flags.DEFINE_integer("seed", 0, "Seed of the synthetic clips and the evaluation offsets.")
 flags.DEFINE_string("output_dir", None, "Where results go (default <workspace>/results/"
                     "benchmark).")
@@ -43,16 +43,17 @@ flags.DEFINE_integer("accuracy_height", 256, "Height of the generated val split.
 flags.DEFINE_integer("accuracy_width", 512, "Width of the generated val split.")
 flags.DEFINE_list("sweeps", [], "Any of gop, region, alpha, rgfs, propagation.")
 FLAGS = flags.FLAGS
-SWEEPS = ("gop", "region", "alpha", "rgfs", "propagation")
 
 
 def main(argv):
     common.reject_extra_args(argv)
-    bad = sorted(set(FLAGS.sweeps) - set(SWEEPS))
-    if bad:
-        raise SystemExit(f"error: --sweeps: unknown {bad}; choose from {list(SWEEPS)}")
     cfg = flags_lib.config_from_flags()
     from taplab_tf.pipeline import benchmark as B
+    bad = sorted(set(FLAGS.sweeps) - set(B.SWEEPS))
+    if bad:
+        raise SystemExit(f"error: --sweeps: unknown {bad}; choose from {list(B.SWEEPS)}")
+    if "alpha" in FLAGS.sweeps and not FLAGS.accuracy:
+        raise SystemExit("error: --sweeps=alpha measures accuracy only: add --accuracy")
     out = FLAGS.output_dir or flags_lib.workspace_path("results", "benchmark")
     os.makedirs(out, exist_ok=True)
     t_start = time.perf_counter()
@@ -63,12 +64,13 @@ def main(argv):
     model, weights = speed_model(cfg)
     report["weights"] = weights
     video = FLAGS.video
+    num_frames = FLAGS.num_frames or 2 * cfg.gop
     if video is None:
         video = os.path.join(out, f"synthetic_{FLAGS.height}x{FLAGS.width}_gop{cfg.gop}.avi")
-        print(f"generating a {FLAGS.num_frames}-frame {FLAGS.height}x{FLAGS.width} synthetic "
+        print(f"generating a {num_frames}-frame {FLAGS.height}x{FLAGS.width} synthetic "
               f"clip, GOP {cfg.gop} ...", flush=True)
         common.run_or_exit(lambda: B.make_video(video, FLAGS.height, FLAGS.width,
-                                                FLAGS.num_frames, cfg.gop, seed=FLAGS.seed))
+                                                num_frames, cfg.gop, seed=FLAGS.seed))
     else:
         common.check_video(video)
     print(f"speed: {cfg.model} ({weights}) on {video}")
@@ -81,7 +83,7 @@ def main(argv):
 
     # -- accuracy ------------------------------------------------------------------------
     acc_model = clips = None
-    if FLAGS.accuracy or any(s in FLAGS.sweeps for s in ("alpha",)):
+    if FLAGS.accuracy:
         acc_model, meta = common.load_checkpoint(FLAGS.accuracy_checkpoint)
         clips = accuracy_clips(out)
         acc_rows = common.run_or_exit(lambda: B.accuracy_table(
@@ -98,8 +100,9 @@ def main(argv):
     # -- sweeps --------------------------------------------------------------------------
     for sweep in FLAGS.sweeps:
         print(f"sweep: {sweep}", flush=True)
-        result = common.run_or_exit(lambda: run_sweep(sweep, B, cfg, model, video, out, clips,
-                                                      acc_model))
+        result = common.run_or_exit(lambda: B.run_sweep(
+            sweep, model, video, cfg, out, clips=clips, acc_model=acc_model,
+            dataset=FLAGS.dataset, seed=FLAGS.seed))
         report.setdefault("sweeps", {})[sweep] = result
 
     report["seconds"] = time.perf_counter() - t_start
@@ -135,84 +138,6 @@ def accuracy_clips(out):
                 data_dir, "val", FLAGS.accuracy_clips, 30, FLAGS.accuracy_height,
                 FLAGS.accuracy_width, seed=10_000 + FLAGS.seed))
     return common.run_or_exit(lambda: evaluate.list_clips(FLAGS.dataset, data_dir, "val"))
-
-
-def run_sweep(sweep, B, cfg, model, video, out, clips, acc_model):
-    from taplab_tf.pipeline import evaluate
-    from taplab_tf.pipeline.engine import TapLabEngine
-    rows = []
-    if sweep == "gop":  # Table 6 / Fig. 8
-        from third_party.compressed_video import encode_video, open_compressed
-        with open_compressed(video, residual=None) as v:
-            frames = [f.image for f in v]
-        for g in (3, 6, 9, 12):
-            path = os.path.join(out, f"sweep_gop{g}.avi")
-            encode_video(frames, path, gop=g)
-            speed = B.speed_table(model, cfg.model, path, cfg.replace(gop=g),
-                                  ["perframe", "ffw", "ffw_rgc_rgfs"], progress=None)
-            row = {"gop": g, **{f"speedup_{r['config']}": r["speedup"] for r in speed},
-                   **{f"fps_{r['config']}": r["fps"] for r in speed}}
-            if clips:
-                for name in ("ffw", "ffw_rgc_rgfs"):
-                    eng = TapLabEngine(acc_model, cfg.replace(gop=g, modules=B.CONFIGS[name]))
-                    row[f"miou_{name}"] = evaluate.evaluate_clips(
-                        eng, clips, FLAGS.dataset, g, seed=FLAGS.seed, progress=None)["miou"]
-            print(f"  GOP {g}: {row}")
-            rows.append(row)
-        B.plot_sweep(rows, "gop", [("speedup_ffw", "ffw speed-up"),
-                                   ("speedup_ffw_rgc_rgfs", "ffw+rgc+rgfs speed-up")],
-                     os.path.join(out, "sweep_gop_speed.png"), "GOP", "GOP sweep (Fig. 8)")
-        if clips:
-            B.plot_sweep(rows, "gop", [("miou_ffw", "ffw mIoU"),
-                                       ("miou_ffw_rgc_rgfs", "ffw+rgc+rgfs mIoU")],
-                         os.path.join(out, "sweep_gop_miou.png"), "GOP", "GOP sweep (Table 6)")
-    elif sweep == "region":  # Table 4
-        for shape, stride in (((256, 256), 128), ((384, 384), 192), ((512, 512), 256),
-                              ((512, 512), 128), ((768, 768), 256)):
-            c = cfg.replace(modules="ffw,rgc", region_shape=shape, region_stride=stride)
-            row = {"region_shape": list(shape), "region_stride": stride,
-                   "fps": B.time_config(model, c, video)["fps"]}
-            if clips:
-                row["miou"] = evaluate.evaluate_clips(TapLabEngine(acc_model, c), clips,
-                                                      FLAGS.dataset, c.gop, seed=FLAGS.seed,
-                                                      progress=None)["miou"]
-            print(f"  {row}")
-            rows.append(row)
-    elif sweep == "alpha":  # Fig. 11
-        for alpha in (0.0, 0.25, 0.5, 0.75, 1.0):
-            c = cfg.replace(modules="ffw,rgc", alpha=alpha)
-            row = {"alpha": alpha, "miou": evaluate.evaluate_clips(
-                TapLabEngine(acc_model, c), clips, FLAGS.dataset, c.gop, seed=FLAGS.seed,
-                progress=None)["miou"]}
-            print(f"  {row}")
-            rows.append(row)
-        B.plot_sweep(rows, "alpha", [("miou", "ffw+rgc mIoU")],
-                     os.path.join(out, "sweep_alpha.png"), "alpha", "alpha sweep (Fig. 11)")
-    elif sweep == "rgfs":
-        for factor in (0.25, 0.5, 1.0, 2.0, 4.0):
-            c = cfg.replace(modules="ffw,rgfs", thr_rgfs=cfg.thr_rgfs * factor)
-            t = B.time_config(model, c, video)
-            row = {"thr_rgfs": c.thr_rgfs, "keyframe_fraction": t["rgfs_fraction"],
-                   "fps": t["fps"]}
-            if clips:
-                row["miou"] = evaluate.evaluate_clips(TapLabEngine(acc_model, c), clips,
-                                                      FLAGS.dataset, c.gop, seed=FLAGS.seed,
-                                                      progress=None)["miou"]
-            print(f"  {row}")
-            rows.append(row)
-    elif sweep == "propagation":  # Table 3
-        for prop in ("itp", "flow_farneback", "flow_dis", "mv"):
-            c = cfg.replace(modules="ffw")
-            t = B.time_config(model, c, video, engine_kwargs={"propagation": prop})
-            row = {"propagation": prop, "fps": t["fps"], "t_warp_ms": t["split_ms"].get(
-                "warp", 0.0), "t_total_ms": t["t_avg_ms"]}
-            if clips:
-                row["miou"] = evaluate.evaluate_clips(
-                    TapLabEngine(acc_model, c, propagation=prop), clips, FLAGS.dataset, c.gop,
-                    seed=FLAGS.seed, progress=None)["miou"]
-            print(f"  {row}")
-            rows.append(row)
-    return rows
 
 
 if __name__ == "__main__":

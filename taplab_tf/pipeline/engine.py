@@ -220,9 +220,14 @@ class TapLabEngine:
                 f"multiples of the model's output stride {s}")
         return cfg, thr_rgfs
 
-    def _flow_warp(self, logits, prev_rgb, rgb):
+    def _flow_warp(self, logits, prev_rgb, rgb, t):
+        import warnings
+
         import cv2
-        import tensorflow_addons as tfa
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tfa's end-of-life banner
+            import tensorflow_addons as tfa
+        t0 = time.perf_counter()
         prev = cv2.cvtColor(prev_rgb, cv2.COLOR_RGB2GRAY)
         cur = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         if self.propagation == "flow_dis":
@@ -236,6 +241,7 @@ class TapLabEngine:
         small = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / s
         # dense_image_warp reads image[y - flow_y, x - flow_x]; backward flow points cur -> prev.
         dense = -np.stack([small[..., 1], small[..., 0]], axis=-1)[np.newaxis]
+        t["flow"] = time.perf_counter() - t0
         return tfa.image.dense_image_warp(logits, tf.constant(dense, tf.float32))
 
     # -- the loop --------------------------------------------------------------------------
@@ -306,8 +312,8 @@ class TapLabEngine:
                         raise EngineError(f"frame {frame.index}: a P-frame without motion vectors")
                     logits = self._warp(logits, tf.convert_to_tensor(mv, tf.float32))
                 else:
-                    logits = self._flow_warp(logits, prev_rgb, image)
-                t["warp"] = time.perf_counter() - t0
+                    logits = self._flow_warp(logits, prev_rgb, image, t)
+                t["warp"] = time.perf_counter() - t0 - t.get("flow", 0.0)
                 if cfg.use_rgc:
                     t0 = time.perf_counter()
                     counts = frame.residual_block_counts(cfg.thr_rgc)

@@ -1,0 +1,54 @@
+"""The benchmark library on a tiny stream: its tables, their fields and the sweeps' guards.
+(Speed targets are met in the benchmark itself, never asserted in tests.)"""
+import json
+import os
+
+import pytest
+
+from taplab_tf import config as C
+from taplab_tf.pipeline import benchmark as B
+from tests.test_pipeline_video import textured_pan, tiny_model
+from third_party.compressed_video import encode_video
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    frames, _ = textured_pan(12)
+    path = str(tmp_path_factory.mktemp("b") / "pan.avi")
+    encode_video(frames, path, gop=6)
+    return path
+
+
+def test_speed_table_fields_and_ratios(video, tmp_path):
+    cfg = C.TapLabConfig(gop=6)
+    rows = B.speed_table(tiny_model(), "bl2", video, cfg, ["perframe", "ffw", "ffw_rgc_rgfs"],
+                         progress=None)
+    assert [r["config"] for r in rows] == ["perframe", "ffw", "ffw_rgc_rgfs"]
+    ref = rows[0]
+    assert ref["speedup"] == pytest.approx(1.0) and ref["paper_speedup"] == pytest.approx(1.0)
+    for r in rows:
+        assert r["frames"] == 12 and r["fps"] > 0 and r["fps_model"] >= r["fps"] * 0.5
+        assert r["speedup"] == pytest.approx(r["fps"] / ref["fps"])
+        assert r["eq2_ms"] == pytest.approx(r["t_i_ms"] / 6 + 5 / 6 * r["t_p_ms"])
+    assert rows[1]["paper_speedup"] == pytest.approx(160.4 / 29.3)
+    md = B.markdown_speed(rows, "title")
+    assert md.count("\n| ") == 5  # header, rule, three rows and "160.4" in md
+    B.write_json({"speed": rows}, str(tmp_path / "b.json"))
+    assert json.load(open(tmp_path / "b.json"))["speed"][0]["config"] == "perframe"
+
+
+def test_unknown_config_and_sweep_are_refused(video, tmp_path):
+    with pytest.raises(ValueError, match="configs"):
+        B.speed_table(tiny_model(), "bl2", video, C.TapLabConfig(gop=6), ["fast"], progress=None)
+    with pytest.raises(ValueError, match="sweep"):
+        B.run_sweep("colour", tiny_model(), video, C.TapLabConfig(gop=6), str(tmp_path))
+    with pytest.raises(ValueError, match="clips"):
+        B.run_sweep("alpha", tiny_model(), video, C.TapLabConfig(gop=6), str(tmp_path))
+
+
+def test_propagation_sweep_times_every_method(video, tmp_path):
+    rows = B.run_sweep("propagation", tiny_model(), video, C.TapLabConfig(gop=6),
+                       str(tmp_path), progress=None)
+    assert [r["propagation"] for r in rows] == ["itp", "flow_farneback", "flow_dis", "mv"]
+    flow = {r["propagation"]: r["t_flow_ms"] for r in rows}
+    assert flow["flow_dis"] > 0 and flow["flow_farneback"] > 0 and flow["mv"] == 0
