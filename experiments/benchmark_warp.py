@@ -1,6 +1,6 @@
 """Speed of taplab_tf.ops against the TF ways of doing the same, side by side in one run.
 
-    nice -n 5 python -m experiments.benchmark_warp [--repeats=10 --frame=1024,2048 --bl2]
+    nice -n 5 python -m experiments.benchmark_warp [--repeats=10 --frame=1024,2048 --bl2 --threads=1]
 
 Feature-flow warp (FFW, Eq. 1) of BL2-sized maps for a 1024x2048 frame with a 64x128 grid of
 16x16-block motion vectors (quarter-pel, a few pixels):
@@ -33,6 +33,7 @@ flags.DEFINE_list("frame", ["1024", "2048"], "Input frame height,width.")
 flags.DEFINE_integer("block", 16, "Motion block size.")
 flags.DEFINE_bool("bl2", True, "Also time one BL2 forward pass at the frame size (if available).")
 flags.DEFINE_bool("dense_warp", True, "Also time tfa.image.dense_image_warp.")
+flags.DEFINE_integer("threads", 0, "Intra-op threads for every entry (0: TF's default, all cores).")
 
 # (h, w, C, stride) of BL2-sized maps at 1024x2048.
 CASES = [(128, 256, 19, 8), (256, 512, 19, 4), (128, 256, 128, 8)]
@@ -79,6 +80,8 @@ def dense_flow(motion, h, w, stride, block):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if FLAGS.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
     frame_h, frame_w = (int(v) for v in FLAGS.frame)
     rng = np.random.default_rng(0)
     r, k = FLAGS.repeats, FLAGS.warmup

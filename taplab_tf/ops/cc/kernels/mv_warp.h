@@ -42,9 +42,9 @@ inline int64_t BlockIndex(int64_t i, int64_t stride, int64_t block, int64_t grid
 // so every pixel of a block shares one integer offset and one fraction. t is first clamped to
 // [-(size + 1), size + 1]: that changes no result (beyond it every pixel is equally outside the
 // map) but keeps float -> int conversions defined for huge motion.
-struct AxisShift {
-  int64_t nearest;  // floor(t + 0.5)
-  int64_t floor;    // floor(t)
+struct AxisShift {  // int32: |t| <= size + 1 and the kernel requires size < 2^30
+  int32_t nearest;  // floor(t + 0.5)
+  int32_t floor;    // floor(t)
   float frac;       // t - floor(t), in [0, 1)
 };
 
@@ -58,7 +58,8 @@ inline AxisShift ComputeAxisShift(float d, int64_t stride, int64_t size) {
   const float bound = static_cast<float>(size + 1);
   const float t = std::min(std::max(-d / static_cast<float>(stride), -bound), bound);
   const int64_t f = FloorToInt(t);
-  return AxisShift{FloorToInt(t + 0.5f), f, t - static_cast<float>(f)};
+  return AxisShift{static_cast<int32_t>(FloorToInt(t + 0.5f)), static_cast<int32_t>(f),
+                   t - static_cast<float>(f)};
 }
 
 struct BlockShift {
