@@ -1,0 +1,56 @@
+"""The command-line apps end to end (subprocesses, as a user runs them): the main job and its
+one-line errors on bad input."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(*args, timeout=300):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    from taplab_tf import models
+    path = str(tmp_path_factory.mktemp("ckpt") / "bl2")
+    models.save_model(models.build_model("bl2", 19, width_multiplier=0.35), path,
+                      dataset="synthetic")
+    return path
+
+
+def test_segment_embedded_default_clip(checkpoint, tmp_path):
+    out = tmp_path / "seg.mp4"
+    p = run("experiments.segment", f"--checkpoint={checkpoint}", f"--output={out}",
+            "--num_frames=8", "--height=128", "--width=256", "--gop=4", f"--workspace={tmp_path}",
+            f"--labels_dir={tmp_path / 'labels'}", f"--summary_json={tmp_path / 's.json'}")
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert out.is_file() and len(os.listdir(tmp_path / "labels")) == 8
+    assert "mean FPS" in p.stdout and "I-frames 2" in p.stdout
+
+
+@pytest.mark.parametrize("setup, flag, message", [
+    (None, "--video={d}/missing.avi", "no such file"),
+    ("", "--video={d}/empty.avi", "empty"),
+    ("this is not a video", "--video={d}/text.avi", "text.avi"),
+    (None, "--modules=rgc", "modules"),
+    (None, "--checkpoint={d}/nowhere", "checkpoint"),
+])
+def test_segment_bad_input_is_one_line(tmp_path, checkpoint, setup, flag, message):
+    if setup is not None:
+        name = flag.split("/")[-1]
+        (tmp_path / name).write_text(setup)
+    args = [flag.format(d=tmp_path)]
+    if "checkpoint" not in flag:
+        args.append(f"--checkpoint={checkpoint}")
+    p = run("experiments.segment", *args, f"--output={tmp_path / 'o.mp4'}")
+    assert p.returncode != 0
+    err = [l for l in p.stderr.strip().splitlines() if l.strip() and "--helpshort" not in l]
+    assert message in err[-1], p.stderr[-2000:]  # absl adds a '--helpshort' hint to flag errors
+    assert "Traceback" not in p.stderr
+    assert not (tmp_path / "o.mp4").exists()
