@@ -156,7 +156,10 @@ def test_half_pel_gather_matches_bilinear_remap():
         mc = MotionCompensator(h, w, bs)
         gh, gw = mc.grid
         for mv in (rng.integers(-40, 41, (gh, gw, 2)) / 2, rng.integers(-9, 10, (gh, gw, 2)),
-                   np.where(rng.random((gh, gw, 1)) < 0.7, (2.5, -0.5), 0)):
+                   np.where(rng.random((gh, gw, 1)) < 0.7, (2.5, -0.5), 0),
+                   # rare half-pel cases take the per-block path, common ones whole planes
+                   np.select([rng.random((gh, gw, 1)) < t for t in (0.03, 0.06, 0.09)],
+                             [(0.5, 3), (-2, 1.5), (1.5, 0.5)], (2, -1))):
             mv = mv.astype(np.float32)
             np.testing.assert_array_equal(mc.half_pel(prev, mv), mc.remap(prev, mv))
         # quarter-pel vectors (H.264) take the remap path; a far vector clamps at the border

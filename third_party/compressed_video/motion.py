@@ -31,6 +31,7 @@ import numpy as np
 
 _INTER_BITS = 5                      # OpenCV fixed-point remap: 1/32 pixel
 _INTER_TAB = 1 << _INTER_BITS
+_SPARSE_FRACTION = 0.08              # half-pel cases this rare are interpolated per block
 
 
 def grid_shape(height: int, width: int, block_size: int = 16) -> Tuple[int, int]:
@@ -227,7 +228,11 @@ class MotionCompensator:
         # Neighbours are flat offsets (+3: next pixel, +row: next line) in one contiguous buffer:
         # a single OpenCV pass per plane. Wrap-around only touches the last column/row of the
         # padding, which no block reads (pad >= reach + 2).
-        need = set(np.unique(case).tolist())
+        counts = np.bincount(case, minlength=4)
+        # a case used by few blocks is interpolated per block after the gather (below) rather
+        # than as a whole plane
+        sparse = [k for k in (1, 2, 3) if 0 < counts[k] <= _SPARSE_FRACTION * case.size]
+        need = {k for k in (1, 2, 3) if counts[k] and k not in sparse}
         if 1 in need:
             cv2.addWeighted(flat[0, :-3], 0.5, flat[0, 3:], 0.5, 0.25, dst=flat[1, :-3])
         if 2 in need:
@@ -245,7 +250,32 @@ class MotionCompensator:
             writeable=False)
         by = ((np.arange(gh, dtype=np.int32) * bs)[:, None] + pad + ix[..., 1]).ravel()
         bx = ((np.arange(gw, dtype=np.int32) * bs)[None, :] + pad + ix[..., 0]).ravel()
-        out = win[case, by, bx]                              # [gh*gw, bs, 3 bs]
+        if sparse:
+            plane = case.copy()
+            sel = {k: np.flatnonzero(case == k) for k in sparse}
+            for k in sparse:
+                plane[sel[k]] = 0
+        else:
+            plane = case
+        out = win[plane, by, bx]                             # [gh*gw, bs, 3 bs]
+        for k in sparse:
+            y, x = by[sel[k]], bx[sel[k]]
+            t = win[0, y, x].astype(np.uint16)
+            if k == 1:
+                t += win[0, y, x + 1]
+                t += 1
+                t >>= 1
+            elif k == 2:
+                t += win[0, y + 1, x]
+                t += 1
+                t >>= 1
+            else:
+                t += win[0, y, x + 1]
+                t += win[0, y + 1, x]
+                t += win[0, y + 1, x + 1]
+                t += 2
+                t >>= 2
+            out[sel[k]] = t
         img = out.reshape(gh, gw, bs, bs, 3).transpose(0, 2, 1, 3, 4).reshape(
             gh * bs, gw * bs, 3)
         if img.shape[0] != h or img.shape[1] != w:
