@@ -231,3 +231,29 @@ def test_bad_tree_arguments(tmp_path):
         S.write_cityscapes_tree(str(tmp_path), "a/b", 1, 3, 32, 64, 0)
     with pytest.raises(ValueError, match="clip_length"):
         S.write_cityscapes_tree(str(tmp_path), "train", 1, 0, 32, 64, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+# ---------------------------------------------------------------------------------------------
+def _run_app(*args):
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.run([sys.executable, "-m", "experiments.make_synthetic", *args], cwd=root,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_make_synthetic_app(tmp_path):
+    sheet = tmp_path / "sheet.png"
+    r = _run_app(f"--output_dir={tmp_path / 'd'}", "--num_clips=1", "--clip_length=2",
+                 "--height=32", "--width=64", "--seed=1", "--split=train",
+                 f"--contact_sheet={sheet}")
+    assert r.returncode == 0, r.stderr
+    assert "train clip 1/1" in r.stdout
+    names = os.listdir(tmp_path / "d" / "leftImg8bit_sequence" / "train" / S.CITY)
+    assert sorted(names) == [f"{S.CITY}_000000_00000{i}_leftImg8bit.png" for i in (0, 1)]
+    assert cv2.imread(str(sheet)).shape == (2 * 32, 2 * 64, 3)
+    r = _run_app(f"--output_dir={tmp_path / 'e'}", "stray")
+    assert r.returncode != 0 and "unexpected arguments: stray" in r.stderr
+    assert not (tmp_path / "e").exists()
