@@ -48,7 +48,8 @@ flags.DEFINE_integer("eval_every", 0, "Validation mIoU every N steps (0: at the 
                      lower_bound=0)
 flags.DEFINE_integer("image_every", 500, "Image summaries every N steps (0: never).",
                      lower_bound=0)
-flags.DEFINE_integer("val_batches", 0, "Validate on the first N val images (0: all).",
+flags.DEFINE_integer("val_batches", 0, "Periodic validation (--eval_every) on the first N val "
+                     "images (0: all); the final validation always uses the whole split.",
                      lower_bound=0)
 flags.DEFINE_integer("seed", 0, "Random seed (initialisation; data order when > 0).",
                      lower_bound=0)

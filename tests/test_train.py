@@ -32,7 +32,8 @@ def constant_data(batch=2, size=64, num_classes=4, seed=0, identical=False):
 def tiny_config(logdir, **kw):
     base = dict(model="bl2", model_kwargs=TINY, dataset="camvid", num_classes=4, logdir=str(logdir),
                 steps=4, batch_size=2, crop=(64, 64), learning_rate=1e-3, log_every=1,
-                checkpoint_every=2, image_every=2, val_batches=1, command="pytest")
+                checkpoint_every=2, image_every=2, val_batches=1, final_val_batches=1,
+                command="pytest")
     base.update(kw)
     return TrainConfig(**base)
 

@@ -61,7 +61,8 @@ class TrainConfig:
     checkpoint_every: int = 200
     eval_every: int = 0                   # val mIoU every N steps (0: only at the end)
     image_every: int = 500                # image summaries every N steps
-    val_batches: int = 0                  # 0: the whole val split
+    val_batches: int = 0                  # periodic evaluation: first N val batches (0: all)
+    final_val_batches: int = 0            # final evaluation (0: the whole val split)
     export_dir: str = ""                  # default <logdir>/model
     seed: int = 0
     command: str = ""                     # recorded in the exported model.json
@@ -310,7 +311,7 @@ def train(cfg: TrainConfig, train_data: Optional[tf.data.Dataset] = None,
             stopped = step < cfg.steps
             if not stopped and val_data is not None:
                 val_miou = evaluate(trainer.model, val_data, trainer.num_classes,
-                                    cfg.val_batches)
+                                    cfg.final_val_batches)
                 tf.summary.scalar("val/miou", val_miou, step=step)
                 logging.info("final val mIoU %.4f at step %d", val_miou, step)
     except KeyboardInterrupt:

@@ -1,0 +1,92 @@
+"""Parameters, FLOPs and CPU forward time of BL1/BL2/BL3 at 1024x2048 (paper Table 2 context).
+
+    python -m experiments.model_info [--height=1024 --width=2048 --models=bl1,bl2,bl3 \
+        --repeats=2 --num_classes=19 --flops_only]
+
+FLOPs come from the tf.compat.v1 profiler on the frozen concrete function at a static input
+shape (multiply and add counted separately, i.e. FLOPs = 2 x MACs for convolutions). Time is
+the median wall time of `repeats` forward passes after one warm-up, batch 1, on this machine's
+CPU; the ratios BL1:BL2:BL3 are printed next to the paper's FPS on a GTX 1080 Ti (Table 2:
+BL1 33.2, BL2 29.3, BL3 7.2). Absolute CPU times are not comparable with the paper's GPU FPS;
+only the ratios are.
+"""
+from __future__ import annotations
+
+import time
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer("height", 1024, "Input height.", lower_bound=8)
+flags.DEFINE_integer("width", 2048, "Input width.", lower_bound=8)
+flags.DEFINE_list("models", ["bl1", "bl2", "bl3"], "Models to report.")
+flags.DEFINE_integer("num_classes", 19, "Classes (Cityscapes 19).", lower_bound=1)
+flags.DEFINE_integer("repeats", 2, "Timed forward passes per model (after one warm-up).",
+                     lower_bound=1)
+flags.DEFINE_bool("flops_only", False, "Skip the timing.")
+
+PAPER_FPS = {"bl1": 33.2, "bl2": 29.3, "bl3": 7.2}  # Table 2, GTX 1080 Ti, 1024x2048
+
+
+def count_flops(model, height, width) -> int:
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import \
+        convert_variables_to_constants_v2
+    fn = tf.function(lambda x: model(x, training=False))
+    concrete = fn.get_concrete_function(tf.TensorSpec([1, height, width, 3], tf.float32))
+    graph = convert_variables_to_constants_v2(concrete).graph
+    opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    opts["output"] = "none"
+    prof = tf.compat.v1.profiler.profile(graph=graph, run_meta=tf.compat.v1.RunMetadata(),
+                                         cmd="op", options=opts)
+    return int(prof.total_float_ops)
+
+
+def time_forward(model, height, width, repeats) -> float:
+    import numpy as np
+    import tensorflow as tf
+    fn = tf.function(lambda x: model(x, training=False))
+    x = tf.constant(np.random.default_rng(0).uniform(0, 255, (1, height, width, 3)),
+                    tf.float32)
+    fn(x).numpy()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn(x).numpy()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def main(argv):
+    from experiments import common
+    common.reject_extra_args(argv)
+    from taplab_tf import models
+    unknown = sorted(set(FLAGS.models) - set(models.MODEL_NAMES))
+    if unknown:
+        raise SystemExit(f"error: --models: unknown {unknown}; choose from "
+                         f"{list(models.MODEL_NAMES)}")
+    h, w = FLAGS.height, FLAGS.width
+    rows = []
+    for name in FLAGS.models:
+        model = models.build_model(name, FLAGS.num_classes)
+        params = model.count_params()
+        flops = count_flops(model, h, w)
+        sec = None if FLAGS.flops_only else time_forward(model, h, w, FLAGS.repeats)
+        rows.append((name, params, flops, sec, models.output_stride(name)))
+        print(f"{name}: {params / 1e6:.2f} M params, {flops / 1e9:.1f} GFLOPs at {h}x{w}"
+              + ("" if sec is None else f", {sec * 1000:.0f} ms/frame on CPU"), flush=True)
+    print(f"\n{'model':6} {'stride':>6} {'params(M)':>10} {'GFLOPs':>9} {'CPU ms':>9} "
+          f"{'CPU rel.speed':>14} {'paper FPS':>10} {'paper rel.':>10}")
+    base = dict((r[0], r) for r in rows).get("bl2")
+    for name, params, flops, sec, stride in rows:
+        rel = "" if sec is None or base is None or base[3] is None else f"{base[3] / sec:.2f}"
+        prel = f"{PAPER_FPS[name] / PAPER_FPS['bl2']:.2f}"
+        ms = "" if sec is None else f"{sec * 1000:.0f}"
+        print(f"{name:6} {stride:>6} {params / 1e6:>10.2f} {flops / 1e9:>9.1f} {ms:>9} "
+              f"{rel:>14} {PAPER_FPS[name]:>10.1f} {prel:>10}")
+    print("relative speed = BL2 time / model time (1.00 = BL2); paper: FPS / BL2 FPS, "
+          "1080 Ti. CPU times are not comparable with the paper's GPU FPS.")
+
+
+if __name__ == "__main__":
+    app.run(main)
