@@ -1223,7 +1223,7 @@ class _World:
                 mat[sel] = np.where(kinds[idx], 2, 1)
         return mat
 
-    def _render_ground(self, cam, cam_prev, image, label, depth, flow):
+    def _render_ground(self, cam, cam_prev, image, label, depth, flow, time_s=0.0):
         H, W = self.H, self.W
         f = self.f
         v0 = int(math.floor(self.cy + f * CAMERA_HEIGHT / FAR)) + 1
@@ -1251,6 +1251,7 @@ class _World:
         fine_w = np.clip(f32(1.5) - foot * f32(20.0), 0.0, 1.0)
         amp = np.array([0.14, 0.16, 0.40], f32)[mat]
         shade = (coarse * f32(0.6) + fine * fine_w * f32(0.8)) * amp + f32(1.0)
+        self._vehicle_shadows(cam, time_s, v0, X, Z, shade)
         # markings: centre dashes, edge lines, crosswalk; paving joints on sidewalks
         inv_fp = f32(1.0) / np.maximum(foot, f32(1e-4))
 
@@ -1296,6 +1297,33 @@ class _World:
             G = cam_prev.homography(origin, XA, ZA) @ _inv3(cam.homography(origin, XA, ZA))
             self._apply_homography_flow(G, v0, H, 0, W, flow, None)
         return v0
+
+    def _vehicle_shadows(self, cam, t, v0, X, Z, shade):
+        """Darkens the ground under every vehicle (soft contact shadow, sky light occluded)."""
+        R = cam.R
+        for obj in self.objects:
+            if not isinstance(obj, _Vehicle):
+                continue
+            c = obj.centre(t)
+            dz = c[2] - cam.pos[2]
+            if dz < -obj.l or dz > 120.0:
+                continue
+            hw, hl = obj.w / 2 + 0.35, obj.l / 2 + 0.45
+            corners = [c + np.array([sx * hw, 0.0, sz * hl]) for sx in (-1, 1) for sz in (-1, 1)]
+            pc = np.array([(p - cam.pos) @ R.T for p in corners])
+            if (pc[:, 2] <= NEAR).any():
+                continue
+            xs = cam.f * pc[:, 0] / pc[:, 2] + cam.cx
+            ys = cam.f * pc[:, 1] / pc[:, 2] + cam.cy
+            x0, x1 = max(0, int(xs.min())), min(self.W, int(math.ceil(xs.max())) + 1)
+            y0, y1 = max(v0, int(ys.min())), min(self.H, int(math.ceil(ys.max())) + 1)
+            if x0 >= x1 or y0 >= y1:
+                continue
+            sx = np.abs(X[y0 - v0:y1 - v0, x0:x1] - np.float32(c[0])) / np.float32(hw)
+            sz = np.abs(Z[y0 - v0:y1 - v0, x0:x1] - np.float32(c[2])) / np.float32(hl)
+            d = np.maximum(sx, sz)
+            shade[y0 - v0:y1 - v0, x0:x1] *= np.float32(1.0) - np.float32(0.5) * np.clip(
+                (np.float32(1.0) - d) * np.float32(4.0), 0.0, 1.0)
 
     def _render_sky(self, cam, cam_prev, v1, image, label, depth, flow):
         """Fills the pixels above the horizon that no quad covered (depth still infinite)."""
@@ -1447,7 +1475,7 @@ class _World:
         depth = np.empty((H, W), np.float32)
         flow = np.zeros((H, W, 2), np.float32)
         depth[:] = np.inf
-        v0 = self._render_ground(cam, cam_prev, image, label, depth, flow)
+        v0 = self._render_ground(cam, cam_prev, image, label, depth, flow, t)
         tp = (index - 1) / FPS
         for obj in self.objects:
             if not self._visible(obj, t, cam):
