@@ -139,3 +139,14 @@ def test_mirrored_two_cpus_matches_single_device():
                           capture_output=True, text=True, timeout=300)
     assert "MIRRORED_OK" in proc.stdout, proc.stderr[-3000:]
     print(proc.stdout)
+
+
+def test_cli_bad_flag_combination_is_one_line(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.train", "--model=bl2", "--depths=1,1,1,1",
+         f"--data_dir={tmp_path}", f"--logdir={tmp_path / 'run'}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1] == \
+        "error: --depths applies to bl1 and bl3 (ResNet), not bl2"
