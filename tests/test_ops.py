@@ -125,7 +125,7 @@ def test_parallel_builders_compile_once(monkeypatch, tmp_path):
     monkeypatch.setenv("TAPLAB_TF_CACHE", str(tmp_path))
     calls = []
 
-    def fake_compile(target, sanitize):
+    def fake_compile(target, variant):
         calls.append(target)
         partial = target.with_name(target.name + ".partial")
         partial.write_bytes(b"x")

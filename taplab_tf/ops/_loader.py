@@ -5,8 +5,8 @@ Backend choice, per call (so tests can switch):
   * TAPLAB_TF_OPS_BACKEND=cpp  -> the compiled library; a build/load failure is raised (CI).
   * unset / 'auto'             -> the compiled library, built on first use (taplab_tf.ops.build);
                                   if that fails, the fallback, with one warning saying why.
-TAPLAB_TF_OPS_SANITIZE=address selects the AddressSanitizer build (run Python with
-LD_PRELOAD=$(g++ -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0).
+TAPLAB_TF_OPS_VARIANT=address|baseline selects a test build of the library (see
+taplab_tf.ops.build: AddressSanitizer, or no AVX2 code paths).
 """
 import os
 import threading
@@ -18,7 +18,7 @@ from taplab_tf.ops import build
 CPP = "cpp"
 FALLBACK = "tf-fallback"
 _ENV_BACKEND = "TAPLAB_TF_OPS_BACKEND"
-_ENV_SANITIZE = "TAPLAB_TF_OPS_SANITIZE"
+_ENV_VARIANT = "TAPLAB_TF_OPS_VARIANT"
 
 _lock = threading.Lock()
 _library = None       # the loaded module (tf.load_op_library)
@@ -49,9 +49,9 @@ def _try_load():
     with _lock:
         if _library is not None or _failure is not None:
             return _library
-        sanitize = os.environ.get(_ENV_SANITIZE) or None
+        variant = os.environ.get(_ENV_VARIANT) or None
         try:
-            path = build.ensure_built(sanitize=sanitize)
+            path = build.ensure_built(variant=variant)
         except (build.BuildError, ValueError) as e:
             _failure = f"building the op library failed: {e}"
             return None

@@ -1,14 +1,15 @@
 """Builds the TapLab op library (_taplab_ops.so) from taplab_tf/ops/cc against the installed TF.
 
     python -m taplab_tf.ops.build            # rebuild now (even if a cached build exists)
-    python -m taplab_tf.ops.build --sanitize=address   # AddressSanitizer variant (for testing)
+    python -m taplab_tf.ops.build --variant=address    # AddressSanitizer build (for testing)
+    python -m taplab_tf.ops.build --variant=baseline   # no AVX2 code paths (tests the SSE2 ones)
 
 The library is compiled on first use of an op (taplab_tf.ops._loader) into a cache directory:
 
     $TAPLAB_TF_CACHE/ops/<tag>/_taplab_ops.so     ($TAPLAB_TF_CACHE defaults to ~/.cache/taplab_tf)
 
 where <tag> = tf<version>-<sha256 of the sources, the compiler command and the TF compile/link
-flags>[-asan]. Concurrent builders (pytest-xdist workers, several apps) serialise on an fcntl lock
+flags>[-<variant>]. A variant is selected at run time with TAPLAB_TF_OPS_VARIANT=address|baseline. Concurrent builders (pytest-xdist workers, several apps) serialise on an fcntl lock
 next to that directory; the .so is written to a temporary name and atomically renamed, so a reader
 never sees a partial file, and whoever takes the lock second finds the build done.
 Compiler: $CXX or g++ (C++17, -O3, -ffp-contract=off so results match TF's arithmetic exactly).
@@ -17,10 +18,10 @@ kept next to the library.
 
 AddressSanitizer run of the op tests (what was run for this library; clean):
 
-    python -m taplab_tf.ops.build --sanitize=address
+    python -m taplab_tf.ops.build --variant=address
     LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libstdc++.so)" \
     ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:log_path=/tmp/asan \
-    TAPLAB_TF_OPS_SANITIZE=address TAPLAB_TF_OPS_BACKEND=cpp python -m pytest -q tests/test_ops.py
+    TAPLAB_TF_OPS_VARIANT=address TAPLAB_TF_OPS_BACKEND=cpp python -m pytest -q tests/test_ops.py
 
 (libstdc++ must be preloaded too, or ASan's __cxa_throw interceptor aborts on TF's first C++
 exception; log_path because pytest captures stderr; leaks off because CPython/TF "leak" by design.)
@@ -37,9 +38,12 @@ import tempfile
 
 LIBRARY_NAME = "_taplab_ops.so"
 SOURCE_DIR = pathlib.Path(__file__).resolve().parent / "cc"
-_SANITIZE_FLAGS = {
+_VARIANT_FLAGS = {
     None: [],
+    # AddressSanitizer (see above).
     "address": ["-fsanitize=address", "-fno-omit-frame-pointer", "-g"],
+    # Only the portable (SSE2 on x86-64) code paths, so tests can cover them on an AVX2 machine.
+    "baseline": ["-DTAPLAB_BASELINE_ONLY"],
 }
 
 
@@ -74,27 +78,28 @@ def _tf_flags():
     return tf.__version__, list(tf.sysconfig.get_compile_flags()), list(tf.sysconfig.get_link_flags())
 
 
-def _commands(cxx, tf_cflags, tf_lflags, sanitize):
+def _commands(cxx, tf_cflags, tf_lflags, variant):
     cflags = ["-std=c++17", "-O3", "-fPIC", "-ffp-contract=off", "-Wall", "-Wno-sign-compare",
-              "-Wno-unused-function", *tf_cflags, *_SANITIZE_FLAGS[sanitize]]
+              "-Wno-unused-function", *tf_cflags, *_VARIANT_FLAGS[variant]]
     # TF's flags include --std=c++17 already; ours come first so theirs win if they ever differ.
-    lflags = ["-shared", *_SANITIZE_FLAGS[sanitize], *tf_lflags]
+    lflags = ["-shared", *_VARIANT_FLAGS[variant], *tf_lflags]
     return cflags, lflags
 
 
-def library_path(sanitize=None):
+def library_path(variant=None):
     """Where the library for these sources, this TF and this compiler lives (may not exist yet)."""
-    if sanitize not in _SANITIZE_FLAGS:
-        raise ValueError(f"sanitize must be one of {sorted(k for k in _SANITIZE_FLAGS if k)} or None")
+    if variant not in _VARIANT_FLAGS:
+        raise ValueError(f"variant must be one of {sorted(k for k in _VARIANT_FLAGS if k)} or None, "
+                         f"got {variant!r}")
     version, tf_cflags, tf_lflags = _tf_flags()
     cxx = os.environ.get("CXX", "g++")
-    cflags, lflags = _commands(cxx, tf_cflags, tf_lflags, sanitize)
+    cflags, lflags = _commands(cxx, tf_cflags, tf_lflags, variant)
     digest = hashlib.sha256()
     for path in sources():
         digest.update(str(path.relative_to(SOURCE_DIR)).encode())
         digest.update(path.read_bytes())
     digest.update(shlex.join([cxx, *cflags, "|", *lflags]).encode())
-    tag = f"tf{version}-{digest.hexdigest()[:16]}" + ("-asan" if sanitize == "address" else "")
+    tag = f"tf{version}-{digest.hexdigest()[:16]}" + (f"-{variant}" if variant else "")
     return cache_root() / tag / LIBRARY_NAME
 
 
@@ -106,10 +111,10 @@ def _first_error(log):
     return lines[-1] if lines else "(no output)"
 
 
-def _compile(target, sanitize):
+def _compile(target, variant):
     cxx = compiler()
     _, tf_cflags, tf_lflags = _tf_flags()
-    cflags, lflags = _commands(cxx, tf_cflags, tf_lflags, sanitize)
+    cflags, lflags = _commands(cxx, tf_cflags, tf_lflags, variant)
     units = [p for p in sources() if p.suffix == ".cc"]
     include = ["-I", str(SOURCE_DIR / "kernels")]
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
@@ -146,9 +151,9 @@ def _compile(target, sanitize):
         os.replace(partial, target)  # atomic: readers see the old file or the complete new one
 
 
-def ensure_built(force=False, sanitize=None):
+def ensure_built(force=False, variant=None):
     """Returns the path of the built library, compiling it first if needed (or if force)."""
-    target = library_path(sanitize)
+    target = library_path(variant)
     if target.exists() and not force:
         return target
     try:
@@ -160,7 +165,7 @@ def ensure_built(force=False, sanitize=None):
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         try:
             if force or not target.exists():
-                _compile(target, sanitize)
+                _compile(target, variant)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return target
@@ -170,16 +175,17 @@ def main(argv=None):
     import argparse  # pylint: disable=import-outside-toplevel
 
     parser = argparse.ArgumentParser(prog="python -m taplab_tf.ops.build", description=__doc__.split("\n")[0])
-    parser.add_argument("--sanitize", choices=["address"], default=None,
-                        help="build the AddressSanitizer variant (load with LD_PRELOAD=libasan.so "
-                             "and TAPLAB_TF_OPS_SANITIZE=address)")
+    parser.add_argument("--variant", choices=["address", "baseline"], default=None,
+                        help="build a test variant: 'address' (AddressSanitizer; load with "
+                             "LD_PRELOAD=libasan.so) or 'baseline' (no AVX2 paths); selected at "
+                             "run time with TAPLAB_TF_OPS_VARIANT")
     parser.add_argument("--print-path", action="store_true", help="only print the library path")
     args = parser.parse_args(argv)
     if args.print_path:
-        print(library_path(args.sanitize))
+        print(library_path(args.variant))
         return 0
     try:
-        path = ensure_built(force=True, sanitize=args.sanitize)
+        path = ensure_built(force=True, variant=args.variant)
     except BuildError as e:
         print(f"taplab_tf.ops.build: {e}", file=sys.stderr)
         return 1

@@ -15,6 +15,15 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#if defined(__x86_64__) && !defined(TAPLAB_BASELINE_ONLY)
+#include <immintrin.h>
+#define TAPLAB_X86 1
+// AVX2 and baseline versions of a function, picked at load time from the CPU (GCC ifunc).
+#define TAPLAB_AVX2_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define TAPLAB_X86 0
+#define TAPLAB_AVX2_CLONES
+#endif
 #include <memory>
 #include <vector>
 
@@ -47,17 +56,42 @@ std::vector<CachedInterpolation> InterpolationWeights(int64_t out_size, int64_t 
 
 // dst[c * W + x] = x-interpolation of input row `row` ([w, C] channel-last) at output column x.
 // The row is first transposed to [C][w] (scratch, w * C floats) so that the inner loop reads a
-// small contiguous array and writes contiguously.
-void InterpolateRowX(const float* row, const int64_t* lower, const int64_t* upper,
+// small contiguous array and writes contiguously; with AVX2 the reads are 8-lane gathers.
+#if TAPLAB_X86
+__attribute__((target("avx2"))) int64_t InterpolateColumnsAvx2(
+    const float* src, const int32_t* lower, const int32_t* upper, const float* lerp, int64_t W,
+    float* out) {
+  int64_t x = 0;
+  for (; x + 8 <= W; x += 8) {
+    const __m256i li = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lower + x));
+    const __m256i ui = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(upper + x));
+    const __m256 l = _mm256_i32gather_ps(src, li, 4);
+    const __m256 r = _mm256_i32gather_ps(src, ui, 4);
+    // l + (r - l) * lerp with separate rounding steps, as TF computes it (no FMA).
+    const __m256 v = _mm256_add_ps(l, _mm256_mul_ps(_mm256_sub_ps(r, l), _mm256_loadu_ps(lerp + x)));
+    _mm256_storeu_ps(out + x, v);
+  }
+  return x;
+}
+#endif
+
+void InterpolateRowX(const float* row, const int32_t* lower, const int32_t* upper,
                      const float* lerp, int64_t w, int64_t W, int64_t C, float* scratch,
                      float* dst) {
+#if TAPLAB_X86
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+#endif
   for (int64_t x = 0; x < w; ++x) {
     for (int64_t c = 0; c < C; ++c) scratch[c * w + x] = row[x * C + c];
   }
   for (int64_t c = 0; c < C; ++c) {
     const float* src = scratch + c * w;
     float* out = dst + c * W;
-    for (int64_t x = 0; x < W; ++x) {
+    int64_t x = 0;
+#if TAPLAB_X86
+    if (avx2) x = InterpolateColumnsAvx2(src, lower, upper, lerp, W, out);
+#endif
+    for (; x < W; ++x) {
       const float l = src[lower[x]];
       const float r = src[upper[x]];
       out[x] = l + (r - l) * lerp[x];
@@ -73,48 +107,56 @@ void InterpolateRowX(const float* row, const int64_t* lower, const int64_t* uppe
 typedef float V8F __attribute__((vector_size(32)));
 typedef int32_t V8I __attribute__((vector_size(32)));
 
-__attribute__((target_clones("avx2", "default"))) void ArgmaxRow(
-    const float* top, const float* diff, int64_t W, int64_t C, float y_lerp, int32_t* out) {
-  const V8F yl = {y_lerp, y_lerp, y_lerp, y_lerp, y_lerp, y_lerp, y_lerp, y_lerp};
+TAPLAB_AVX2_CLONES void ArgmaxRows(
+    const float* top, const float* diff, int64_t W, int64_t C, const float* y_lerps,
+    int64_t rows, int32_t* out) {
+  // Rows sharing (top, diff) are done tile by tile, so a tile's C x 16 inputs are read from
+  // memory once and from L1 for the other rows (an x8 upsampling has 8 such rows).
   int64_t x0 = 0;
   for (; x0 + 16 <= W; x0 += 16) {
-    V8F t0, t1, d0, d1;
-    std::memcpy(&t0, top + x0, 32);
-    std::memcpy(&t1, top + x0 + 8, 32);
-    std::memcpy(&d0, diff + x0, 32);
-    std::memcpy(&d1, diff + x0 + 8, 32);
-    V8F best0 = t0 + d0 * yl, best1 = t1 + d1 * yl;
-    V8I arg0 = {0, 0, 0, 0, 0, 0, 0, 0}, arg1 = arg0;
-    for (int64_t c = 1; c < C; ++c) {
-      const float* t = top + c * W + x0;
-      const float* d = diff + c * W + x0;
-      std::memcpy(&t0, t, 32);
-      std::memcpy(&t1, t + 8, 32);
-      std::memcpy(&d0, d, 32);
-      std::memcpy(&d1, d + 8, 32);
-      const V8F v0 = t0 + d0 * yl, v1 = t1 + d1 * yl;
-      const int32_t ci = static_cast<int32_t>(c);
-      const V8I cv = {ci, ci, ci, ci, ci, ci, ci, ci};
-      const V8I g0 = v0 > best0, g1 = v1 > best1;  // strict: ties keep the first channel
-      best0 = g0 ? v0 : best0;
-      best1 = g1 ? v1 : best1;
-      arg0 = g0 ? cv : arg0;
-      arg1 = g1 ? cv : arg1;
-    }
-    std::memcpy(out + x0, &arg0, 32);
-    std::memcpy(out + x0 + 8, &arg1, 32);
-  }
-  for (int64_t x = x0; x < W; ++x) {  // remainder columns
-    float best = top[x] + diff[x] * y_lerp;
-    int32_t arg = 0;
-    for (int64_t c = 1; c < C; ++c) {
-      const float v = top[c * W + x] + diff[c * W + x] * y_lerp;
-      if (v > best) {
-        best = v;
-        arg = static_cast<int32_t>(c);
+    for (int64_t k = 0; k < rows; ++k) {
+      const float y_lerp = y_lerps[k];
+      const V8F yl = {y_lerp, y_lerp, y_lerp, y_lerp, y_lerp, y_lerp, y_lerp, y_lerp};
+      V8F t0, t1, d0, d1;
+      std::memcpy(&t0, top + x0, 32);
+      std::memcpy(&t1, top + x0 + 8, 32);
+      std::memcpy(&d0, diff + x0, 32);
+      std::memcpy(&d1, diff + x0 + 8, 32);
+      V8F best0 = t0 + d0 * yl, best1 = t1 + d1 * yl;
+      V8I arg0 = {0, 0, 0, 0, 0, 0, 0, 0}, arg1 = arg0;
+      for (int64_t c = 1; c < C; ++c) {
+        const float* t = top + c * W + x0;
+        const float* d = diff + c * W + x0;
+        std::memcpy(&t0, t, 32);
+        std::memcpy(&t1, t + 8, 32);
+        std::memcpy(&d0, d, 32);
+        std::memcpy(&d1, d + 8, 32);
+        const V8F v0 = t0 + d0 * yl, v1 = t1 + d1 * yl;
+        const int32_t ci = static_cast<int32_t>(c);
+        const V8I cv = {ci, ci, ci, ci, ci, ci, ci, ci};
+        const V8I g0 = v0 > best0, g1 = v1 > best1;  // strict: ties keep the first channel
+        best0 = g0 ? v0 : best0;
+        best1 = g1 ? v1 : best1;
+        arg0 = g0 ? cv : arg0;
+        arg1 = g1 ? cv : arg1;
       }
+      std::memcpy(out + k * W + x0, &arg0, 32);
+      std::memcpy(out + k * W + x0 + 8, &arg1, 32);
     }
-    out[x] = arg;
+  }
+  for (int64_t k = 0; k < rows; ++k) {
+    for (int64_t x = x0; x < W; ++x) {  // remainder columns
+      float best = top[x] + diff[x] * y_lerps[k];
+      int32_t arg = 0;
+      for (int64_t c = 1; c < C; ++c) {
+        const float v = top[c * W + x] + diff[c * W + x] * y_lerps[k];
+        if (v > best) {
+          best = v;
+          arg = static_cast<int32_t>(c);
+        }
+      }
+      out[k * W + x] = arg;
+    }
   }
 }
 
@@ -149,11 +191,13 @@ class UpsampleArgmaxOp : public OpKernel {
     if (N == 0) return;
     const std::vector<CachedInterpolation> ys = InterpolationWeights(H, h);
     const std::vector<CachedInterpolation> xs = InterpolationWeights(W, w);
-    std::vector<int64_t> x_lower(W), x_upper(W);
+    std::vector<float> y_lerp(H);
+    for (int64_t y = 0; y < H; ++y) y_lerp[y] = ys[y].lerp;
+    std::vector<int32_t> x_lower(W), x_upper(W);  // int32: lets AVX2 gather them
     std::vector<float> x_lerp(W);
     for (int64_t x = 0; x < W; ++x) {
-      x_lower[x] = xs[x].lower;
-      x_upper[x] = xs[x].upper;
+      x_lower[x] = static_cast<int32_t>(xs[x].lower);
+      x_upper[x] = static_cast<int32_t>(xs[x].upper);
       x_lerp[x] = xs[x].lerp;
     }
     const float* in = logits.flat<float>().data();
@@ -170,8 +214,14 @@ class UpsampleArgmaxOp : public OpKernel {
       float* top = row_a.get();
       float* bottom = row_b.get();
       int64_t top_key = -1, bottom_key = -1, diff_key_top = -1, diff_key_bottom = -1;
-      for (int64_t r = begin; r < end; ++r) {
+      for (int64_t r = begin; r < end;) {
         const int64_t n = r / H, y = r % H;
+        // Output rows r .. r_end - 1 (same image) interpolate between the same two input rows.
+        int64_t r_end = r + 1;
+        while (r_end < end && r_end % H != 0 && ys[r_end % H].lower == ys[y].lower &&
+               ys[r_end % H].upper == ys[y].upper) {
+          ++r_end;
+        }
         const int64_t want_top = n * h + ys[y].lower, want_bottom = n * h + ys[y].upper;
         if (want_top == bottom_key && want_top != top_key) {  // moving down: reuse
           std::swap(top, bottom);
@@ -194,7 +244,8 @@ class UpsampleArgmaxOp : public OpKernel {
           diff_key_top = top_key;
           diff_key_bottom = bottom_key;
         }
-        ArgmaxRow(top, diff.get(), W, C, ys[y].lerp, out + r * W);
+        ArgmaxRows(top, diff.get(), W, C, y_lerp.data() + y, r_end - r, out + r * W);
+        r = r_end;
       }
     };
     // Contiguous bands of output rows, a few per thread: each band pays for its own row buffers
