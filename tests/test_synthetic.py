@@ -32,11 +32,13 @@ def test_shapes_and_dtypes(clip):
 
 
 def test_same_seed_same_bytes_different_seed_differs(clip):
-    # a clip is a function of (height, width, num_frames, seed, difficulty): the street is laid
-    # out for the clip's length, so compare clips of the same length
     again = S.generate_clip(H, W, 6, seed=0)
     for name in ("frames", "labels", "flow"):
         assert getattr(again, name).tobytes() == getattr(clip, name).tobytes(), name
+    # a longer clip only adds street at the far end: its first frames are the shorter clip
+    short = S.generate_clip(H, W, 3, seed=0)
+    for name in ("frames", "labels", "flow"):
+        assert getattr(short, name).tobytes() == getattr(clip, name)[:3].tobytes(), name
     other = S.generate_clip(H, W, 2, seed=1)
     assert other.frames.tobytes() != clip.frames[:2].tobytes()
     assert other.labels.tobytes() != clip.labels[:2].tobytes()

@@ -35,8 +35,9 @@ ride along the right edge, and parked cars, poles, trees stand still. `difficult
 default 1, calibrated so that MPEG-4 statistics at 1024x2048 fall in the ranges measured on
 real Cityscapes footage) scales every speed, the yaw amplitude and the density of moving
 objects; 0 gives a still camera and a frozen world. A clip is a deterministic function of
-(height, width, num_frames, seed, difficulty): the street is laid out for the clip's length and
-density, so clips differing in any of these are different streets.
+(height, width, num_frames, seed, difficulty); a longer clip only adds street at the far end, so
+the first k frames of a clip are the k-frame clip of the same seed, size and difficulty. Another
+difficulty is another street (densities change the layout).
 
 API (docs/INTERFACES.md):
   generate_clip(height, width, num_frames, seed, difficulty=1.0) -> Clip(frames, labels, flow)
@@ -84,6 +85,7 @@ FOCAL_PER_WIDTH = 1.1         # f / W (Cityscapes: 2262 px at 2048)
 HORIZON_PER_HEIGHT = 0.45     # principal point row / H
 NEAR = 0.3                    # near clipping distance (m)
 FAR = 2000.0
+VIEW_DISTANCE = 260.0         # objects farther ahead than this are not drawn (m)
 
 LANE_W = 3.3
 OPTICAL_BLUR_AT_2048 = 1.0    # Gaussian sigma in pixels at 2048 wide (scaled with the width)
@@ -877,8 +879,8 @@ class _World:
     def __init__(self, height, width, num_frames, seed, difficulty):
         self.H, self.W, self.T = height, width, num_frames
         self.difficulty = d = difficulty
-        ss = np.random.SeedSequence([seed, 20240517])
-        self.rng = rng = np.random.default_rng(ss)
+        self.seed = seed
+        rng = self._stream(0)
         self.f = FOCAL_PER_WIDTH * width
         self.cx = width / 2.0 - 0.5
         self.cy = HORIZON_PER_HEIGHT * height - 0.5
@@ -897,13 +899,15 @@ class _World:
         self.x0 = LANE_W / 2
         self.duration = (num_frames - 1) / FPS
         z_end = self.speed * self.duration
-        self.z_lo, self.z_hi = -40.0, z_end + 220.0
+        # the street reaches beyond the view distance (260 m) at the clip's last frame, plus what
+        # pedestrians walking towards the camera cover meanwhile
+        self.z_lo, self.z_hi = -40.0, z_end + VIEW_DISTANCE + 10.0 + 2.0 * d * self.duration
         # ---- street layout
         self.parking = True
         self.road_half = LANE_W + 2.2
         self.sidewalk = rng.uniform(2.5, 4.5)
         self.kerb = self.road_half + self.sidewalk
-        self.crosswalk_z = rng.uniform(18.0, 30.0) + 0.6 * z_end
+        self.crosswalk_z = rng.uniform(22.0, 34.0)
         self.ground_tex = _periodic_noise(rng, 256, 0.08)
         self.ground_fine = _periodic_noise(rng, 256, 0.35)
         self.sky_tex = self._sky_texture(rng)
@@ -913,11 +917,21 @@ class _World:
         self.sun = {"left": rng.uniform(0.75, 1.0), "right": rng.uniform(0.9, 1.15)}
         self.objects = []  # each has quads(t, [cam_pos]) and zspan(t) or zrange
         self.lots = {}
+        # Every part of the street draws from its own random stream and is laid out in order
+        # along the road, so a longer clip only adds street at the far end: the first k frames
+        # of a clip equal a k-frame clip with the same seed, size and difficulty.
         for side in (-1, 1):
+            self._stream(1 if side < 0 else 2)
             self._build_side(side)
+        self._stream(3)
         self._build_street_furniture()
         self._build_traffic()
         self._noise_bank = None
+
+    def _stream(self, k):
+        """Switches self.rng to random stream k of this clip's seed (and returns it)."""
+        self.rng = np.random.default_rng(np.random.SeedSequence([self.seed, 20240517, k]))
+        return self.rng
 
     # -------------------------------------------------------------------------------------
     def _sky_texture(self, rng):
@@ -1120,16 +1134,14 @@ class _World:
         return size[2]
 
     def _build_traffic(self):
-        rng = self.rng
         d = self.difficulty
         dens = max(0.0, min(d, 3.0))
         T = self.duration
-        # same-direction lane ahead of the ego car: a car, then a tram, then cars and trucks
-        v_lane = max(0.0, self.speed + rng.uniform(-1.0, 3.0) * d)
-        gap0 = rng.uniform(14.0, 22.0)
-        if v_lane < self.speed and T > 0:
-            v_lane = max(v_lane, self.speed - (gap0 - 9.0) / T)
-        z = gap0
+        # same-direction lane ahead of the ego car: a car, then a tram, then cars and trucks; the
+        # lane is never slower than the camera, so it never runs into the lead car
+        rng = self._stream(4)
+        v_lane = self.speed + rng.uniform(0.0, 3.0) * d
+        z = rng.uniform(14.0, 22.0)
         kinds = [CAR, TRAIN]
         i = 0
         while z < self.z_hi + v_lane * T:
@@ -1139,6 +1151,7 @@ class _World:
             z += L + (rng.uniform(6.0, 12.0) if i == 0 else rng.uniform(6.0, 25.0) / max(dens, 0.3))
             i += 1
         # oncoming lane: a bus first, then cars, trucks, buses, trams
+        rng = self._stream(5)
         v_on = rng.uniform(5.0, 10.0) * d
         z = rng.uniform(28.0, 38.0)
         first = True
@@ -1150,12 +1163,14 @@ class _World:
             self.objects[-1].p0[2] = z + L / 2
             z += L + rng.uniform(5.0, 30.0) / max(dens, 0.3)
         # a delivery truck parked at the right kerb; no parking on the left near the start
+        rng = self._stream(6)
         truck_z = rng.uniform(34.0, 46.0)
         truck_l = self._vehicle(TRUCK, self.road_half - 1.3, truck_z, 1.0, 0.0)
         keep_out = {1: (truck_z - truck_l / 2 - 3.0, truck_z + truck_l / 2 + 3.0),
                     -1: (-1.0, 70.0)}
         # parked cars (static) along both kerbs
         for side in (-1, 1):
+            rng = self._stream(7 if side < 0 else 8)
             z = self.z_lo + rng.uniform(0, 8)
             lo, hi = keep_out[side]
             while z < self.z_hi:
@@ -1163,6 +1178,7 @@ class _World:
                     self._vehicle(CAR, side * (self.road_half - 1.1), z, 1.0, 0.0)
                 z += rng.uniform(5.5, 9.0)
         # pedestrians on the sidewalks
+        rng = self._stream(9)
         sw_lo, sw_hi = self.road_half + 0.5, self.kerb - 0.4
         guaranteed = True
         z = self.z_lo
@@ -1177,6 +1193,7 @@ class _World:
                                         (0, 0, v), side=False))
             z += rng.uniform(3.0, 12.0) / max(dens, 0.2)
         # people crossing at the crosswalk (side view, entering from the kerbs)
+        rng = self._stream(10)
         n_cross = 1 + int(rng.poisson(2.0 * dens))
         for k in range(n_cross):
             direction = 1 if rng.random() < 0.5 else -1
@@ -1185,21 +1202,6 @@ class _World:
             self.objects.append(_Walker(self._child(), self.s_small,
                                         (x_start, 0, self.crosswalk_z + rng.uniform(-1.2, 1.2)),
                                         (direction * speed, 0, 0), side=True))
-        # riders: a bicycle ahead at the right edge of the lane and an oncoming motorcycle in
-        # view at frame 0, more with difficulty
-        specs = [(BICYCLE, rng.uniform(11.0, 18.0), 1), (MOTORCYCLE, rng.uniform(12.0, 22.0), -1)]
-        for _ in range(int(rng.poisson(1.5 * dens))):
-            specs.append((BICYCLE if rng.random() < 0.6 else MOTORCYCLE,
-                          rng.uniform(self.z_lo + 20, self.z_hi), 1))
-        for kind, zr, direction in specs:
-            if direction < 0:
-                x, v = -LANE_W / 2 + 0.4, -v_on
-            elif kind == BICYCLE:
-                x, v = LANE_W - 0.55 + rng.uniform(-0.1, 0.1), rng.uniform(3.5, 6.5) * d
-            else:
-                x, v = LANE_W / 2 + 0.6, rng.uniform(6.0, 11.0) * d
-            self.objects.append(_Walker(self._child(), self.s_small, (x, 0, zr), (0, 0, v),
-                                        side=False, rider=kind))
         # a crossing cyclist (side view) now and then
         if rng.random() < 0.5 * dens:
             direction = 1 if rng.random() < 0.5 else -1
@@ -1207,6 +1209,29 @@ class _World:
             self.objects.append(_Walker(self._child(), self.s_small,
                                         (-direction * (self.kerb + 2), 0, self.crosswalk_z + 3.0),
                                         (direction * v, 0, 0), side=True, rider=BICYCLE))
+        # riders: a bicycle ahead at the right edge of the lane and an oncoming motorcycle in
+        # view at frame 0, then more along the road (denser with difficulty)
+        rng = self._stream(11)
+        specs = [(BICYCLE, rng.uniform(11.0, 18.0), 1), (MOTORCYCLE, rng.uniform(12.0, 22.0), -1)]
+        for kind, zr, direction in specs:
+            self._rider(rng, kind, zr, direction, v_on)
+        z = 25.0 + rng.exponential(80.0 / max(dens, 0.1))
+        while z < self.z_hi:
+            self._rider(rng, BICYCLE if rng.random() < 0.6 else MOTORCYCLE, z, 1, v_on)
+            z += rng.exponential(80.0 / max(dens, 0.1))
+
+    def _rider(self, rng, kind, zr, direction, v_on):
+        """A cyclist or motorcyclist riding along the road; direction -1: in the oncoming lane.
+        Same-direction riders keep to the gap between the lane's cars and the parked cars."""
+        d = self.difficulty
+        if direction < 0:
+            x, v = -LANE_W / 2 + 0.4, -v_on
+        elif kind == BICYCLE:
+            x, v = LANE_W - 0.25 + rng.uniform(-0.05, 0.05), rng.uniform(3.5, 6.5) * d
+        else:
+            x, v = LANE_W - 0.25, rng.uniform(6.0, 11.0) * d
+        self.objects.append(_Walker(self._child(), self.s_small, (x, 0, zr), (0, 0, v),
+                                        side=False, rider=kind))
 
     # -------------------------------------------------------------------------------------
     # Rendering
@@ -1448,7 +1473,7 @@ class _World:
             zl, zh = obj.zspan(t)
         else:
             zl, zh = obj.zrange
-        return zh > cam.pos[2] + NEAR and zl < cam.pos[2] + 260.0
+        return zh > cam.pos[2] + NEAR and zl < cam.pos[2] + VIEW_DISTANCE
 
     @staticmethod
     def _release(obj, t, cam):
@@ -1512,7 +1537,7 @@ class _World:
         """Mild photon noise, different in every frame (a real camera's is too)."""
         H, W = self.H, self.W
         if self._noise_bank is None:
-            rng = np.random.default_rng(self.rng.integers(1 << 62))
+            rng = self._stream(12)
             n = np.clip(np.rint(rng.normal(0, 1.6, (H + 32, W + 32, 3)).astype(np.float32)), -6, 6)
             self._noise_bank = (np.maximum(n, 0).astype(np.uint8),
                                 np.maximum(-n, 0).astype(np.uint8))
