@@ -410,3 +410,37 @@ def test_vectors_match_synthetic_ground_truth_flow(tmp_path):
         epe = np.linalg.norm(f.motion_vectors - gt, axis=-1)[moving]
         flipped = np.linalg.norm(f.motion_vectors + gt, axis=-1)[moving]
         assert np.median(epe) < 1.0 and np.median(epe) < 0.5 * np.median(flipped), f
+
+
+def test_prefetch_thread_gives_the_same_stream(clips, tmp_path):
+    ref = read_all(clips["sub"], residual="summary")
+    got = read_all(clips["sub"], residual="summary", prefetch=3)
+    assert [f.index for f in got] == [f.index for f in ref]
+    for a, b in zip(ref, got):
+        np.testing.assert_array_equal(a.image, b.image)
+        assert a.residual_sum == b.residual_sum
+        np.testing.assert_array_equal(a.residual_block_counts(2), b.residual_block_counts(2))
+    with open_compressed(clips["pan"], prefetch=2) as v:      # leaving early stops the thread
+        for f in v:
+            if f.index == 3:
+                break
+    data = open(clips["pan"], "rb").read()                      # warnings reach the consumer
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[:int(len(data) * 0.7)])
+    with pytest.warns(ReaderWarning, match="cut.avi: truncated"):
+        assert 0 < len(read_all(str(cut), prefetch=2)) < 26
+    from third_party.compressed_video.reader import CompressedVideo
+
+    class Failing(CompressedVideo):                             # errors too, in order
+        def _emit(self, f, st):
+            if st["index"] == 4:
+                raise ReaderError("boom at 5")
+            return (yield from super()._emit(f, st))
+
+    seen = []
+    with pytest.raises(ReaderError, match="boom at 5"):
+        for f in Failing(clips["pan"], prefetch=2):
+            seen.append(f.index)
+    assert seen == [0, 1, 2, 3, 4]
+    import threading
+    assert not [t for t in threading.enumerate() if t.name.startswith("compressed-video")]

@@ -14,7 +14,8 @@ sequential decoding pass (PyAV with ``flags2=+export_mvs``), no GOP re-decoding.
             frame.dense_motion()       # float32 [H, W, 2] per-pixel expansion of motion_vectors
 
 open_compressed(path, rgb=True, residual='full'|'summary'|None, mv_block_size=16,
-                accumulate=False, color='swscale'|'cv2', threads=None) -> CompressedVideo
+                accumulate=False, color='swscale'|'cv2', threads=None, prefetch=0)
+                -> CompressedVideo
   CompressedVideo: context manager and iterable (each ``for`` is a fresh single pass from frame 0);
   ``.height .width .fps .codec .num_frames .num_gops .path``; ``.iter_frames(start_gop=0)`` starts at
   an I-frame (seek, then sequential); ``.gop_starts`` (frame index of every I-frame, from packet
@@ -44,6 +45,9 @@ Definitions (see motion.py for the block-vector conventions):
   * color: 'swscale' (default) converts YUV 4:2:0 to RGB with FFmpeg's swscale (BT.601, limited
     range; the faster here), 'cv2' with OpenCV's COLOR_YUV2RGB_I420 (odd sizes use swscale).
   * threads: decoder thread count (None: FFmpeg's automatic choice); frame threading is on.
+  * prefetch=N (default 0): a background thread decodes and computes up to N frames ahead of the
+    consumer, overlapping the reader's work with the caller's (FFmpeg, OpenCV and numpy release
+    the GIL); same frames, errors and warnings, in order.
 
 Frame sizes need not be multiples of 16: the codec pads to whole macroblocks and crops when
 decoding; grids have ceil(H/B) x ceil(W/B) cells, images exactly H x W.
@@ -190,8 +194,7 @@ class CompressedVideo:
 
     def __init__(self, path, rgb: bool = True, residual: Optional[str] = "full",
                  mv_block_size: int = 16, accumulate: bool = False, color: str = "swscale",
-                 threads: Optional[int] = None):
-        import av
+                 threads: Optional[int] = None, prefetch: int = 0):
         self.path = os.fspath(path)
         if residual not in RESIDUAL_MODES:
             raise ValueError(f"residual must be one of {RESIDUAL_MODES}, got {residual!r}")
@@ -201,6 +204,9 @@ class CompressedVideo:
             raise ValueError(f"color must be 'cv2' or 'swscale', got {color!r}")
         self.rgb, self.residual_mode, self.mv_block_size = bool(rgb), residual, mv_block_size
         self.accumulate, self.color, self.threads = bool(accumulate), color, threads
+        if int(prefetch) != prefetch or prefetch < 0:
+            raise ValueError(f"prefetch must be a non-negative integer, got {prefetch!r}")
+        self.prefetch = int(prefetch)
         p = self.path
         if not os.path.exists(p):
             raise ReaderError(f"{p}: no such file")
@@ -358,6 +364,9 @@ class CompressedVideo:
                 raise ReaderError(f"{self.path}: GOP {start_gop} out of range "
                                   f"(video has {len(starts)} GOPs)")
             first_index, first_gop = starts[start_gop], start_gop
+        if self.prefetch:
+            return _prefetched(lambda warn: self._decode(container, first_index, first_gop, warn),
+                               self.prefetch, self.path)
         return self._decode(container, first_index, first_gop)
 
     def _seek_to_frame(self, container, frame_index):
@@ -379,7 +388,7 @@ class CompressedVideo:
         container.seek(target_pts, stream=stream, backward=True, any_frame=False)
         return target_pts
 
-    def _decode(self, container, first_index, first_gop) -> Iterator[CompressedFrame]:
+    def _decode(self, container, first_index, first_gop, warn=None) -> Iterator[CompressedFrame]:
         import av
         p = self.path
         stream = container.streams.video[0]
@@ -434,14 +443,15 @@ class CompressedVideo:
         finally:
             container.close()
         index = state["index"]
+        if warn is None:
+            def warn(msg):
+                warnings.warn(msg, ReaderWarning, stacklevel=3)
         if damaged:
-            warnings.warn(f"{p}: truncated or damaged stream: {damaged}; yielded the "
-                          f"{index + 1 - first_index} frames decoded before it",
-                          ReaderWarning, stacklevel=2)
+            warn(f"{p}: truncated or damaged stream: {damaged}; yielded the "
+                 f"{index + 1 - first_index} frames decoded before it")
         elif first_index == 0 and self._expected_frames and index + 1 < self._expected_frames:
-            warnings.warn(f"{p}: stream ended after {index + 1} of {self._expected_frames} "
-                          f"frames the container announces (truncated?)", ReaderWarning,
-                          stacklevel=2)
+            warn(f"{p}: stream ended after {index + 1} of {self._expected_frames} frames the "
+                 f"container announces (truncated?)")
 
     def _emit(self, f, st):
         """Turn one decoded PyAV frame into a CompressedFrame (yielded). Returns False (and sets
@@ -508,9 +518,63 @@ class CompressedVideo:
             out.residual = np.subtract(rgb, pred, dtype=np.int16)
 
 
+def _prefetched(make_frames, depth: int, path: str) -> Iterator[CompressedFrame]:
+    """Run the decoding generator in a background thread, ``depth`` frames ahead of the consumer.
+
+    Decoding, colour conversion, motion compensation and summaries release the GIL (FFmpeg,
+    OpenCV, numpy), so they overlap with the consumer's own work (e.g. a TensorFlow model).
+    Exceptions and ReaderWarnings reach the consumer in order (warnings are issued from the
+    consumer's thread); leaving the loop early stops the thread and closes the file."""
+    import queue
+    import threading
+
+    q: "queue.Queue" = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work():
+        frames = make_frames(lambda msg: put(("warning", msg)))
+        try:
+            for f in frames:
+                if not put(("frame", f)):
+                    return
+            put(("end", None))
+        except BaseException as e:  # noqa: BLE001 -- forwarded to the consumer
+            put(("error", e))
+        finally:
+            frames.close()
+
+    t = threading.Thread(target=work, name=f"compressed-video-prefetch:{os.path.basename(path)}",
+                         daemon=True)
+    t.start()
+    try:
+        while True:
+            kind, item = q.get()
+            if kind == "frame":
+                yield item
+            elif kind == "warning":
+                warnings.warn(item, ReaderWarning, stacklevel=2)
+            elif kind == "error":
+                raise item
+            else:
+                return
+    finally:
+        stop.set()
+        t.join(timeout=10)
+
+
 def open_compressed(path, rgb: bool = True, residual: Optional[str] = "full",
                     mv_block_size: int = 16, accumulate: bool = False, color: str = "swscale",
-                    threads: Optional[int] = None) -> CompressedVideo:
+                    threads: Optional[int] = None, prefetch: int = 0) -> CompressedVideo:
     """Open an MPEG-4 Part 2 video for one-pass compressed-domain reading (module docstring)."""
     return CompressedVideo(path, rgb=rgb, residual=residual, mv_block_size=mv_block_size,
-                           accumulate=accumulate, color=color, threads=threads)
+                           accumulate=accumulate, color=color, threads=threads,
+                           prefetch=prefetch)
