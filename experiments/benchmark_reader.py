@@ -240,7 +240,12 @@ def _peak_rss(path, mode_kw):
 
 
 def main(argv):
-    del argv
+    from experiments.common import reject_extra_args, run_or_exit
+    reject_extra_args(argv)
+    run_or_exit(_main)
+
+
+def _main():
     import cv2
     from third_party.compressed_video import open_compressed
     work = FLAGS.workdir or tempfile.mkdtemp(prefix="bench_reader_")

@@ -94,8 +94,9 @@ def _iter_video(path: str) -> Iterator[np.ndarray]:
     try:
         container = av.open(path)
     except Exception as e:  # noqa: BLE001 -- FFmpeg raises many types; report in one line
+        msg = str(getattr(e, "strerror", None) or e).strip().splitlines()
         raise EncoderError(f"{path}: not a readable video or image directory "
-                           f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+                           f"(FFmpeg: {msg[0] if msg else type(e).__name__})") from None
     with container:
         if not container.streams.video:
             raise EncoderError(f"{path}: no video stream")
