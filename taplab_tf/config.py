@@ -149,11 +149,13 @@ class TapLabConfig:
 
 
 def region_grid(height: int, width: int, region_shape: Sequence[int],
-                region_stride: int) -> list:
+                region_stride: int, align: int = 1) -> list:
     """Top-left corners (y, x) of the overlapping RGC regions covering a frame (Sec. 3.3).
 
     Regions step by region_stride; a last row/column is added flush with the frame edge so that
-    every pixel is covered.
+    every pixel is covered. With align > 1 (the engine passes phi's output stride, so that a
+    region maps onto whole logit cells) that last start is rounded down to a multiple of align,
+    which may leave fewer than `align` pixels at the far edge outside every region.
     """
     rh, rw = region_shape
     if rh > height or rw > width:
@@ -161,8 +163,9 @@ def region_grid(height: int, width: int, region_shape: Sequence[int],
 
     def starts(extent, size):
         out = list(range(0, extent - size + 1, region_stride))
-        if out[-1] != extent - size:
-            out.append(extent - size)
+        last = (extent - size) // align * align
+        if out[-1] != last:
+            out.append(last)
         return out
 
     return [(y, x) for y in starts(height, rh) for x in starts(width, rw)]

@@ -82,3 +82,9 @@ def test_region_grid_covers_frame():
 def test_to_dict_round_trips():
     cfg = C.TapLabConfig(gop=6, modules="ffw,rgc", alpha=0.5)
     assert C.TapLabConfig(**cfg.to_dict()) == cfg
+
+
+def test_region_grid_align_snaps_the_flush_start():
+    grid = C.region_grid(70, 134, (48, 48), 24, align=4)
+    assert sorted({y for y, _ in grid}) == [0, 20] and sorted({x for _, x in grid}) == [0, 24, 48, 72, 84]
+    assert all(y % 4 == 0 and x % 4 == 0 for y, x in grid)

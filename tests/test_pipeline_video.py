@@ -156,3 +156,28 @@ def test_evaluation_refuses_a_checkpoint_of_another_class_count(tmp_path):
     engine = E.TapLabEngine(model, C.TapLabConfig(modules="ffw", gop=6), output_stride=4)
     with pytest.raises(ValueError, match="11 classes"):
         V.evaluate_clips(engine, V.list_clips("synthetic", str(tmp_path), "val"), "synthetic", 6)
+
+
+def test_odd_frame_size_runs_with_every_module():
+    """Sizes that are multiples of neither 16 nor phi's stride: the model pads and the labels are
+    cropped back; RGC regions start on phi's logit grid."""
+    from taplab_tf import models
+    import tempfile
+    rng = np.random.default_rng(1)
+    big = cv2.GaussianBlur(rng.integers(0, 256, (70, 200, 3)).astype(np.uint8), (5, 5), 0)
+    frames = np.stack([np.ascontiguousarray(big[:, 40 - 3 * i:40 - 3 * i + 134])
+                       for i in range(8)])
+    model = models.build_model("bl2", NC, width_multiplier=0.35)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "odd.avi")
+        encode_video(frames, path, gop=4)
+        cfg = C.TapLabConfig(modules="ffw,rgc,rgfs", gop=4, region_shape=(48, 48),
+                             region_stride=24)
+        engine = E.TapLabEngine(model, cfg, scale_to_frame=False)
+        results = list(engine.segment_video(path))
+    assert len(results) == 8 and all(r.labels.shape == (70, 134) for r in results)
+    s = model.output_stride
+    for r in results:
+        if r.rgc_region is not None:
+            y, x, h, w = r.rgc_region
+            assert y % s == 0 and x % s == 0 and y + h <= 70 and x + w <= 134

@@ -285,7 +285,7 @@ class TapLabEngine:
                 cfg, thr_rgfs = self.settings_for(height, width)
                 if cfg.use_rgc:
                     scorer = modules.RegionScorer(height, width, cfg.region_shape,
-                                                  cfg.region_stride)
+                                                  cfg.region_stride, align=self.output_stride)
                     acc_scores = np.zeros(len(scorer.regions)) if self.rgc_accumulate else None
             region = None
             rgfs_score = float(getattr(frame, "residual_sum", 0.0) or 0.0)

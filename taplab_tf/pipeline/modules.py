@@ -32,14 +32,15 @@ class RegionScorer:
     """Scores every RGC region of a frame from block counts; built once per frame size."""
 
     def __init__(self, height: int, width: int, region_shape: Sequence[int], region_stride: int,
-                 block_size: int = 16):
+                 block_size: int = 16, align: int = 1):
         self.height, self.width = height, width
         self.region_shape = tuple(int(v) for v in region_shape)
         self.block_size = block_size
         self.grid_shape = (-(-height // block_size), -(-width // block_size))
         self.regions: List[Region] = [
             (y, x) + self.region_shape
-            for y, x in config_lib.region_grid(height, width, self.region_shape, region_stride)]
+            for y, x in config_lib.region_grid(height, width, self.region_shape, region_stride,
+                                               align)]
         rh, rw = self.region_shape
         gh, gw = self.grid_shape
         # Row and column overlap weights of each region: score = wy @ counts @ wx.T
