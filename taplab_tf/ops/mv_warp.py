@@ -5,8 +5,9 @@
 Semantics (identical in the C++ kernel and the pure-TF fallback):
   * features [N, h, w, C] (float16/32/64) is the previous frame's feature map or logits at stride
     s = feature_stride relative to the input frame (the frame the motion vectors describe: if the
-    network ran on a resized frame, pass the effective stride); motion_vectors [N, Hb, Wb, 2] float32 holds one
-    (dx, dy) = dst - src per block_size x block_size block, in input pixels, as the reader gives it.
+    network ran on a resized frame, pass the effective stride). motion_vectors [N, Hb, Wb, 2]
+    float32 holds one (dx, dy) = dst - src per block_size x block_size block, in input pixels, as
+    the reader gives it.
   * Feature pixel (i, j) has centre ((i + .5) s, (j + .5) s) in input pixels. Its block is
     (floor((i + .5) s / B), floor((j + .5) s / B)), computed exactly in integers and clamped to
     [0, Hb-1] x [0, Wb-1]. No dense per-pixel motion map is built: the kernel looks the block up.
@@ -14,7 +15,9 @@ Semantics (identical in the C++ kernel and the pure-TF fallback):
       nearest:  round half up (floor(q + 0.5)) on each axis, evaluated as i + floor(0.5 - dy/s)
                 (the same number in exact arithmetic; computed once per block);
       bilinear: the tfa.image.dense_image_warp convention and arithmetic (top = tl + ax (tr - tl),
-                ...), so results agree with dense_image_warp to float rounding.
+                ...), so results agree with dense_image_warp to float rounding; floor and
+                fraction are likewise taken from -dy/s once per block.
+    (-d/s is clamped to +-(size + 1) first: no result changes, huge motion stays defined.)
   * border='clamp': coordinates are clamped into [0, size-1] (for bilinear what dense_image_warp's
     clamping of the floor to [0, size-2] and of the fraction to [0, 1] amounts to); unlike
     dense_image_warp, integer coordinates (e.g. zero motion) reproduce pixels bit-exactly.
@@ -38,9 +41,10 @@ and compiles with XLA).
 
 CUDA: there is no GPU kernel (none could be tested here). It would go in
 taplab_tf/ops/cc/kernels/mv_warp_kernels.cu.cc under #if GOOGLE_CUDA, specialising
-MvWarpFunctor/MvWarpGradFunctor<GPUDevice, T> from mv_warp.h (whose sampling arithmetic is plain
-inline code usable from device code) and registered with Device(DEVICE_GPU); on a GPU today the
-op runs on the CPU (TF places it there) or one uses backend='tf'.
+MvWarpFunctor/MvWarpGradFunctor<GPUDevice, T> from mv_warp.h (its sampling arithmetic is plain
+inline code; marked __host__ __device__ it would serve a kernel with one thread per output
+element, atomicAdd for the gradient) and registered with Device(DEVICE_GPU). On a GPU machine
+today the op runs on the CPU (TF places it there, copying the tensors) or one uses backend='tf'.
 """
 import operator
 
