@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "cpu_dispatch.h"
 #include "mv_warp.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/register_types.h"
@@ -47,6 +48,44 @@ __attribute__((optimize("no-tree-loop-distribute-patterns"))) inline void CopySp
   for (int64_t k = 0; k < n; ++k) dst[k] = src[k];
 }
 
+// One output row of the bilinear warp. Runs of columns in the same block share the y taps (one
+// AxisBilinear per run); the channel loop is the tfa lerp form. AVX2 clone where available.
+template <typename T>
+TAPLAB_AVX2_CLONES void BilinearRow(const WarpParams& p, const BlockShift* srow,
+                                    const int64_t* block_x, const int64_t* run_end, int64_t i,
+                                    const T* src, const T* zeros, T* dst) {
+  using A = AccT<T>;
+  const int64_t h = p.height, w = p.width, C = p.channels;
+  for (int64_t j = 0; j < w;) {
+    const int64_t end = run_end[j];
+    const BlockShift& sh = srow[block_x[j]];
+    int64_t y0, y1;
+    float ayf;
+    AxisBilinear(i, sh.y, h, p.border, &y0, &y1, &ayf);
+    const T* row0 = y0 < 0 ? nullptr : src + y0 * w * C;
+    const T* row1 = y1 < 0 ? nullptr : src + y1 * w * C;
+    const A ay = static_cast<A>(ayf);
+    for (; j < end; ++j) {
+      int64_t x0, x1;
+      float axf;
+      AxisBilinear(j, sh.x, w, p.border, &x0, &x1, &axf);
+      const T* __restrict tl = (row0 && x0 >= 0) ? row0 + x0 * C : zeros;
+      const T* __restrict tr = (row0 && x1 >= 0) ? row0 + x1 * C : zeros;
+      const T* __restrict bl = (row1 && x0 >= 0) ? row1 + x0 * C : zeros;
+      const T* __restrict br = (row1 && x1 >= 0) ? row1 + x1 * C : zeros;
+      T* __restrict o = dst + j * C;
+      const A ax = static_cast<A>(axf);
+      for (int64_t c = 0; c < C; ++c) {
+        const A vtl = static_cast<A>(tl[c]), vtr = static_cast<A>(tr[c]);
+        const A vbl = static_cast<A>(bl[c]), vbr = static_cast<A>(br[c]);
+        const A top = ax * (vtr - vtl) + vtl;
+        const A bottom = ax * (vbr - vbl) + vbl;
+        o[c] = static_cast<T>(ay * (bottom - top) + top);
+      }
+    }
+  }
+}
+
 // Per-call tables: the block of every feature row / column, and every block's shift (computed
 // once per block, in parallel; the per-pixel work is then integer arithmetic and copies).
 struct WarpTables {
@@ -75,7 +114,6 @@ template <typename T>
 struct MvWarpFunctor<CPUDevice, T> {
   void operator()(OpKernelContext* ctx, const WarpParams& p, const T* features,
                   const float* motion, T* output) {
-    using A = AccT<T>;
     const int64_t h = p.height, w = p.width, C = p.channels;
     WarpTables tables;
     BuildTables(ctx, p, motion, &tables);
@@ -119,22 +157,7 @@ struct MvWarpFunctor<CPUDevice, T> {
           }
           continue;
         }
-        for (int64_t j = 0; j < w; ++j) {
-          const Sample sm = ComputeSample(p, srow[block_x[j]], i, j);
-          T* o = dst + j * C;
-          const T* tl = sm.index[0] < 0 ? zeros.data() : src + sm.index[0] * C;
-          const T* tr = sm.index[1] < 0 ? zeros.data() : src + sm.index[1] * C;
-          const T* bl = sm.index[2] < 0 ? zeros.data() : src + sm.index[2] * C;
-          const T* br = sm.index[3] < 0 ? zeros.data() : src + sm.index[3] * C;
-          const A ay = static_cast<A>(sm.ay), ax = static_cast<A>(sm.ax);
-          for (int64_t c = 0; c < C; ++c) {
-            const A vtl = static_cast<A>(tl[c]), vtr = static_cast<A>(tr[c]);
-            const A vbl = static_cast<A>(bl[c]), vbr = static_cast<A>(br[c]);
-            const A top = ax * (vtr - vtl) + vtl;
-            const A bottom = ax * (vbr - vbl) + vbl;
-            o[c] = static_cast<T>(ay * (bottom - top) + top);
-          }
-        }
+        BilinearRow(p, srow, block_x, run_end.data(), i, src, zeros.data(), dst);
       }
     };
     const int64_t cost_per_row = w * C * (nearest ? 2 : 12) + w * 30;

@@ -15,18 +15,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#if defined(__x86_64__) && !defined(TAPLAB_BASELINE_ONLY)
-#include <immintrin.h>
-#define TAPLAB_X86 1
-// AVX2 and baseline versions of a function, picked at load time from the CPU (GCC ifunc).
-#define TAPLAB_AVX2_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define TAPLAB_X86 0
-#define TAPLAB_AVX2_CLONES
-#endif
 #include <memory>
 #include <vector>
 
+#include "cpu_dispatch.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/platform/threadpool.h"
