@@ -259,3 +259,17 @@ def test_make_synthetic_app(tmp_path):
     r = _run_app(f"--output_dir={tmp_path / 'e'}", "stray")
     assert r.returncode != 0 and "unexpected arguments: stray" in r.stderr
     assert not (tmp_path / "e").exists()
+
+
+def test_calibrate_encodes_and_measures():
+    """End to end with the compressed-stream reader: vectors and residuals are measured on
+    P-frames only and are of the order of the ground-truth motion."""
+    pytest.importorskip("av")
+    r = S.calibrate(64, 128, 6, seed=0)
+    assert r["p_frames"] == 5
+    assert 0.0 < r["mv_mean_px"] <= r["mv_max_px"]
+    assert r["mv_mean_px"] < 3 * r["gt_flow_mean_px"]
+    assert r["residual_sum"] > 0 and 0.0 <= r["residual_frac_over_thr"] <= 1.0
+    t = S.scaled_targets(1024, 2048)
+    assert t["mv_mean_px"] == S.CITYSCAPES_TARGETS["mv_mean_px"]
+    assert S.scaled_targets(512, 1024)["residual_sum"][1] == pytest.approx(2.2e7 / 4)
