@@ -7,6 +7,7 @@ from taplab_tf.models import layers as L
 from taplab_tf.models import networks
 
 MODEL_NAMES = tuple(networks.NETWORKS)
+BN_MOMENTUM = 0.99
 
 
 def _check_name(name):
@@ -75,6 +76,12 @@ def build_model(name: str = "bl2", num_classes: int = 19, **kwargs) -> tf.keras.
     assert s == stride, (s, stride)
     logits = L.CropToStride(stride, name="crop_logits")([logits, image])
     model = tf.keras.Model(image, logits, name=name)
+    # One BatchNorm momentum everywhere: keras.applications' MobileNetV2 uses 0.999, whose
+    # moving statistics need ~5000 steps to forget their initial values, far more than a short
+    # from-scratch run (inference-mode outputs were garbage after 1000 steps).
+    for layer in model.submodules:
+        if isinstance(layer, tf.keras.layers.BatchNormalization):
+            layer.momentum = BN_MOMENTUM
     model.output_stride = stride
     model.taplab_name = name
     model.taplab_spec = {"model": name, "num_classes": int(num_classes), "kwargs": kw,
