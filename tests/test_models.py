@@ -42,6 +42,9 @@ def test_layers_are_named_and_stride_rules():
     m = models.build_model("bl2", 3, **TINY["bl2"])
     names = [layer.name for layer in m.layers]
     assert {"image", "normalize", "pad", "mobilenetv2", "logits", "crop_logits"} <= set(names)
+    # keras.applications' BN momentum (0.999) is overridden: short runs need usable statistics.
+    bns = [l for l in m.submodules if isinstance(l, tf.keras.layers.BatchNormalization)]
+    assert bns and {l.momentum for l in bns} == {0.99}
 
 
 def test_bad_arguments_raise_one_line():
