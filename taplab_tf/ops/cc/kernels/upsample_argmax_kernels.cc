@@ -10,7 +10,8 @@
 // x-interpolated input rows `lower` and `upper` ([C][W] channel-major, computed once per band and
 // reused, with their difference, across the ~H/h output rows that share them), then one
 // vectorised pass over C channels per 16-column tile keeps the running maximum and its channel in
-// registers (strict >, so ties go to the first channel, like tf.argmax). A CUDA version would go in upsample_argmax_kernels.cu.cc (one thread per output pixel).
+// registers (strict >, so ties go to the first channel, like tf.argmax).
+// A CUDA version would go in upsample_argmax_kernels.cu.cc (one thread per output pixel).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
