@@ -51,6 +51,9 @@ flags.DEFINE_integer("image_every", 500, "Image summaries every N steps (0: neve
 flags.DEFINE_integer("val_batches", 0, "Periodic validation (--eval_every) on the first N val "
                      "images (0: all); the final validation always uses the whole split.",
                      lower_bound=0)
+flags.DEFINE_integer("bn_recalibration_batches", 50, "Re-estimate BatchNorm statistics on N "
+                     "training batches before each evaluation and the export (0: off).",
+                     lower_bound=0)
 flags.DEFINE_integer("seed", 0, "Random seed (initialisation; data order when > 0).",
                      lower_bound=0)
 
@@ -90,6 +93,7 @@ def _config():
         weight_decay=FLAGS.weight_decay, strategy=FLAGS.strategy, log_every=FLAGS.log_every,
         checkpoint_every=FLAGS.checkpoint_every, eval_every=FLAGS.eval_every,
         image_every=FLAGS.image_every, val_batches=FLAGS.val_batches,
+        bn_recalibration_batches=FLAGS.bn_recalibration_batches,
         export_dir=FLAGS.export_dir or "", seed=FLAGS.seed, command=command)
     from taplab_tf.models import model_kwargs
     model_kwargs(cfg.model, **kwargs)  # reject bad model arguments before any data is read

@@ -33,7 +33,7 @@ def tiny_config(logdir, **kw):
     base = dict(model="bl2", model_kwargs=TINY, dataset="camvid", num_classes=4, logdir=str(logdir),
                 steps=4, batch_size=2, crop=(64, 64), learning_rate=1e-3, log_every=1,
                 checkpoint_every=2, image_every=2, val_batches=1, final_val_batches=1,
-                command="pytest")
+                bn_recalibration_batches=2, command="pytest")
     base.update(kw)
     return TrainConfig(**base)
 

@@ -2,4 +2,4 @@
 from taplab_tf.train.losses import (confusion, masked_cross_entropy,  # noqa: F401
                                     masked_cross_entropy_sum, miou_from_confusion)
 from taplab_tf.train.trainer import (STRATEGIES, TrainConfig, Trainer, evaluate,  # noqa: F401
-                                     make_strategy, train)
+                                     make_strategy, recalibrate_batchnorm, train)
