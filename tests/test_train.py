@@ -101,7 +101,7 @@ MIRRORED = textwrap.dedent("""
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import sys; sys.path.insert(0, 'tests')
     from test_train import constant_data, tiny_config
-    from taplab_tf.train import Trainer
+    from taplab_tf.train import Trainer, recalibrate_batchnorm
     out = []
     for strategy in ('default', 'mirrored'):
         tf.keras.utils.set_random_seed(0)
@@ -110,8 +110,13 @@ MIRRORED = textwrap.dedent("""
         data = constant_data(batch=4, identical=True)
         it = iter(t.strategy.experimental_distribute_dataset(data))
         loss, cm = t.train_steps(it, 1)
-        out.append((loss, cm, [v.numpy() for v in t.optimizer.variables[1:]]))
-    (l1, c1, s1), (l2, c2, s2) = out
+        recalibrate_batchnorm(t.model, it, 2, t.strategy)
+        stats = [v.numpy() for v in t.model.non_trainable_variables]
+        out.append((loss, cm, [v.numpy() for v in t.optimizer.variables[1:]], stats))
+    (l1, c1, s1, b1), (l2, c2, s2, b2) = out
+    assert len(b1) == len(b2) > 0
+    # Recalibrated BN statistics agree too (same normalised tolerance as the moments below).
+    assert max(np.abs(a - b).max() / (np.abs(a).max() + 1e-6) for a, b in zip(b1, b2)) < 2e-2
     np.testing.assert_allclose(l1, l2, rtol=1e-5)
     assert (c1 == c2).all()
     # Adam's moments after one step are (1 - b1) g and (1 - b2) g^2: the aggregated gradients.
