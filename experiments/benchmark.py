@@ -32,6 +32,9 @@ flags.DEFINE_integer("num_frames", None, "Frames of the default clip (default: t
 flags.DEFINE_integer("seed", 0, "Seed of the synthetic clips and the evaluation offsets.")
 flags.DEFINE_string("output_dir", None, "Where results go (default <workspace>/results/"
                     "benchmark).")
+flags.DEFINE_float("rgfs_fraction", None, "Calibrate thr_rgfs on the timed clip itself so that "
+                   "this fraction of its P-frames goes to phi (the paper's ~10%); default: use "
+                   "--thr_rgfs as given.", lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_bool("accuracy", False, "Also measure video mIoU per config.")
 flags.DEFINE_string("data_dir", None, "Labelled Cityscapes-layout clips for --accuracy "
                     "(default: a synthetic val split generated under --output_dir).")
@@ -73,6 +76,14 @@ def main(argv):
                                                 num_frames, cfg.gop, seed=FLAGS.seed))
     else:
         common.check_video(video)
+    if FLAGS.rgfs_fraction is not None:
+        from taplab_tf.pipeline import calibrate
+        thr = calibrate.threshold_for_fraction(calibrate.p_frame_scores(video),
+                                               FLAGS.rgfs_fraction)
+        cfg = cfg.replace(thr_rgfs=thr)
+        report["settings"] = cfg.to_dict()
+        print(f"thr_rgfs calibrated on the clip for {100 * FLAGS.rgfs_fraction:.0f}% of P-frames: "
+              f"{thr:.4g} (at 1024x2048)")
     print(f"speed: {cfg.model} ({weights}) on {video}")
     rows = common.run_or_exit(lambda: B.speed_table(model, cfg.model, video, cfg, FLAGS.configs))
     report["speed"] = rows

@@ -20,6 +20,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
+from taplab_tf.data import image_io
 from taplab_tf.data import labels as labels_lib
 
 SPLITS = ("train", "val", "test")
@@ -79,18 +80,11 @@ def image_label_pairs(root: str, split: str) -> List[Tuple[str, str]]:
 
 
 def load_image(path: str) -> np.ndarray:
-    import cv2
-    img = cv2.imread(path, cv2.IMREAD_COLOR)
-    if img is None:
-        raise FileNotFoundError(f"CamVid: cannot read image {path!r}")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return image_io.read_rgb(path, "CamVid")
 
 
 def _read_raw_label(path: str) -> np.ndarray:
-    import cv2
-    lab = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if lab is None:
-        raise FileNotFoundError(f"CamVid: cannot read label {path!r}")
+    lab = image_io.read_label(path, "CamVid")
     if lab.ndim != 2:
         raise ValueError(f"CamVid: label {path!r} must be single-channel class ids, got shape "
                          f"{lab.shape}")

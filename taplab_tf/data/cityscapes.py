@@ -35,6 +35,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from taplab_tf.data import image_io
 from taplab_tf.data import labels as labels_lib
 
 IMAGE_DIR = "leftImg8bit"
@@ -206,19 +207,12 @@ def sequence_clips(root: str, split: str, frames_before: Optional[int] = ANNOTAT
 
 def load_image(path: str) -> np.ndarray:
     """uint8 [H, W, 3] RGB."""
-    import cv2
-    img = cv2.imread(path, cv2.IMREAD_COLOR)
-    if img is None:
-        raise FileNotFoundError(f"Cityscapes: cannot read image {path!r}")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return image_io.read_rgb(path, "Cityscapes")
 
 
 def load_label(path: str) -> np.ndarray:
     """gtFine labelIds file -> uint8 [H, W] trainIds 0-18, 255 ignore."""
-    import cv2
-    lab = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if lab is None:
-        raise FileNotFoundError(f"Cityscapes: cannot read label {path!r}")
+    lab = image_io.read_label(path, "Cityscapes")
     if lab.ndim != 2 or lab.dtype != np.uint8:
         raise ValueError(f"Cityscapes: label {path!r} must be a single-channel 8-bit labelIds "
                          f"PNG, got shape {lab.shape} dtype {lab.dtype}")
