@@ -8,17 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.test_reader import texture
 from third_party.compressed_video import EncoderError, encode_video, open_compressed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def texture(h, w, seed=0, sigma=2.0):
-    rng = np.random.default_rng(seed)
-    g = cv2.GaussianBlur(rng.integers(0, 256, (h, w), dtype=np.uint8).astype(np.float32),
-                         (0, 0), sigma)
-    g = cv2.normalize(g, None, 30, 225, cv2.NORM_MINMAX)
-    return np.stack([g, g * 0.8 + 20, g * 0.6 + 40], -1).astype(np.uint8)
 
 
 def pan(n, dx=2, dy=1, h=64, w=96, seed=0):
