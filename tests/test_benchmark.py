@@ -1,7 +1,6 @@
 """The benchmark library on a tiny stream: its tables, their fields and the sweeps' guards.
 (Speed targets are met in the benchmark itself, never asserted in tests.)"""
 import json
-import os
 
 import pytest
 

@@ -1,5 +1,4 @@
 """Tests of the one-pass compressed-stream reader (third_party.compressed_video)."""
-import os
 import warnings
 
 import cv2

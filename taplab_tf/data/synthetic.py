@@ -797,7 +797,6 @@ class _Walker:
         s = self.s
         out = []
         ph = 2 * math.pi * self.freq * t + self.phase
-        fx = self.facing if self.side else 1.0
 
         def place(tex, pivot_uv, pivot_ab, angle=0.0, sy=1.0, mirror=False):
             # texel (u, v) -> plane (a, b) -> world; a along +X (mirrored when facing -X)

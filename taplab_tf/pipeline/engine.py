@@ -24,7 +24,7 @@ import dataclasses
 import queue
 import threading
 import time
-from typing import Callable, Dict, Iterable, Iterator, Optional, Tuple
+from typing import Dict, Iterable, Iterator, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf

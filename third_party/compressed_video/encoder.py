@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import glob as _glob
 import os
-from typing import Iterable, Iterator, Optional
+from typing import Iterator, Optional
 
 import numpy as np
 
