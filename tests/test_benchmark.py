@@ -6,16 +6,12 @@ import pytest
 
 from taplab_tf import config as C
 from taplab_tf.pipeline import benchmark as B
-from tests.test_pipeline_video import textured_pan, tiny_model
-from third_party.compressed_video import encode_video
+from tests.test_pipeline_video import encoded_pan, tiny_model
 
 
 @pytest.fixture(scope="module")
 def video(tmp_path_factory):
-    frames, _ = textured_pan(12)
-    path = str(tmp_path_factory.mktemp("b") / "pan.avi")
-    encode_video(frames, path, gop=6)
-    return path
+    return encoded_pan(tmp_path_factory.mktemp("b"), 12)
 
 
 def test_speed_table_fields_and_ratios(video, tmp_path):

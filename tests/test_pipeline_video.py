@@ -37,12 +37,17 @@ def tiny_model(seed=0):
     return model
 
 
+def encoded_pan(directory, n, gop=6):
+    """textured_pan(n) encoded to MPEG-4 Part 2 with the given GOP; returns the path."""
+    frames, _ = textured_pan(n)
+    path = str(directory / "pan.avi")
+    encode_video(frames, path, gop=gop)
+    return path
+
+
 @pytest.fixture(scope="module")
 def video(tmp_path_factory):
-    frames, _ = textured_pan(14)
-    path = str(tmp_path_factory.mktemp("v") / "pan.avi")
-    encode_video(frames, path, gop=6)
-    return path
+    return encoded_pan(tmp_path_factory.mktemp("v"), 14)
 
 
 @pytest.mark.parametrize("modules", ["none", "ffw", "ffw,rgc", "ffw,rgfs", "ffw,rgc,rgfs"])
@@ -181,3 +186,16 @@ def test_odd_frame_size_runs_with_every_module():
         if r.rgc_region is not None:
             y, x, h, w = r.rgc_region
             assert y % s == 0 and x % s == 0 and y + h <= 70 and x + w <= 134
+
+
+def test_rgfs_calibration_scores_and_threshold(video):
+    from taplab_tf.pipeline import calibrate
+    scores = calibrate.p_frame_scores(video)
+    assert scores.shape == (11,) and (scores > 0).all()
+    with open_compressed(video, rgb=False, residual="summary") as v:
+        raw = [f.residual_sum for f in v if f.pict_type == "P"]
+    np.testing.assert_allclose(scores, np.array(raw) * (1024 * 2048) / (H * W))
+    assert calibrate.threshold_for_fraction(list(range(1, 11)), 0.2) == 8  # 9 and 10 above it
+    assert calibrate.threshold_for_fraction([5.0], 0.0) == 5.0
+    with pytest.raises(ValueError, match="fraction"):
+        calibrate.threshold_for_fraction([1.0], 1.5)

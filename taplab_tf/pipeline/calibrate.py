@@ -21,10 +21,10 @@ def p_frame_scores(video_path: str) -> np.ndarray:
     from third_party.compressed_video import open_compressed
     scores = []
     with open_compressed(video_path, rgb=False, residual="summary") as video:
+        h, w = video.height, video.width
         for frame in video:
             if frame.pict_type == "P":
                 scores.append(frame.residual_sum)
-            h, w = video.height, video.width
     ref = config_lib.REFERENCE_SIZE[0] * config_lib.REFERENCE_SIZE[1]
     return np.asarray(scores, dtype=np.float64) * ref / (h * w) if scores else np.zeros(0)
 

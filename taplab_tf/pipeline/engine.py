@@ -201,6 +201,12 @@ class TapLabEngine:
             spec([1, None, None, None], tf.float32), spec([], tf.int32), spec([], tf.int32)])
 
     # -- helpers ---------------------------------------------------------------------------
+    def _frames_source(self, frames: Iterable) -> Iterator[Tuple[object, float]]:
+        """(frame, reader seconds) pairs, through the reader thread unless queue_size is 0."""
+        if self.queue_size > 0:
+            return _prefetch(frames, self.queue_size)
+        return ((f, 0.0) for f in frames)
+
     def settings_for(self, height: int, width: int) -> Tuple[config_lib.TapLabConfig, float]:
         """The config and RGFS threshold in force for a frame of this size."""
         cfg = self.config
@@ -266,8 +272,7 @@ class TapLabEngine:
         acc_scores = None
         acc_rgfs = 0.0
         thr_rgfs = None
-        source = _prefetch(frames, self.queue_size) if self.queue_size > 0 else (
-            (f, 0.0) for f in frames)
+        source = self._frames_source(frames)
         while True:
             t0 = time.perf_counter()
             try:
@@ -363,8 +368,7 @@ class TapLabEngine:
                 yield emit(frame, t, reader_s, logits, height, width, "itp")
             pending.clear()
 
-        source = _prefetch(frames, self.queue_size) if self.queue_size > 0 else (
-            (f, 0.0) for f in frames)
+        source = self._frames_source(frames)
         last = None
         for frame, reader_s in source:
             t = {}
