@@ -26,6 +26,8 @@ flags.DEFINE_enum("dataset", "synthetic", ["synthetic", "cityscapes", "camvid"],
 flags.DEFINE_string("data_dir", None, "Dataset root (Cityscapes layout, or the CamVid SegNet "
                     "layout).")
 flags.DEFINE_string("logdir", None, "Run directory: checkpoints, TensorBoard events, model/.")
+flags.DEFINE_string("init_from", None, "Warm start (fine-tuning): a saved model directory whose "
+                    "weights initialise a new run; a logdir with checkpoints resumes instead.")
 flags.DEFINE_string("export_dir", None, "Where the final model is saved (default <logdir>/model).")
 flags.DEFINE_integer("steps", 60000, "Total training steps (poly decay ends here).", lower_bound=1)
 flags.DEFINE_integer("batch_size", 8, "Global batch size (split across replicas).", lower_bound=1)
@@ -94,7 +96,8 @@ def _config():
         checkpoint_every=FLAGS.checkpoint_every, eval_every=FLAGS.eval_every,
         image_every=FLAGS.image_every, val_batches=FLAGS.val_batches,
         bn_recalibration_batches=FLAGS.bn_recalibration_batches,
-        export_dir=FLAGS.export_dir or "", seed=FLAGS.seed, command=command)
+        export_dir=FLAGS.export_dir or "", seed=FLAGS.seed, command=command,
+        init_from=FLAGS.init_from or "")
     from taplab_tf.models import model_kwargs
     model_kwargs(cfg.model, **kwargs)  # reject bad model arguments before any data is read
     return cfg.validate()

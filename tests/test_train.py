@@ -66,6 +66,19 @@ def test_weights_change_after_a_step(tmp_path):
     assert all(changed), sum(changed)
 
 
+def test_warm_start_loads_saved_weights_and_rejects_other_networks(tmp_path):
+    tf.keras.utils.set_random_seed(0)
+    source = models.build_model("bl2", 4, **TINY)
+    models.save_model(source, str(tmp_path / "saved"), dataset="camvid")
+    trainer = Trainer(tiny_config(tmp_path / "run", init_from=str(tmp_path / "saved")))
+    assert trainer.restore() == 0  # fresh optimizer and schedule
+    for a, b in zip(source.weights, trainer.model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    other = Trainer(tiny_config(tmp_path / "run5", num_classes=5, init_from=str(tmp_path / "saved")))
+    with pytest.raises(ValueError, match="init_from: .* does not fit"):
+        other.restore()
+
+
 def test_bad_config_is_one_line_error(tmp_path):
     with pytest.raises(ValueError, match="strategy: 'tpu'"):
         tiny_config(tmp_path, strategy="tpu").validate()

@@ -67,6 +67,7 @@ class TrainConfig:
     export_dir: str = ""                  # default <logdir>/model
     seed: int = 0
     command: str = ""                     # recorded in the exported model.json
+    init_from: str = ""                   # warm start: weights of a saved model (fine-tuning)
     stop_after: Optional[int] = None      # stop after this many steps of *this* run (tests)
 
     def validate(self) -> "TrainConfig":
@@ -210,7 +211,25 @@ class Trainer:
         if latest:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
             logging.info("resumed from %s at step %d", latest, self.step)
+        elif self.cfg.init_from:
+            self.warm_start(self.cfg.init_from)
         return self.step
+
+    def warm_start(self, directory: str) -> None:
+        """Loads the weights of a model saved by save_model (same network, same class count)
+        into a fresh run: the optimizer and the learning-rate schedule start from step 0.
+        A run that has its own checkpoints resumes from them instead (see restore)."""
+        from taplab_tf.models import read_metadata
+        meta = read_metadata(directory)
+        mine = {"model": self.cfg.model, "num_classes": self.num_classes,
+                "kwargs": dict(self.cfg.model_kwargs)}
+        theirs = {"model": meta["model"], "num_classes": int(meta["num_classes"]),
+                  "kwargs": dict(meta.get("kwargs", {}))}
+        if mine != theirs:
+            raise ValueError(f"init_from: {directory} holds {theirs}, which does not fit this "
+                             f"run's {mine}")
+        self.model.load_weights(os.path.join(directory, meta.get("weights", "weights.h5")))
+        logging.info("warm start from %s (%s)", directory, meta.get("command", ""))
 
     def _build_step(self):
         model, optimizer, strategy = self.model, self.optimizer, self.strategy
