@@ -3,7 +3,6 @@
 The NumPy reference below is written from Eq. (1) and the semantics in docs/INTERFACES.md, pixel by
 pixel in float64, independently of both implementations.
 """
-import math
 import os
 import shutil
 import subprocess
@@ -16,59 +15,10 @@ import tensorflow as tf
 
 from taplab_tf import ops
 from taplab_tf.ops import _loader, build
+from tests.warp_reference import random_case, ref_warp
 
 BACKENDS = ["cpp", "tf"]
 HAVE_CXX = shutil.which(os.environ.get("CXX", "g++")) is not None
-
-
-# ----------------------------------------------------------------------------- reference (Eq. 1)
-def ref_warp(features, motion, s, block=16, interpolation="nearest", border="clamp"):
-    f = np.asarray(features, np.float64)
-    n_, h, w, _ = f.shape
-    hb, wb = motion.shape[1:3]
-    out = np.zeros_like(f)
-
-    def value(n, y, x):
-        if 0 <= y < h and 0 <= x < w:
-            return f[n, y, x]
-        return 0.0  # only reached with border='zeros'
-
-    for n in range(n_):
-        for i in range(h):
-            for j in range(w):
-                by = min(max(int(((i + 0.5) * s) // block), 0), hb - 1)
-                bx = min(max(int(((j + 0.5) * s) // block), 0), wb - 1)
-                dx, dy = float(motion[n, by, bx, 0]), float(motion[n, by, bx, 1])
-                qy, qx = i - dy / s, j - dx / s  # F_t[p] = F_{t-1}[p - Mv_t[p]]
-                if border == "clamp":
-                    qy, qx = min(max(qy, 0.0), h - 1.0), min(max(qx, 0.0), w - 1.0)
-                if interpolation == "nearest":
-                    out[n, i, j] = value(n, math.floor(qy + 0.5), math.floor(qx + 0.5))
-                    continue
-                y0, x0 = math.floor(qy), math.floor(qx)
-                ay, ax = qy - y0, qx - x0
-                acc = 0.0
-                for yy, wy in ((y0, 1 - ay), (y0 + 1, ay)):
-                    for xx, wx in ((x0, 1 - ax), (x0 + 1, ax)):
-                        if wy * wx != 0.0:
-                            acc = acc + wy * wx * value(n, yy, xx)
-                out[n, i, j] = acc
-    return out
-
-
-def grid_shape(frame_h, frame_w, block=16, partial=True):
-    rnd = math.ceil if partial else math.floor
-    return rnd(frame_h / block), rnd(frame_w / block)
-
-
-def random_case(rng, n, frame_h, frame_w, s, c, partial=True, scale=12.0, quarter_pel=True):
-    h, w = math.ceil(frame_h / s), math.ceil(frame_w / s)
-    hb, wb = grid_shape(frame_h, frame_w, partial=partial)
-    feats = rng.standard_normal((n, h, w, c)).astype(np.float32)
-    motion = (rng.standard_normal((n, hb, wb, 2)) * scale).astype(np.float32)
-    if quarter_pel:  # MPEG-4 motion is quarter/half-pel; makes round-half-up ties happen exactly
-        motion = np.round(motion * 4) / 4
-    return feats, motion.astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- backend / build

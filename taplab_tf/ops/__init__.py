@@ -13,10 +13,35 @@ use into $TAPLAB_TF_CACHE/ops (default ~/.cache/taplab_tf/ops), or explicitly wi
 `python -m taplab_tf.ops.build`. TAPLAB_TF_OPS_BACKEND=tf forces the fallback, =cpp requires the
 compiled library. Importing this package compiles and loads nothing and prints nothing.
 Neither op can run inside tf.function(jit_compile=True) with the compiled backend (no XLA
-lowering); pass backend='tf' there. No CUDA kernels (see the mv_warp module docstring).
-"""
-from taplab_tf.ops._loader import backend
-from taplab_tf.ops.mv_warp import mv_warp, mv_warp_tf
-from taplab_tf.ops.upsample_argmax import upsample_argmax, upsample_argmax_tf
+lowering); pass backend='tf' there.
 
-__all__ = ["backend", "mv_warp", "mv_warp_tf", "upsample_argmax", "upsample_argmax_tf"]
+CUDA: the mv_warp kernels exist as CUDA C++ (cc/kernels/*.cu.cc) with a TF-free C API, tested on
+an H100 through taplab_tf.ops.cuda (tests/gpu/); they are not yet registered as the op's GPU
+kernel (that needs a CUDA build of TF 2.15 to test against), so on a GPU the op runs its TF path.
+
+The names below are resolved on first access, so `import taplab_tf.ops.cuda` (or .build) works
+without TensorFlow installed (the GPU test machine has none).
+"""
+import importlib
+
+_EXPORTS = {
+    "backend": "taplab_tf.ops._loader",
+    "mv_warp": "taplab_tf.ops.mv_warp",
+    "mv_warp_tf": "taplab_tf.ops.mv_warp",
+    "upsample_argmax": "taplab_tf.ops.upsample_argmax",
+    "upsample_argmax_tf": "taplab_tf.ops.upsample_argmax",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'taplab_tf.ops' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -52,8 +52,10 @@ class BuildError(RuntimeError):
 
 
 def sources():
-    """The C++ translation units and headers, sorted (headers are hashed, not compiled)."""
-    files = sorted(p for p in SOURCE_DIR.rglob("*") if p.suffix in (".cc", ".h"))
+    """The C++ translation units and headers, sorted (headers are hashed, not compiled). The CUDA
+    sources (*.cu.cc, built by nvcc only: build_cuda_capi) are not part of the CPU library."""
+    files = sorted(p for p in SOURCE_DIR.rglob("*")
+                   if p.suffix in (".cc", ".h") and not p.name.endswith(".cu.cc"))
     if not files:
         raise BuildError(f"no C++ sources found under {SOURCE_DIR}")
     return files

@@ -1,12 +1,19 @@
-// TapLab>MvWarp: functor interface shared by the CPU kernel (mv_warp_kernels.cc) and, one day, a
-// CUDA kernel (mv_warp_kernels.cu.cc under #if GOOGLE_CUDA; none exists: there is no GPU to test
-// one on). The sampling geometry below is plain arithmetic so a CUDA kernel could include it.
+// TapLab>MvWarp: the sampling geometry shared by the CPU kernel (mv_warp_kernels.cc) and the CUDA
+// kernels (mv_warp_kernels.cu.cc, built by nvcc only; see mv_warp_gpu.h). Everything below the
+// functor declarations is plain integer/float arithmetic marked TAPLAB_HD, so host and device
+// compute bit-identical taps.
 #ifndef TAPLAB_TF_OPS_CC_KERNELS_MV_WARP_H_
 #define TAPLAB_TF_OPS_CC_KERNELS_MV_WARP_H_
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+
+#if defined(__CUDACC__)
+#define TAPLAB_HD __host__ __device__
+#else
+#define TAPLAB_HD
+#endif
 
 namespace tensorflow {
 class OpKernelContext;
@@ -28,10 +35,14 @@ struct WarpParams {
   Border border = Border::kClamp;
 };
 
+TAPLAB_HD inline int64_t ClampI(int64_t v, int64_t lo, int64_t hi) {
+  return v < lo ? lo : (v > hi ? hi : v);
+}
+
 // Block index of feature row/col i: floor((i + 0.5) * s / B), exact in integers, clamped to the grid.
-inline int64_t BlockIndex(int64_t i, int64_t stride, int64_t block, int64_t grid) {
+TAPLAB_HD inline int64_t BlockIndex(int64_t i, int64_t stride, int64_t block, int64_t grid) {
   const int64_t b = ((2 * i + 1) * stride) / (2 * block);
-  return std::min(std::max<int64_t>(b, 0), grid - 1);
+  return ClampI(b, 0, grid - 1);
 }
 
 // The source offset a block's motion implies, computed once per block (not per pixel).
@@ -49,14 +60,15 @@ struct AxisShift {  // int32: |t| <= size + 1 and the kernel requires size < 2^3
 };
 
 // floor for |t| < 2^62 without a libm call (std::floor is one on baseline x86-64, no SSE4.1).
-inline int64_t FloorToInt(float t) {
+TAPLAB_HD inline int64_t FloorToInt(float t) {
   const int64_t i = static_cast<int64_t>(t);  // truncates toward zero
   return i - (t < static_cast<float>(i) ? 1 : 0);
 }
 
-inline AxisShift ComputeAxisShift(float d, int64_t stride, int64_t size) {
+TAPLAB_HD inline AxisShift ComputeAxisShift(float d, int64_t stride, int64_t size) {
   const float bound = static_cast<float>(size + 1);
-  const float t = std::min(std::max(-d / static_cast<float>(stride), -bound), bound);
+  const float q = -d / static_cast<float>(stride);
+  const float t = q < -bound ? -bound : (q > bound ? bound : q);
   const int64_t f = FloorToInt(t);
   return AxisShift{static_cast<int32_t>(FloorToInt(t + 0.5f)), static_cast<int32_t>(f),
                    t - static_cast<float>(f)};
@@ -67,7 +79,7 @@ struct BlockShift {
   AxisShift x;
 };
 
-inline BlockShift ComputeBlockShift(const WarpParams& p, float dx, float dy) {
+TAPLAB_HD inline BlockShift ComputeBlockShift(const WarpParams& p, float dx, float dy) {
   return BlockShift{ComputeAxisShift(dy, p.stride, p.height), ComputeAxisShift(dx, p.stride, p.width)};
 }
 
@@ -82,13 +94,14 @@ struct Sample {
   float ax;
 };
 
-inline int64_t AxisNearest(int64_t i, const AxisShift& sh, int64_t size, Border border) {
+TAPLAB_HD inline int64_t AxisNearest(int64_t i, const AxisShift& sh, int64_t size,
+                                     Border border) {
   const int64_t v = i + sh.nearest;
-  if (border == Border::kClamp) return std::min(std::max<int64_t>(v, 0), size - 1);
+  if (border == Border::kClamp) return ClampI(v, 0, size - 1);
   return (v >= 0 && v < size) ? v : -1;
 }
 
-inline void AxisBilinear(int64_t i, const AxisShift& sh, int64_t size, Border border, int64_t* i0,
+TAPLAB_HD inline void AxisBilinear(int64_t i, const AxisShift& sh, int64_t size, Border border, int64_t* i0,
                          int64_t* i1, float* alpha) {
   const int64_t v = i + sh.floor;
   if (border == Border::kClamp) {
@@ -97,7 +110,7 @@ inline void AxisBilinear(int64_t i, const AxisShift& sh, int64_t size, Border bo
     // repeats the first with weight 0, so integer coordinates reproduce pixels exactly.
     if (v < 0) {
       *i0 = 0;
-      *i1 = std::min<int64_t>(1, size - 1);
+      *i1 = size > 1 ? 1 : size - 1;
       *alpha = 0.0f;
     } else if (v >= size - 1) {
       *i0 = *i1 = size - 1;
@@ -116,7 +129,7 @@ inline void AxisBilinear(int64_t i, const AxisShift& sh, int64_t size, Border bo
 }
 
 // Taps of feature pixel (i, j) whose block moved by `shift`.
-inline Sample ComputeSample(const WarpParams& p, const BlockShift& shift, int64_t i, int64_t j) {
+TAPLAB_HD inline Sample ComputeSample(const WarpParams& p, const BlockShift& shift, int64_t i, int64_t j) {
   Sample out;
   if (p.interpolation == Interpolation::kNearest) {
     const int64_t y = AxisNearest(i, shift.y, p.height, p.border);
