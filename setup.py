@@ -17,6 +17,7 @@ setup(
         "taplab_tf.ops": ["cc/*.cc", "cc/*.h", "cc/**/*.cc", "cc/**/*.h"],
         "taplab_tf": ["assets/*", "assets/**/*"],
         "experiments": ["configs/*.flags"],
+        "third_party.compressed_video": ["native/*.cc"],
     },
     install_requires=[
         "tensorflow==2.15.1",

@@ -3,7 +3,8 @@ vectors, residuals and their summaries), an encoder to the fixed-GOP, no-B-frame
 and a coviar-compatible API (``third_party.compressed_video.coviar``).
 
 See reader.py (API and definitions), motion.py (vector conventions, motion compensation),
-encoder.py (encoding) and coviar.py (coviar-compatible load / get_num_frames / get_num_gops).
+native.py (the reader's C++ residual kernel: build, fallback, backend()), encoder.py (encoding)
+and coviar.py (coviar-compatible load / get_num_frames / get_num_gops).
 """
 from .encoder import encode_command, encode_video
 from .errors import CompressedVideoError, EncoderError, ReaderError, ReaderWarning

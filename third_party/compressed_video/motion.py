@@ -20,6 +20,9 @@ Motion compensation: ``motion_compensate(prev, mv)`` predicts frame t from frame
 interpolation for fractional vectors (exact for half/quarter-pel: OpenCV's 1/32 fixed point), and
 coordinates clamped to the frame (edge replication), like the codec's unrestricted MVs.
 The residual is ``Res = frame - pred`` (int16), so ``pred + Res == frame`` exactly.
+The reader computes it with the C++ kernel of native.py when it can: the same arithmetic as
+``MotionCompensator.half_pel`` for integer and half-pel vectors, bit-exact (tested), fused with
+the residual and its summaries; the functions here are the reference and the fallback.
 """
 from __future__ import annotations
 
@@ -322,14 +325,18 @@ def channel_sum_saturated(absdiff: np.ndarray) -> np.ndarray:
     return cv2.add(cv2.add(a, b), c)  # saturating: min(255, min(255, a + b) + c)
 
 
+def sum_limit(thr: float) -> int:
+    """The integer channel-sum limit of the test mean-over-channels |Res| > thr: the channel sum
+    is an integer, so sum > 3 thr  <=>  sum >= floor(3 thr) + 1."""
+    return int(np.floor(3.0 * float(thr))) + 1
+
+
 def block_counts_from_sum(chan_sum: np.ndarray, thr: float, block_size: int = 16) -> np.ndarray:
     """Counts per block of pixels whose mean-over-channels |Res| > thr (i.e. channel sum > 3 thr).
     Returns int32 [ceil(H/B), ceil(W/B)]."""
     h, w = chan_sum.shape
     gh, gw = grid_shape(h, w, block_size)
-    t = 3.0 * float(thr)
-    # chan_sum is an integer: sum > t  <=>  sum >= floor(t) + 1
-    lim = int(np.floor(t)) + 1
+    lim = sum_limit(thr)
     if chan_sum.dtype == np.uint8 and lim > 255:
         raise ValueError("saturated channel sums only answer thresholds below 85")
     if lim <= 0:
