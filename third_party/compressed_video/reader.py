@@ -31,11 +31,18 @@ Definitions (see motion.py for the block-vector conventions):
     lives in YUV. Intra blocks have vector (0, 0), so their residual is the temporal difference.
     With 4MV macroblocks and mv_block_size=16 the compensation uses the macroblock's mean vector;
     use mv_block_size=8 to compensate with every 8x8 vector.
-  * residual='summary' computes residual_sum (one exact L1 pass over frame and prediction) and
-    keeps the prediction until residual_block_counts / abs_residual() need |Res| (uint8), never
-    the int16 map; residual=None computes nothing (residual_sum is then None on P-frames, and
-    residual_block_counts raises).
-  * frame.abs_residual(): uint8 [H, W, 3] |Res| (on demand; None on I-frames).
+  * Backends (native.backend()): 'native' (default when a C++ compiler is available: the kernel
+    in native/residual.cc, compiled on first use and cached) computes, for integer and half-pel
+    vectors (all of MPEG-4 Part 2), the prediction, Res, the per-pixel channel sum of |Res|
+    (uint16) and residual_sum in ONE pass over the frame, multi-threaded, without the GIL;
+    'numpy' (COMPRESSED_VIDEO_NATIVE=0, no compiler, or finer vectors such as H.264's
+    quarter-pel) uses motion.MotionCompensator and OpenCV. Both give identical frames (tested).
+  * residual='full' computes the int16 map and the summaries; residual='summary' computes
+    residual_sum (exact) and the channel-sum map (native; numpy keeps the prediction instead)
+    for residual_block_counts, never the int16 map; residual=None computes nothing
+    (residual_sum is then None on P-frames, and residual_block_counts raises).
+  * frame.abs_residual(): uint8 [H, W, 3] |Res| (on demand, from the int16 map or, in summary
+    mode, by compensating the kept previous frame again; None on I-frames).
   * residual_block_counts(thr): per 16x16 block (clipped at the border), the number of pixels whose
     mean over the 3 channels of |Res| exceeds thr. RGC sums these over a region, RGFS uses
     residual_sum.
@@ -73,7 +80,8 @@ import numpy as np
 from .encoder import encode_command
 from .errors import ReaderError, ReaderWarning
 from .motion import (MotionCompensator, accumulate_motion, block_counts_from_sum, block_motion,
-                     channel_sum_abs, channel_sum_saturated, expand_motion, grid_shape)
+                     channel_sum_abs, channel_sum_saturated, expand_motion, grid_shape,
+                     motion_compensate, sum_limit)
 
 NATIVE_CODECS = ("mpeg4",)
 # Codecs whose decoders export motion vectors that follow the same block-prediction model; read with
@@ -101,6 +109,11 @@ def _side_data(frame):
     return frame.side_data
 
 
+def _native():
+    from . import native  # not at package import: `python -m ...native` runs the module fresh
+    return native
+
+
 def _short(e: BaseException) -> str:
     """One line from an FFmpeg/PyAV exception, without errno and the repeated file name."""
     msg = getattr(e, "strerror", None) or str(e)
@@ -114,7 +127,7 @@ class CompressedFrame:
     __slots__ = ("index", "gop_index", "gop_position", "pict_type", "pts", "time", "image",
                  "motion_vectors", "intra_blocks", "residual", "residual_sum",
                  "accumulated_motion", "height", "width", "_absdiff", "_chan_sum", "_chan_sat",
-                 "_cur", "_pred")
+                 "_cur", "_pred", "_prev", "_mv_block_size")
 
     def __init__(self, index, gop_index, gop_position, pict_type, height, width, pts=None,
                  time=None):
@@ -133,6 +146,8 @@ class CompressedFrame:
         self._absdiff: Optional[np.ndarray] = None
         self._cur: Optional[np.ndarray] = None
         self._pred: Optional[np.ndarray] = None
+        self._prev: Optional[np.ndarray] = None        # native summary mode: to recompute |Res|
+        self._mv_block_size: Optional[int] = None
         self._chan_sum: Optional[np.ndarray] = None
         self._chan_sat: Optional[np.ndarray] = None
 
@@ -147,15 +162,23 @@ class CompressedFrame:
         return expand_motion(self.motion_vectors, self.height, self.width)
 
     def abs_residual(self) -> Optional[np.ndarray]:
-        """uint8 [H, W, 3] |Res| (computed on first use; None on I-frames)."""
+        """uint8 [H, W, 3] |Res| (computed on first use; None on I-frames). In summary mode it
+        is recomputed from this frame's and the previous frame's images: do not modify those in
+        place before calling it."""
         if self.pict_type == "I":
             return None
         if self._absdiff is None:
-            if self._pred is None:
+            if self.residual is not None:
+                self._absdiff = np.abs(self.residual).astype(np.uint8)
+            elif self._pred is not None:
+                self._absdiff = cv2.absdiff(self._cur, self._pred)
+            elif self._prev is not None:
+                pred = motion_compensate(self._prev, self.motion_vectors, self._mv_block_size)
+                self._absdiff = cv2.absdiff(self._cur, pred)
+            else:
                 raise ReaderError("the residual needs the reader opened with residual='full' or "
                                   "'summary'")
-            self._absdiff = cv2.absdiff(self._cur, self._pred)
-            self._cur = self._pred = None
+            self._cur = self._pred = self._prev = None
         return self._absdiff
 
     def residual_block_counts(self, thr: float, block_size: int = 16) -> np.ndarray:
@@ -163,6 +186,12 @@ class CompressedFrame:
         Zeros on I-frames."""
         if self.pict_type == "I":
             return np.zeros(grid_shape(self.height, self.width, block_size), np.int32)
+        if self._chan_sum is not None:
+            # exact channel sums (from the native pass): no |Res| map needed
+            native = _native()
+            if native.library() is not None:
+                return native.block_counts(self._chan_sum, sum_limit(thr), block_size)
+            return block_counts_from_sum(self._chan_sum, thr, block_size)
         absdiff = self.abs_residual()
         if 3.0 * float(thr) < 254:
             # one OpenCV pass; min(255, channel sum) answers these thresholds exactly
@@ -396,7 +425,8 @@ class CompressedVideo:
         need_rgb = self.rgb or self.residual_mode is not None
         state = dict(index=first_index - 1, gop_index=first_gop - 1, gop_pos=0, prev_rgb=None,
                      acc=None, started=False, damaged=None, need_rgb=need_rgb,
-                     mc=MotionCompensator(self.height, self.width, self.mv_block_size))
+                     mc=MotionCompensator(self.height, self.width, self.mv_block_size),
+                     native=self.residual_mode is not None and _native().backend() == "native")
         damaged = None
         try:
             skip_until_pts = None
@@ -490,7 +520,7 @@ class CompressedVideo:
             mv, intra = block_motion(vec, self.height, self.width, self.mv_block_size)
             out.motion_vectors, out.intra_blocks = mv, intra
             if self.residual_mode is not None:
-                self._residual(out, rgb, st["prev_rgb"], mv, st["mc"])
+                self._residual(out, rgb, st["prev_rgb"], mv, st["mc"], st["native"])
             if self.accumulate:
                 st["acc"] = accumulate_motion(st["acc"], expand_motion(
                     mv, self.height, self.width, self.mv_block_size))
@@ -509,7 +539,16 @@ class CompressedVideo:
             return cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420)
         return f.to_ndarray(format="rgb24")
 
-    def _residual(self, out: CompressedFrame, rgb, prev_rgb, mv, mc):
+    def _residual(self, out: CompressedFrame, rgb, prev_rgb, mv, mc, use_native=False):
+        if use_native and _native().half_pel_only(mv):
+            # one fused pass (native/residual.cc): prediction, Res, channel sums and their total
+            full = self.residual_mode == "full"
+            res, chan_sum, total = _native().residual(rgb, prev_rgb, mv, self.mv_block_size,
+                                                   want_residual=full)
+            out.residual, out._chan_sum, out.residual_sum = res, chan_sum, float(total)
+            if not full:  # abs_residual() compensates again on demand
+                out._cur, out._prev, out._mv_block_size = rgb, prev_rgb, self.mv_block_size
+            return
         pred = mc(prev_rgb, mv)
         # sum |Res| in one exact pass (8-bit L1 norms accumulate in integers)
         out.residual_sum = float(cv2.norm(rgb, pred, cv2.NORM_L1))
