@@ -10,6 +10,8 @@ Side by side on one clip (GOP 12, MPEG-4 Part 2, no B-frames), in one run:
   * rgb+mv        : open_compressed(rgb=True,  residual=None);
   * rgb+mv+res    : open_compressed(rgb=True,  residual='full')        (int16 map + summaries);
   * rgb+mv+summary: open_compressed(rgb=True,  residual='summary')     (|Res| summaries only);
+    (the residual modes use the backend third_party.compressed_video.native.backend() names,
+    printed at the start: 'native' C++ kernel, or 'numpy' with COMPRESSED_VIDEO_NATIVE=0);
   * mv+summary    : open_compressed(rgb=False, residual='summary');
   * mvx           : motion-vector-extractor 2.0.0 (frame + MVs, its own FFmpeg) run in a separate
                     venv's python (--mvx_python; skipped with a message if absent);
@@ -247,7 +249,7 @@ def main(argv):
 
 def _main():
     import cv2
-    from third_party.compressed_video import open_compressed
+    from third_party.compressed_video import native, open_compressed
     work = FLAGS.workdir or tempfile.mkdtemp(prefix="bench_reader_")
     path = FLAGS.video
     if path is None:
@@ -264,6 +266,9 @@ def _main():
     n_p = n_total - n_i
     print(f"cv2 threads: {cv2.getNumThreads()}, cpus: {os.cpu_count()}, load average at start: "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    backend = native.backend()
+    why = native.unavailable_reason()
+    print(f"residual backend: {backend}" + (f" ({why})" if why else ""), flush=True)
 
     wanted = set(FLAGS.modes.split(",")) if FLAGS.modes else None
     modes = [
@@ -311,7 +316,7 @@ def _main():
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print()
     print(f"{FLAGS.height}x{FLAGS.width}, {n_total} frames ({n_p} P), GOP {FLAGS.gop}; "
-          f"ratios are fps / pyav-decode fps")
+          f"residual backend {backend}; ratios are fps / pyav-decode fps")
     cbase = results.get("pyav-decode", {}).get("cpu_ms_per_frame")
     print(f"{'mode':16s} {'fps':>8s} {'ms/frame':>9s} {'vs floor':>9s} {'CPU ms/fr':>10s} "
           f"{'CPU vs floor':>12s}")
@@ -345,7 +350,8 @@ def _main():
               f"{' / '.join(f'{x:.0f}' for x in rss[2:])} MB")
     if FLAGS.json_out:
         with open(FLAGS.json_out, "w") as fh:
-            json.dump(dict(results=results, flow=flow, rss_mb=rss, video=path), fh, indent=1)
+            json.dump(dict(results=results, flow=flow, rss_mb=rss, video=path,
+                           residual_backend=backend), fh, indent=1)
 
 
 if __name__ == "__main__":
