@@ -39,10 +39,14 @@ def warp():
 CHANNELS = {4: 1, 8: 19, 16: 128, 32: 19}
 
 
+@pytest.mark.parametrize("layout", ["rows", "generic"])
 @pytest.mark.parametrize("border", ["clamp", "zeros"])
 @pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
 @pytest.mark.parametrize("stride", [4, 8, 16, 32])
-def test_forward_matches_reference(warp, stride, interpolation, border):
+def test_forward_matches_reference(warp, stride, interpolation, border, layout, monkeypatch):
+    # rows: the 32-bit row-layout kernel every real map uses; generic: the 64-bit one (maps of
+    # 2^30+ elements), forced here by the environment variable the launcher reads.
+    monkeypatch.setenv("TAPLAB_TF_CUDA_GENERIC_KERNEL", "1" if layout == "generic" else "0")
     rng = np.random.default_rng(stride)
     c = CHANNELS[stride]
     size = (70, 90) if c < 128 else (50, 66)  # odd sizes, partial edge blocks

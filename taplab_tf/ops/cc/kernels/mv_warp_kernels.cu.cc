@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <type_traits>
 
 #include "mv_warp.h"
@@ -105,6 +106,45 @@ __global__ void ForwardKernel(WarpParams p, const T* __restrict__ features,
   }
 }
 
+// The same as ForwardKernel, laid out for speed when every index fits in 32 bits: blockIdx.y walks
+// the N*h output rows (row, batch item and block row computed once per thread block) and
+// blockIdx.x x threadIdx.x the w*C elements of a row, so each element costs two 32-bit divisions
+// (its column and its block column) instead of six 64-bit ones.
+template <typename T>
+__global__ void ForwardRowsKernel(WarpParams p, const T* __restrict__ features,
+                                  const BlockShift* __restrict__ shifts, T* __restrict__ output) {
+  using A = typename Acc<T>::type;
+  const int C = static_cast<int>(p.channels), w = static_cast<int>(p.width);
+  const int h = static_cast<int>(p.height), rows = static_cast<int>(p.batch * p.height);
+  const int k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k >= w * C) return;
+  const int j = k / C;
+  const int c = k - j * C;
+  const int b2 = 2 * static_cast<int>(p.block);
+  const int gw = static_cast<int>(p.grid_w), gh = static_cast<int>(p.grid_h);
+  const int bx = min(((2 * j + 1) * static_cast<int>(p.stride)) / b2, gw - 1);
+  for (int row = blockIdx.y; row < rows; row += gridDim.y) {
+    const int n = row / h;
+    const int i = row - n * h;
+    const int by = min(((2 * i + 1) * static_cast<int>(p.stride)) / b2, gh - 1);
+    const Sample s = ComputeSample(p, shifts[(n * gh + by) * gw + bx], i, j);
+    const T* src = features + static_cast<int64_t>(n) * h * w * C + c;
+    T* dst = output + static_cast<int64_t>(row) * w * C + k;
+    if (p.interpolation == Interpolation::kNearest) {
+      *dst = s.index[0] < 0 ? Zero<T>() : src[s.index[0] * C];
+      continue;
+    }
+    const A vtl = s.index[0] < 0 ? A(0) : Load(src + s.index[0] * C);
+    const A vtr = s.index[1] < 0 ? A(0) : Load(src + s.index[1] * C);
+    const A vbl = s.index[2] < 0 ? A(0) : Load(src + s.index[2] * C);
+    const A vbr = s.index[3] < 0 ? A(0) : Load(src + s.index[3] * C);
+    const A ax = static_cast<A>(s.ax), ay = static_cast<A>(s.ay);
+    const A top = Add(Mul(ax, vtr - vtl), vtl);
+    const A bottom = Add(Mul(ax, vbr - vbl), vbl);
+    Store(dst, Add(Mul(ay, bottom - top), top));
+  }
+}
+
 template <typename A>
 __global__ void GradKernel(WarpParams p, const void* __restrict__ grad_raw, int grad_kind,
                            const BlockShift* __restrict__ shifts, A* __restrict__ acc,
@@ -173,8 +213,21 @@ int LaunchMvWarp(const WarpParams& p, const T* features, const float* motion, vo
   const int64_t count = p.batch * p.height * p.width * p.channels;
   if (count == 0) return 0;
   if (const int err = Shifts(p, motion, shifts, stream)) return err;
-  ForwardKernel<T><<<Blocks(count), kThreads, 0, stream>>>(
-      p, features, static_cast<const BlockShift*>(shifts), output, count);
+  const int64_t row = p.width * p.channels;
+  // 32-bit layout: indices (into the map and the motion grid, times 2 for BlockIndex) fit.
+  // TAPLAB_TF_CUDA_GENERIC_KERNEL=1 forces the general kernel (so tests cover it on small maps).
+  const char* generic = std::getenv("TAPLAB_TF_CUDA_GENERIC_KERNEL");
+  const bool force_generic = generic != nullptr && generic[0] == '1';
+  if (!force_generic && count < (int64_t{1} << 30) && p.grid_h * p.grid_w * p.batch < (int64_t{1} << 30) &&
+      2 * (std::max(p.height, p.width) + 1) * p.stride < (int64_t{1} << 30)) {
+    const dim3 grid(static_cast<unsigned>((row + kThreads - 1) / kThreads),
+                    static_cast<unsigned>(std::min<int64_t>(p.batch * p.height, 65535)));
+    ForwardRowsKernel<T><<<grid, kThreads, 0, stream>>>(
+        p, features, static_cast<const BlockShift*>(shifts), output);
+  } else {
+    ForwardKernel<T><<<Blocks(count), kThreads, 0, stream>>>(
+        p, features, static_cast<const BlockShift*>(shifts), output, count);
+  }
   return static_cast<int>(cudaGetLastError());
 }
 
