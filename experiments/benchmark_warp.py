@@ -8,6 +8,9 @@ Feature-flow warp (FFW, Eq. 1) of BL2-sized maps for a 1024x2048 frame with a 64
   * tf-fallback   : taplab_tf.ops.mv_warp(backend='tf'), gathers on a flattened index, tf.function;
   * composite     : the naive TF way: resize the MVs to the feature map (nearest), divide by the
                     stride, meshgrid, subtract, round, clip, gather_nd; tf.function;
+  * floor         : tf.add of two maps of the output's size: what producing any new tensor of
+                    that size costs here (no warp can be cheaper; composite/floor bounds the
+                    attainable ratio on this machine);
   * dense_warp    : tfa.image.dense_image_warp given the dense per-pixel flow (flow precomputed and
                     not timed, which favours it; it is bilinear only, so it is compared with the
                     bilinear kernel).
@@ -97,6 +100,7 @@ def main(argv):
             continue
         feats = rng.standard_normal((1, h, w, c)).astype(np.float32)
         ft, mt = tf.constant(feats), tf.constant(motion)
+        gt = tf.constant(feats[:, ::-1])
         fns = {
             "mv_warp cpp nearest": lambda: ops.mv_warp(ft, mt, s, backend="cpp"),
             "mv_warp cpp bilinear": lambda: ops.mv_warp(ft, mt, s, interpolation="bilinear",
@@ -104,6 +108,9 @@ def main(argv):
             "tf-fallback nearest": lambda: fallback(ft, mt, s, "nearest"),
             "tf-fallback bilinear": lambda: fallback(ft, mt, s, "bilinear"),
             "composite (resize+meshgrid+gather_nd) nearest": lambda: composite_warp(ft, mt, s),
+            # Not a warp: the cost of producing any new tensor of this size here (one read, one
+            # write). No kernel can beat it, so composite / floor bounds the attainable speed-up.
+            "floor: tf.add of two maps this size": lambda: tf.add(ft, gt),
         }
         if FLAGS.dense_warp:
             import tensorflow_addons as tfa  # pylint: disable=import-outside-toplevel
@@ -113,7 +120,7 @@ def main(argv):
         got = _time_group(fns, r, k)
         for what, t in got.items():
             ref = "mv_warp cpp bilinear" if "bilinear" in what else "mv_warp cpp nearest"
-            ratio = None if what.startswith("mv_warp") else t[0] / got[ref][0]
+            ratio = None if what.startswith(("mv_warp", "floor")) else t[0] / got[ref][0]
             rows.append((f"{h}x{w}x{c} s={s}", what, t, ratio))
     logits = tf.constant(rng.standard_normal((1, 128, 256, 19)).astype(np.float32))
     size = (frame_h, frame_w)
