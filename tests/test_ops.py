@@ -408,6 +408,24 @@ def test_upsample_argmax_matches_tf(backend, shape, size):
     _assert_argmax_equal(got.numpy(), logits, size)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_upsample_argmax_uint8_equals_int32(backend):
+    logits = np.random.default_rng(21).standard_normal((2, 13, 17, 19)).astype(np.float32)
+    wide = ops.upsample_argmax(logits, (100, 131), backend=backend)
+    narrow = ops.upsample_argmax(logits, (100, 131), backend=backend, output_dtype=tf.uint8)
+    assert narrow.dtype == tf.uint8
+    np.testing.assert_array_equal(narrow.numpy(), wide.numpy())
+    logits = np.random.default_rng(22).standard_normal((1, 4, 4, 256)).astype(np.float32)
+    np.testing.assert_array_equal(  # 256 channels: labels up to 255 still fit
+        ops.upsample_argmax(logits, (9, 9), backend=backend, output_dtype=tf.uint8).numpy(),
+        ops.upsample_argmax(logits, (9, 9), backend=backend).numpy())
+    with pytest.raises(tf.errors.InvalidArgumentError, match="too many for uint8"):
+        ops.upsample_argmax(np.zeros((1, 2, 2, 257), np.float32), (4, 4), backend=backend,
+                            output_dtype=tf.uint8)
+    with pytest.raises(ValueError, match="output_dtype"):
+        ops.upsample_argmax(logits, (9, 9), backend=backend, output_dtype=tf.int64)
+
+
 def test_upsample_argmax_ties_go_to_first_channel():
     logits = np.zeros((1, 4, 4, 6), np.float32)
     logits[..., 2] = logits[..., 4] = 1.0

@@ -16,15 +16,20 @@ import tensorflow as tf
 from taplab_tf.ops import _loader
 
 
-def upsample_argmax(logits, size, name=None, backend=None):
-    """int32 [N, H, W] labels = argmax over C of bilinear-resized logits [N, h, w, C].
+def upsample_argmax(logits, size, name=None, backend=None, output_dtype=tf.int32):
+    """int32 (or uint8) [N, H, W] labels = argmax over C of bilinear-resized logits [N, h, w, C].
 
     Args:
       logits: float32 [N, h, w, C] (float16/float64 are cast to float32, as tf.image.resize does).
       size: (H, W) ints or an int32 [2] tensor.
       name: name scope.
       backend: None (env / auto), 'cpp' or 'tf' (plain tf.image.resize + tf.argmax).
+      output_dtype: tf.int32 (default) or tf.uint8 (C <= 256; a quarter of the output bytes,
+        written directly by the kernel: what the engine's output step uses).
     """
+    output_dtype = tf.as_dtype(output_dtype)
+    if output_dtype not in (tf.int32, tf.uint8):
+        raise ValueError(f"output_dtype must be tf.int32 or tf.uint8, got {output_dtype.name}")
     with tf.name_scope(name or "upsample_argmax"):
         logits = tf.convert_to_tensor(logits, dtype_hint=tf.float32, name="logits")
         if not logits.dtype.is_floating:
@@ -39,8 +44,12 @@ def upsample_argmax(logits, size, name=None, backend=None):
             raise tf.errors.InvalidArgumentError(
                 None, None, f"size must be a vector of 2 int32 (H, W), got shape {size.shape}")
         if _loader.resolve(backend) == _loader.CPP:
-            return _loader.library().tap_lab_upsample_argmax(logits, size)
-        return upsample_argmax_tf(logits, size)
+            return _loader.library().tap_lab_upsample_argmax(logits, size, out_type=output_dtype)
+        if output_dtype == tf.uint8 and logits.shape[-1] is not None and logits.shape[-1] > 256:
+            raise tf.errors.InvalidArgumentError(
+                None, None, f"logits has {logits.shape[-1]} channels, too many for uint8 labels "
+                            f"(output_dtype)")
+        return tf.cast(upsample_argmax_tf(logits, size), output_dtype)
 
 
 def upsample_argmax_tf(logits, size):

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "cpu_dispatch.h"
@@ -100,9 +101,16 @@ void InterpolateRowX(const float* row, const int32_t* lower, const int32_t* uppe
 typedef float V8F __attribute__((vector_size(32)));
 typedef int32_t V8I __attribute__((vector_size(32)));
 
+// Stores 8 labels (int32 lanes) as OutT.
+inline void StoreLabels(const V8I& v, int32_t* out) { std::memcpy(out, &v, 32); }
+inline void StoreLabels(const V8I& v, uint8_t* out) {
+  for (int l = 0; l < 8; ++l) out[l] = static_cast<uint8_t>(v[l]);
+}
+
+template <typename OutT>
 TAPLAB_AVX2_CLONES void ArgmaxRows(
     const float* top, const float* diff, int64_t W, int64_t C, const float* y_lerps,
-    int64_t rows, int32_t* out) {
+    int64_t rows, OutT* out) {
   // Rows sharing (top, diff) are done tile by tile, so a tile's C x 16 inputs are read from
   // memory once and from L1 for the other rows (an x8 upsampling has 8 such rows).
   int64_t x0 = 0;
@@ -133,8 +141,8 @@ TAPLAB_AVX2_CLONES void ArgmaxRows(
         arg0 = g0 ? cv : arg0;
         arg1 = g1 ? cv : arg1;
       }
-      std::memcpy(out + k * W + x0, &arg0, 32);
-      std::memcpy(out + k * W + x0 + 8, &arg1, 32);
+      StoreLabels(arg0, out + k * W + x0);
+      StoreLabels(arg1, out + k * W + x0 + 8);
     }
   }
   for (int64_t k = 0; k < rows; ++k) {
@@ -148,13 +156,14 @@ TAPLAB_AVX2_CLONES void ArgmaxRows(
           arg = static_cast<int32_t>(c);
         }
       }
-      out[k * W + x] = arg;
+      out[k * W + x] = static_cast<OutT>(arg);
     }
   }
 }
 
 }  // namespace
 
+template <typename OutT>
 class UpsampleArgmaxOp : public OpKernel {
  public:
   explicit UpsampleArgmaxOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
@@ -177,8 +186,11 @@ class UpsampleArgmaxOp : public OpKernel {
                 errors::InvalidArgument("logits height, width and channels must be positive, "
                                         "got shape ",
                                         logits.shape().DebugString()));
-    OP_REQUIRES(ctx, C <= 2147483647LL,
-                errors::InvalidArgument("logits has too many channels for int32 labels"));
+    const int64_t max_channels = std::is_same<OutT, uint8_t>::value ? 256 : 2147483647LL;
+    OP_REQUIRES(ctx, C <= max_channels,
+                errors::InvalidArgument("logits has ", C, " channels, too many for ",
+                                        std::is_same<OutT, uint8_t>::value ? "uint8" : "int32",
+                                        " labels (out_type)"));
     Tensor* output = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({N, H, W}), &output));
     if (N == 0) return;
@@ -194,7 +206,7 @@ class UpsampleArgmaxOp : public OpKernel {
       x_lerp[x] = xs[x].lerp;
     }
     const float* in = logits.flat<float>().data();
-    int32_t* out = output->flat<int32>().data();
+    OutT* out = output->flat<OutT>().data();
 
     auto band = [&](int64_t begin, int64_t end) {
       // top / bottom: x-interpolated input rows (keys n * h + row); diff = bottom - top.
@@ -252,8 +264,16 @@ class UpsampleArgmaxOp : public OpKernel {
   }
 };
 
-REGISTER_KERNEL_BUILDER(Name("TapLab>UpsampleArgmax").Device(DEVICE_CPU).HostMemory("size"),
-                        UpsampleArgmaxOp);
+REGISTER_KERNEL_BUILDER(Name("TapLab>UpsampleArgmax")
+                            .Device(DEVICE_CPU)
+                            .HostMemory("size")
+                            .TypeConstraint<int32>("out_type"),
+                        UpsampleArgmaxOp<int32_t>);
+REGISTER_KERNEL_BUILDER(Name("TapLab>UpsampleArgmax")
+                            .Device(DEVICE_CPU)
+                            .HostMemory("size")
+                            .TypeConstraint<uint8>("out_type"),
+                        UpsampleArgmaxOp<uint8_t>);
 
 }  // namespace taplab
 }  // namespace tensorflow

@@ -72,7 +72,8 @@ sampling pattern). grad and grad_features have the features' shape.
 REGISTER_OP("TapLab>UpsampleArgmax")
     .Input("logits: float")
     .Input("size: int32")
-    .Output("labels: int32")
+    .Output("labels: out_type")
+    .Attr("out_type: {int32, uint8} = DT_INT32")
     .SetShapeFn([](InferenceContext* c) {
       ShapeHandle logits;
       TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &logits));
@@ -93,7 +94,8 @@ upsampled [N, H, W, C] tensor is never materialised. Ties go to the first maximu
 
 logits: [N, h, w, C] float32.
 size: [2] int32 (H, W).
-labels: [N, H, W] int32.
+labels: [N, H, W] int32, or uint8 (out_type; needs C <= 256): a quarter of the bytes to write
+  where the labels go straight to an image or a video.
 )doc");
 
 }  // namespace taplab
