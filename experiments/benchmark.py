@@ -39,8 +39,8 @@ flags.DEFINE_bool("accuracy", False, "Also measure video mIoU per config.")
 flags.DEFINE_string("data_dir", None, "Labelled Cityscapes-layout clips for --accuracy "
                     "(default: a synthetic val split generated under --output_dir).")
 flags.DEFINE_enum("dataset", "synthetic", ["synthetic", "cityscapes"], "Dataset of --data_dir.")
-flags.DEFINE_string("accuracy_checkpoint", None, "Trained model for --accuracy (default: the "
-                    "shipped BL2 trained on synthetic data).")
+flags.DEFINE_string("accuracy_checkpoint", None, "Trained model for --accuracy (default: "
+                    "--checkpoint when given, else the shipped BL2 trained on synthetic data).")
 flags.DEFINE_integer("accuracy_clips", 4, "Clips of the generated val split.", lower_bound=1)
 flags.DEFINE_integer("accuracy_height", 256, "Height of the generated val split.")
 flags.DEFINE_integer("accuracy_width", 512, "Width of the generated val split.")
@@ -95,7 +95,8 @@ def main(argv):
     # -- accuracy ------------------------------------------------------------------------
     acc_model = clips = None
     if FLAGS.accuracy:
-        acc_model, meta = common.load_checkpoint(FLAGS.accuracy_checkpoint)
+        acc_checkpoint = FLAGS.accuracy_checkpoint or FLAGS.checkpoint  # None: the shipped BL2
+        acc_model, meta = common.load_checkpoint(acc_checkpoint)
         clips = accuracy_clips(out)
         acc_rows = common.run_or_exit(lambda: B.accuracy_table(
             acc_model, clips, FLAGS.dataset, cfg.replace(model=meta["model"]), FLAGS.configs,
@@ -103,7 +104,8 @@ def main(argv):
         report["accuracy"] = acc_rows
         md.append(B.markdown_accuracy(acc_rows, meta["model"],
                                       f"{meta['model'].upper()} video mIoU on {len(clips)} "
-                                      f"{FLAGS.dataset} clips, GOP {cfg.gop}"))
+                                      f"{FLAGS.dataset} clips, GOP {cfg.gop}, weights from "
+                                      f"{acc_checkpoint or 'the shipped BL2'}"))
         print(md[-1])
         B.plot_miou_vs_fps(rows, acc_rows, cfg.model, os.path.join(out, "miou_vs_speedup.png"))
         B.plot_per_distance(acc_rows, os.path.join(out, "miou_per_distance.png"))

@@ -26,8 +26,8 @@ flags.DEFINE_string("labels_dir", None, "Also write per-frame label PNGs (trainI
 flags.DEFINE_bool("draw_regions", True, "Draw the RGC region on corrected frames.")
 flags.DEFINE_bool("mark_keyframes", True, "Mark frames where phi ran on the whole frame.")
 flags.DEFINE_integer("num_frames", 36, "Frames of the default synthetic clip.", lower_bound=1)
-flags.DEFINE_integer("height", 256, "Height of the default synthetic clip.", lower_bound=16)
-flags.DEFINE_integer("width", 512, "Width of the default synthetic clip.", lower_bound=16)
+flags.DEFINE_integer("height", 512, "Height of the default synthetic clip.", lower_bound=16)
+flags.DEFINE_integer("width", 1024, "Width of the default synthetic clip.", lower_bound=16)
 flags.DEFINE_integer("seed", 7, "Seed of the default synthetic clip.")
 flags.DEFINE_string("summary_json", None, "Write the run summary as JSON here.")
 FLAGS = flags.FLAGS
