@@ -28,28 +28,30 @@ def _taps(i, j, n, motion, s, block, h, w, interpolation, border):
     return taps
 
 
-def ref_warp(features, motion, s, block=16, interpolation="nearest", border="clamp"):
-    f = np.asarray(features, np.float64)
-    n_, h, w, _ = f.shape
-    out = np.zeros_like(f)
+def _all_taps(shape, motion, s, block, interpolation, border):
+    """(n, i, j, y, x, weight) for every output pixel (n, i, j) and each of its taps (y, x)."""
+    n_, h, w = shape[:3]
     for n in range(n_):
         for i in range(h):
             for j in range(w):
                 for y, x, wt in _taps(i, j, n, motion, s, block, h, w, interpolation, border):
-                    out[n, i, j] += wt * f[n, y, x]
+                    yield n, i, j, y, x, wt
+
+
+def ref_warp(features, motion, s, block=16, interpolation="nearest", border="clamp"):
+    f = np.asarray(features, np.float64)
+    out = np.zeros_like(f)
+    for n, i, j, y, x, wt in _all_taps(f.shape, motion, s, block, interpolation, border):
+        out[n, i, j] += wt * f[n, y, x]
     return out
 
 
 def ref_warp_grad(grad, motion, s, block=16, interpolation="nearest", border="clamp"):
     """d(sum(grad * mv_warp(F)))/dF: the transpose of ref_warp (scatter-add)."""
     g = np.asarray(grad, np.float64)
-    n_, h, w, _ = g.shape
     out = np.zeros_like(g)
-    for n in range(n_):
-        for i in range(h):
-            for j in range(w):
-                for y, x, wt in _taps(i, j, n, motion, s, block, h, w, interpolation, border):
-                    out[n, y, x] += wt * g[n, i, j]
+    for n, i, j, y, x, wt in _all_taps(g.shape, motion, s, block, interpolation, border):
+        out[n, y, x] += wt * g[n, i, j]
     return out
 
 

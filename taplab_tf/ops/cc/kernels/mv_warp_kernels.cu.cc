@@ -75,11 +75,30 @@ __device__ inline Sample SampleOf(const WarpParams& p, const BlockShift* __restr
   return ComputeSample(p, shifts[(n * p.grid_h + by) * p.grid_w + bx], i, j);
 }
 
+// One output element from its taps: src points at channel c of the batch item's map.
+template <typename T>
+__device__ inline void WriteElement(const WarpParams& p, const Sample& s, const T* src, int64_t C,
+                                    T* dst) {
+  using A = typename Acc<T>::type;
+  if (p.interpolation == Interpolation::kNearest) {
+    *dst = s.index[0] < 0 ? Zero<T>() : src[s.index[0] * C];
+    return;
+  }
+  const A vtl = s.index[0] < 0 ? A(0) : Load(src + s.index[0] * C);
+  const A vtr = s.index[1] < 0 ? A(0) : Load(src + s.index[1] * C);
+  const A vbl = s.index[2] < 0 ? A(0) : Load(src + s.index[2] * C);
+  const A vbr = s.index[3] < 0 ? A(0) : Load(src + s.index[3] * C);
+  const A ax = static_cast<A>(s.ax), ay = static_cast<A>(s.ay);
+  // The CPU kernel's expression order (tfa lerp form), without contraction into FMAs.
+  const A top = Add(Mul(ax, vtr - vtl), vtl);
+  const A bottom = Add(Mul(ax, vbr - vbl), vbl);
+  Store(dst, Add(Mul(ay, bottom - top), top));
+}
+
 template <typename T>
 __global__ void ForwardKernel(WarpParams p, const T* __restrict__ features,
                              const BlockShift* __restrict__ shifts, T* __restrict__ output,
                              int64_t count) {
-  using A = typename Acc<T>::type;
   const int64_t C = p.channels, w = p.width, h = p.height, plane = h * w * C;
   for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < count;
        e += int64_t{blockDim.x} * gridDim.x) {
@@ -88,21 +107,7 @@ __global__ void ForwardKernel(WarpParams p, const T* __restrict__ features,
     const int64_t j = pix % w;
     const int64_t i = (pix / w) % h;
     const int64_t n = pix / (w * h);
-    const Sample s = SampleOf(p, shifts, n, i, j);
-    const T* src = features + n * plane + c;
-    if (p.interpolation == Interpolation::kNearest) {
-      output[e] = s.index[0] < 0 ? Zero<T>() : src[s.index[0] * C];
-      continue;
-    }
-    const A vtl = s.index[0] < 0 ? A(0) : Load(src + s.index[0] * C);
-    const A vtr = s.index[1] < 0 ? A(0) : Load(src + s.index[1] * C);
-    const A vbl = s.index[2] < 0 ? A(0) : Load(src + s.index[2] * C);
-    const A vbr = s.index[3] < 0 ? A(0) : Load(src + s.index[3] * C);
-    const A ax = static_cast<A>(s.ax), ay = static_cast<A>(s.ay);
-    // The CPU kernel's expression order (tfa lerp form), without contraction into FMAs.
-    const A top = Add(Mul(ax, vtr - vtl), vtl);
-    const A bottom = Add(Mul(ax, vbr - vbl), vbl);
-    Store(output + e, Add(Mul(ay, bottom - top), top));
+    WriteElement(p, SampleOf(p, shifts, n, i, j), features + n * plane + c, C, output + e);
   }
 }
 
@@ -113,7 +118,6 @@ __global__ void ForwardKernel(WarpParams p, const T* __restrict__ features,
 template <typename T>
 __global__ void ForwardRowsKernel(WarpParams p, const T* __restrict__ features,
                                   const BlockShift* __restrict__ shifts, T* __restrict__ output) {
-  using A = typename Acc<T>::type;
   const int C = static_cast<int>(p.channels), w = static_cast<int>(p.width);
   const int h = static_cast<int>(p.height), rows = static_cast<int>(p.batch * p.height);
   const int k = blockIdx.x * blockDim.x + threadIdx.x;
@@ -127,21 +131,9 @@ __global__ void ForwardRowsKernel(WarpParams p, const T* __restrict__ features,
     const int n = row / h;
     const int i = row - n * h;
     const int by = min(((2 * i + 1) * static_cast<int>(p.stride)) / b2, gh - 1);
-    const Sample s = ComputeSample(p, shifts[(n * gh + by) * gw + bx], i, j);
-    const T* src = features + static_cast<int64_t>(n) * h * w * C + c;
-    T* dst = output + static_cast<int64_t>(row) * w * C + k;
-    if (p.interpolation == Interpolation::kNearest) {
-      *dst = s.index[0] < 0 ? Zero<T>() : src[s.index[0] * C];
-      continue;
-    }
-    const A vtl = s.index[0] < 0 ? A(0) : Load(src + s.index[0] * C);
-    const A vtr = s.index[1] < 0 ? A(0) : Load(src + s.index[1] * C);
-    const A vbl = s.index[2] < 0 ? A(0) : Load(src + s.index[2] * C);
-    const A vbr = s.index[3] < 0 ? A(0) : Load(src + s.index[3] * C);
-    const A ax = static_cast<A>(s.ax), ay = static_cast<A>(s.ay);
-    const A top = Add(Mul(ax, vtr - vtl), vtl);
-    const A bottom = Add(Mul(ax, vbr - vbl), vbl);
-    Store(dst, Add(Mul(ay, bottom - top), top));
+    WriteElement(p, ComputeSample(p, shifts[(n * gh + by) * gw + bx], i, j),
+                 features + static_cast<int64_t>(n) * h * w * C + c, int64_t{C},
+                 output + static_cast<int64_t>(row) * w * C + k);
   }
 }
 
