@@ -22,11 +22,11 @@ full-frame logits away from the crop border. BL1 and BL3 contain pyramid pooling
 over the whole *input*: on a crop they pool over the crop only, so crop logits differ from the
 full-frame logits everywhere, not only near the border (the paper accepts this for RGC).
 
-Cost at 1024x2048, 19 classes, default widths (python -m experiments.model_info --repeats=1,
-measured once on 2 shared CPU cores while a training job ran, so times are rough):
-  bl1  6.19 M params,   39.4 GFLOPs,   360 ms   (paper Table 2, 1080 Ti: 33.2 FPS)
-  bl2  1.98 M params,   36.1 GFLOPs,   783 ms   (29.3 FPS)
-  bl3 65.71 M params, 4095.0 GFLOPs, 28651 ms   (7.2 FPS)
+Cost at 1024x2048, 19 classes, default widths (python -m experiments.model_info, 2 CPU cores,
+quiet machine):
+  bl1  6.19 M params,   39.4 GFLOPs,   191 ms   (paper Table 2, 1080 Ti: 33.2 FPS)
+  bl2  1.98 M params,   36.1 GFLOPs,   397 ms   (29.3 FPS)
+  bl3 65.71 M params, 4095.0 GFLOPs, 13989 ms   (7.2 FPS)
 BL3 as built here (ResNet-101 dilated to stride 8 at full resolution) is ~100x BL2 in FLOPs,
 far more than the paper's 4x FPS gap; dilated=False (stride 32) is much cheaper.
 """
