@@ -219,7 +219,7 @@ class Trainer:
         """Loads the weights of a model saved by save_model (same network, same class count)
         into a fresh run: the optimizer and the learning-rate schedule start from step 0.
         A run that has its own checkpoints resumes from them instead (see restore)."""
-        from taplab_tf.models import read_metadata
+        from taplab_tf.models import load_model, read_metadata
         meta = read_metadata(directory)
         mine = {"model": self.cfg.model, "num_classes": self.num_classes,
                 "kwargs": dict(self.cfg.model_kwargs)}
@@ -228,7 +228,9 @@ class Trainer:
         if mine != theirs:
             raise ValueError(f"init_from: {directory} holds {theirs}, which does not fit this "
                              f"run's {mine}")
-        self.model.load_weights(os.path.join(directory, meta.get("weights", "weights.h5")))
+        # load_model resolves and verifies the weights file (present, sha256) with one-line errors.
+        saved, _ = load_model(directory, model=self.cfg.model, num_classes=self.num_classes)
+        self.model.set_weights(saved.get_weights())
         logging.info("warm start from %s (%s)", directory, meta.get("command", ""))
 
     def _build_step(self):
