@@ -78,18 +78,20 @@ def main(argv):
         common.check_video(video)
     if FLAGS.rgfs_fraction is not None:
         from taplab_tf.pipeline import calibrate
-        thr = calibrate.threshold_for_fraction(calibrate.p_frame_scores(video),
-                                               FLAGS.rgfs_fraction)
+        thr = common.run_or_exit(lambda: calibrate.threshold_for_video(
+            video, FLAGS.rgfs_fraction, accumulate=cfg.rgfs_accumulate))
         cfg = cfg.replace(thr_rgfs=thr)
         report["settings"] = cfg.to_dict()
         print(f"thr_rgfs calibrated on the clip for {100 * FLAGS.rgfs_fraction:.0f}% of P-frames: "
-              f"{thr:.4g} (at 1024x2048)")
+              f"{thr:.4g} (at 1024x2048"
+              + (", accumulated trigger)" if cfg.rgfs_accumulate else ")"))
     print(f"speed: {cfg.model} ({weights}) on {video}")
     rows = common.run_or_exit(lambda: B.speed_table(model, cfg.model, video, cfg, FLAGS.configs))
     report["speed"] = rows
     md = [B.markdown_speed(rows, f"{cfg.model.upper()} speed, {FLAGS.height}x{FLAGS.width}, "
                                  f"GOP {cfg.gop}, {report['machine']['cpu']} "
-                                 f"({report['machine']['cores']} cores), {weights}")]
+                                 f"({report['machine']['cores']} cores), {weights}"
+                                 f"{B.variant_note(cfg)}")]
     print(md[-1])
 
     # -- accuracy ------------------------------------------------------------------------
@@ -105,7 +107,8 @@ def main(argv):
         md.append(B.markdown_accuracy(acc_rows, meta["model"],
                                       f"{meta['model'].upper()} video mIoU on {len(clips)} "
                                       f"{FLAGS.dataset} clips, GOP {cfg.gop}, weights from "
-                                      f"{acc_checkpoint or 'the shipped BL2'}"))
+                                      f"{acc_checkpoint or 'the shipped BL2'}"
+                                      f"{B.variant_note(cfg)}"))
         print(md[-1])
         B.plot_miou_vs_fps(rows, acc_rows, cfg.model, os.path.join(out, "miou_vs_speedup.png"))
         B.plot_per_distance(acc_rows, os.path.join(out, "miou_per_distance.png"))

@@ -1,7 +1,7 @@
 """Pick thr_rgfs so that a target fraction of P-frames goes to phi (default 10%, as the paper).
 
     python -m experiments.calibrate_rgfs --dataset=synthetic --data_dir=D --split=train \
-        --gop=12 --fraction=0.1 [--output_json=R.json]
+        --gop=12 --fraction=0.1 [--rgfs_accumulate] [--output_json=R.json]
 
 The threshold is printed at the paper's 1024x2048 scale, ready for --thr_rgfs.
 """
@@ -30,10 +30,12 @@ def main(argv):
     clips = common.run_or_exit(lambda: evaluate.list_clips(FLAGS.dataset, FLAGS.data_dir,
                                                            FLAGS.split))
     result = common.run_or_exit(lambda: calibrate.calibrate_clips(
-        clips, FLAGS.gop, FLAGS.fraction, max_clips=FLAGS.max_clips))
+        clips, FLAGS.gop, FLAGS.fraction, max_clips=FLAGS.max_clips,
+        accumulate=FLAGS.rgfs_accumulate))
     print(f"thr_rgfs = {result['thr_rgfs']:.4g} (at 1024x2048) sends "
           f"{100 * result['achieved_fraction']:.1f}% of {result['p_frames']} P-frames to phi "
-          f"(target {100 * FLAGS.fraction:.0f}%); use --thr_rgfs={result['thr_rgfs']:.4g}")
+          f"(target {100 * FLAGS.fraction:.0f}%); use --thr_rgfs={result['thr_rgfs']:.4g}"
+          + (" --rgfs_accumulate" if FLAGS.rgfs_accumulate else ""))
     if FLAGS.output_json:
         with open(FLAGS.output_json, "w") as f:
             json.dump(result, f, indent=2)

@@ -22,7 +22,8 @@ _defined = False
 
 def define_taplab_flags() -> None:
     """Defines --model, --gop, --modules, --region_shape, --region_stride, --thr_rgc, --thr_rgfs,
-    --alpha (idempotent, so several apps and tests may call it)."""
+    --alpha, --rgc_accumulate, --rgfs_accumulate (idempotent, so several apps and tests may call
+    it)."""
     global _defined
     if _defined:
         return
@@ -46,6 +47,12 @@ def define_taplab_flags() -> None:
                        "1024x2048, scaled by frame area at other sizes).", lower_bound=0.0)
     flags.DEFINE_float("alpha", _DEFAULTS.alpha,
                        "RGC blending weight in [0, 1] (Eq. 6).", lower_bound=0.0, upper_bound=1.0)
+    flags.DEFINE_bool("rgc_accumulate", _DEFAULTS.rgc_accumulate,
+                      "Original-code variant: RGC region scores add up across the GOP and the "
+                      "chosen region's score is reset.")
+    flags.DEFINE_bool("rgfs_accumulate", _DEFAULTS.rgfs_accumulate,
+                      "Original-code variant: RGFS fires on the residual summed since the last "
+                      "keyframe (calibrate --thr_rgfs with calibrate_rgfs --rgfs_accumulate).")
 
     def _modules_ok(value):
         try:
@@ -90,6 +97,8 @@ def config_from_flags() -> config_lib.TapLabConfig:
             thr_rgc=FLAGS.thr_rgc,
             thr_rgfs=FLAGS.thr_rgfs,
             alpha=FLAGS.alpha,
+            rgc_accumulate=FLAGS.rgc_accumulate,
+            rgfs_accumulate=FLAGS.rgfs_accumulate,
         )
     except config_lib.ConfigError as e:
         raise SystemExit(f"error: {e}")

@@ -10,6 +10,12 @@ Names follow the paper (Feng et al., "TapLab", TPAMI) so that a reader can find 
   thr_rgfs       a P-frame goes to phi where sum |Res| > thr_rgfs (3.6e7 at 1024x2048).
   alpha          RGC blending weight, F[R] = (1 - alpha) F_warped[R] + alpha phi(I[R]) (Eq. 6).
 
+Two variants of the original code, off by default (the paper's Eq. 3 and Eq. 4 as written):
+  rgc_accumulate   region scores add up across the GOP; the chosen region's score is reset.
+  rgfs_accumulate  RGFS compares the residual summed since the last keyframe with thr_rgfs, so
+                   that drift building up over several P-frames triggers phi (calibrate the
+                   threshold with `calibrate_rgfs --rgfs_accumulate`: it differs from Eq. 4's).
+
 region_shape, region_stride and thr_rgfs are stated at the paper's 1024x2048. At other frame sizes
 the engine uses `scaled_to` (the region grid scaled with the frame, on the 16-pixel block grid) and
 `scaled_thr_rgfs` (the threshold scaled with the frame area: sum |Res| grows with the number of
@@ -65,6 +71,8 @@ class TapLabConfig:
     thr_rgc: float = 30.0
     thr_rgfs: float = 3.6e7
     alpha: float = 1.0  # Eq. 6: 1.0 lets phi's crop replace the warped region; Fig. 11 sweeps it.
+    rgc_accumulate: bool = False
+    rgfs_accumulate: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "modules", parse_modules(self.modules))

@@ -11,6 +11,7 @@ def test_defaults_are_the_papers():
     assert cfg.region_shape == (512, 512) and cfg.region_stride == 256
     assert cfg.thr_rgc == 30 and cfg.thr_rgfs == 3.6e7
     assert 0.0 <= cfg.alpha <= 1.0
+    assert not cfg.rgc_accumulate and not cfg.rgfs_accumulate  # Eq. 3 and 4 as written
 
 
 @pytest.mark.parametrize("kwargs, names", [

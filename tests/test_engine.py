@@ -146,6 +146,12 @@ def test_rgfs_accumulate_variant_sums_since_the_keyframe():
     for f in frames[1:]:
         f.residual_sum = 40.0
     assert [r.action for r in engine.segment(frames)] == ["phi", "ffw", "ffw", "rgfs", "ffw"]
+    # The same variant set in the config (where the flags put it); Eq. 4 as written never fires.
+    from_config = E.TapLabEngine(tiny_model(), cfg.replace(rgfs_accumulate=True),
+                                 scale_to_frame=False)
+    assert [r.action for r in from_config.segment(frames)] == ["phi", "ffw", "ffw", "rgfs", "ffw"]
+    plain = E.TapLabEngine(tiny_model(), cfg, scale_to_frame=False)
+    assert [r.action for r in plain.segment(frames)] == ["phi"] + ["ffw"] * 4
 
 
 def test_traced_once_per_shape_over_a_30_frame_clip():

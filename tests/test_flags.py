@@ -35,6 +35,8 @@ def test_flags_reach_the_config(parse):
     assert cfg == C.TapLabConfig(model="bl3", gop=6, modules=("ffw", "rgfs"),
                                  region_shape=(256, 128), region_stride=64, thr_rgc=20,
                                  thr_rgfs=1e7, alpha=0.5)
+    variants = parse("--rgc_accumulate", "--rgfs_accumulate")
+    assert variants.rgc_accumulate and variants.rgfs_accumulate
 
 
 @pytest.mark.parametrize("bad", ["--gop=0", "--alpha=2", "--modules=rgc", "--modules=ffw,foo",

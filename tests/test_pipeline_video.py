@@ -188,6 +188,26 @@ def test_odd_frame_size_runs_with_every_module():
             assert y % s == 0 and x % s == 0 and y + h <= 70 and x + w <= 134
 
 
+def test_accumulated_rgfs_calibration_replays_the_trigger():
+    from taplab_tf.pipeline import calibrate
+    # GOP 4, every P-frame scores 10: the accumulated sum passes 25 at every third P-frame
+    # since the last reset, so per GOP [I P P P] one of three P-frames fires.
+    is_p = np.array([False, True, True, True] * 3)
+    scores = np.where(is_p, 10.0, 0.0)
+    seq = [(is_p, scores)]
+    assert calibrate.fired_fraction(seq, 25.0, accumulate=True) == pytest.approx(1 / 3)
+    assert calibrate.fired_fraction(seq, 25.0, accumulate=False) == 0.0
+    assert calibrate.fired_fraction(seq, 15.0, accumulate=True) == pytest.approx(1 / 3)
+    assert calibrate.fired_fraction(seq, 5.0, accumulate=True) == 1.0
+    thr = calibrate.threshold_for_fraction_accumulated(seq, 1 / 3)
+    # Below 10 every P-frame fires; from 10 on, only the second of each GOP (sum 20).
+    assert thr == pytest.approx(10.0, abs=1e-6)
+    assert calibrate.fired_fraction(seq, thr, accumulate=True) <= 1 / 3
+    assert calibrate.threshold_for_fraction_accumulated(seq, 0.0) >= 30.0
+    with pytest.raises(ValueError, match="no P-frames"):
+        calibrate.threshold_for_fraction_accumulated([(np.array([False]), np.zeros(1))], 0.1)
+
+
 def test_rgfs_calibration_scores_and_threshold(video):
     from taplab_tf.pipeline import calibrate
     scores = calibrate.p_frame_scores(video)

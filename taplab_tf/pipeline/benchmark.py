@@ -50,6 +50,12 @@ PAPER_TABLE5 = {
 }
 
 
+def variant_note(cfg: config_lib.TapLabConfig) -> str:
+    """', original-code variants: ...' for a table title where a variant is on, else ''."""
+    on = [k for k in ("rgc_accumulate", "rgfs_accumulate") if getattr(cfg, k)]
+    return f", original-code variants: {', '.join(on)}" if on else ""
+
+
 def machine_info() -> Dict:
     import tensorflow as tf
     from taplab_tf import ops

@@ -119,9 +119,10 @@ class TapLabEngine:
       output_stride: stride of the logits; defaults to `model.output_stride`.
       scale_to_frame: scale region grid and thr_rgfs from 1024x2048 to the video's size.
       warp_interpolation: 'nearest' (the paper's gather) or 'bilinear'.
-      rgc_accumulate: the original code's variant that accumulates region scores across the GOP
-        and resets the chosen region.
-      rgfs_accumulate: trigger RGFS on the residual accumulated since the last keyframe.
+      rgc_accumulate, rgfs_accumulate: override the config's variants of the original code
+        (TapLabConfig.rgc_accumulate: region scores accumulated across the GOP, the chosen one
+        reset; TapLabConfig.rgfs_accumulate: RGFS on the residual summed since the last
+        keyframe). None keeps the config's setting.
       propagation: 'mv' (FFW, the paper) or a baseline of Table 3 on equal footing: optical
         flow from the decoded frames ('flow_dis', 'flow_farneback'), warped with tfa
         dense_image_warp; or 'itp', linear interpolation of the logits of the two neighbouring
@@ -133,10 +134,14 @@ class TapLabEngine:
 
     def __init__(self, model: tf.keras.Model, config: config_lib.TapLabConfig, *,
                  output_stride: Optional[int] = None, scale_to_frame: bool = True,
-                 warp_interpolation: str = "nearest", rgc_accumulate: bool = False,
-                 rgfs_accumulate: bool = False, propagation: str = "mv", queue_size: int = 4):
+                 warp_interpolation: str = "nearest", rgc_accumulate: Optional[bool] = None,
+                 rgfs_accumulate: Optional[bool] = None, propagation: str = "mv",
+                 queue_size: int = 4):
         self.model = model
-        self.config = config.validate()
+        variants = {k: bool(v) for k, v in (("rgc_accumulate", rgc_accumulate),
+                                             ("rgfs_accumulate", rgfs_accumulate))
+                    if v is not None}
+        self.config = config.replace(**variants).validate() if variants else config.validate()
         self.output_stride = int(output_stride or getattr(model, "output_stride", 0) or 0)
         if self.output_stride <= 0:
             raise EngineError("output_stride: the model has no output_stride attribute; pass "
@@ -149,8 +154,8 @@ class TapLabEngine:
         self.num_classes = int(model.outputs[0].shape[-1]) if model.outputs else None
         self.scale_to_frame = scale_to_frame
         self.warp_interpolation = warp_interpolation
-        self.rgc_accumulate = rgc_accumulate
-        self.rgfs_accumulate = rgfs_accumulate
+        self.rgc_accumulate = self.config.rgc_accumulate
+        self.rgfs_accumulate = self.config.rgfs_accumulate
         self.propagation = propagation
         self.queue_size = queue_size
         self.trace_counts: Dict[str, int] = {"phi": 0, "warp": 0, "blend": 0, "output": 0}
