@@ -45,6 +45,8 @@ flags.DEFINE_integer("accuracy_clips", 4, "Clips of the generated val split.", l
 flags.DEFINE_integer("accuracy_height", 256, "Height of the generated val split.")
 flags.DEFINE_integer("accuracy_width", 512, "Width of the generated val split.")
 flags.DEFINE_list("sweeps", [], "Any of gop, region, alpha, rgfs, propagation.")
+flags.DEFINE_bool("freeze", True, "Run phi as a frozen inference graph (the engine's default); "
+                  "--nofreeze times it on the live variables.")
 FLAGS = flags.FLAGS
 
 
@@ -86,11 +88,14 @@ def main(argv):
               f"{thr:.4g} (at 1024x2048"
               + (", accumulated trigger)" if cfg.rgfs_accumulate else ")"))
     print(f"speed: {cfg.model} ({weights}) on {video}")
-    rows = common.run_or_exit(lambda: B.speed_table(model, cfg.model, video, cfg, FLAGS.configs))
+    rows = common.run_or_exit(lambda: B.speed_table(model, cfg.model, video, cfg, FLAGS.configs,
+                                                     engine_kwargs={"freeze": FLAGS.freeze}))
     report["speed"] = rows
+    graph = "frozen" if rows and rows[0]["phi_graph"] == "frozen" else "on live variables"
     md = [B.markdown_speed(rows, f"{cfg.model.upper()} speed, {FLAGS.height}x{FLAGS.width}, "
                                  f"GOP {cfg.gop}, {report['machine']['cpu']} "
-                                 f"({report['machine']['cores']} cores), {weights}"
+                                 f"({report['machine']['cores']} cores), {weights}, phi "
+                                 f"{graph}"
                                  f"{B.variant_note(cfg)}")]
     print(md[-1])
 

@@ -167,6 +167,31 @@ def test_traced_once_per_shape_over_a_30_frame_clip():
     assert engine.trace_counts == {"phi": 2, "warp": 1, "blend": 1, "output": 1}
 
 
+def test_frozen_phi_agrees_with_the_model_and_a_failed_freeze_says_so(monkeypatch, caplog):
+    model = tiny_model()
+    frozen = E.TapLabEngine(model, C.TapLabConfig(modules="none"))
+    live = E.TapLabEngine(model, C.TapLabConfig(modules="none"), freeze=False)
+    assert frozen.phi_graph == "frozen" and live.phi_graph == "variables"
+    image = clip(1)[0].image
+    expected = model(tf.cast(image, tf.float32)[None]).numpy()
+    np.testing.assert_allclose(frozen._phi(image).numpy(), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(live._phi(image).numpy(), expected, rtol=1e-6, atol=1e-6)
+    # The engine serves the weights it was built with.
+    model.layers[2].kernel.assign(tf.zeros_like(model.layers[2].kernel))
+    np.testing.assert_allclose(frozen._phi(image).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+    from tensorflow.python.framework import convert_to_constants
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("cannot fold this graph")
+    monkeypatch.setattr(convert_to_constants, "convert_variables_to_constants_v2", broken)
+    with caplog.at_level("WARNING", logger="taplab_tf"):
+        fallback = E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="none"))
+    assert fallback.phi_graph == "variables"
+    assert "could not be frozen (cannot fold this graph)" in caplog.text
+    assert [r.action for r in fallback.segment(clip(2))] == ["phi", "phi"]
+
+
 def test_reader_errors_reach_the_caller():
     def broken():
         yield clip(1)[0]

@@ -110,6 +110,7 @@ def time_config(model, cfg: config_lib.TapLabConfig, video: str, *, warmup: bool
         "eq2_ms": 1000 * (t_i / g + (1 - 1 / g) * t_p) if p_t else 1000 * t_i,
         "split_ms": summary["time_split_ms"], "reader_ms": summary["reader_ms"],
         "rgfs_fraction": summary["rgfs_fraction"], "rgc_corrections": summary["rgc_corrections"],
+        "phi_graph": engine.phi_graph,
     }
 
 

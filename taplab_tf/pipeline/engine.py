@@ -14,6 +14,14 @@ work runs in tf.function steps traced once per input shape (the full frame and t
 warp is a custom op and is kept out of XLA. Decoding runs in a reader thread with a bounded queue
 so that it overlaps inference.
 
+phi runs as a frozen inference graph (freeze=True, the default): the model's weights are folded
+into constants once, when the engine is built, which lets TF's graph optimiser and oneDNN prepare
+the weights once instead of on every call (on this project's 2-core CPU, BL2 runs 14% faster at
+1024x2048 and 22% faster on a 512x512 RGC crop; the outputs agree to float rounding). The engine
+therefore serves the weights it was built with: build a new engine after changing them. Where a
+model cannot be frozen the engine says so once and runs phi on the live variables
+(`engine.phi_graph` tells which).
+
 Region grid and thr_rgfs are stated at the paper's 1024x2048 (TapLabConfig); with
 `scale_to_frame=True` (the default) they are scaled to the video's frame size: regions by
 TapLabConfig.scaled_to, thr_rgfs by the frame area (TapLabConfig.scaled_thr_rgfs).
@@ -130,13 +138,14 @@ class TapLabEngine:
         the stream the last frame serves as the closing keyframe). RGC and RGFS apply to 'mv'
         and the flow baselines, not to 'itp'.
       queue_size: decoded frames held ahead of inference.
+      freeze: run phi as a frozen inference graph (see the module docstring).
     """
 
     def __init__(self, model: tf.keras.Model, config: config_lib.TapLabConfig, *,
                  output_stride: Optional[int] = None, scale_to_frame: bool = True,
                  warp_interpolation: str = "nearest", rgc_accumulate: Optional[bool] = None,
                  rgfs_accumulate: Optional[bool] = None, propagation: str = "mv",
-                 queue_size: int = 4):
+                 queue_size: int = 4, freeze: bool = True):
         self.model = model
         variants = {k: bool(v) for k, v in (("rgc_accumulate", rgc_accumulate),
                                              ("rgfs_accumulate", rgfs_accumulate))
@@ -159,19 +168,44 @@ class TapLabEngine:
         self.propagation = propagation
         self.queue_size = queue_size
         self.trace_counts: Dict[str, int] = {"phi": 0, "warp": 0, "blend": 0, "output": 0}
-        self._build_steps()
+        self.phi_graph = "variables"  # or "frozen", set by _build_steps
+        self._build_steps(freeze)
 
     # -- the tf.function steps -----------------------------------------------------------
-    def _build_steps(self):
+    def _frozen_model(self):
+        """phi with its weights folded into constants, or None (said once) where that fails."""
+        import logging
+        from tensorflow.python.framework import convert_to_constants
+        model = self.model
+        try:
+            concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(
+                tf.TensorSpec([1, None, None, 3], tf.float32))
+            frozen = convert_to_constants.convert_variables_to_constants_v2(concrete)
+        except Exception as e:  # noqa: BLE001 - reported, and phi still runs on the variables
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            logging.getLogger("taplab_tf").warning(
+                "TapLabEngine: phi could not be frozen (%s); running it on the model's "
+                "variables, which is slower", msg)
+            return None
+
+        def run(x):
+            out = frozen(x)
+            return out[0] if isinstance(out, (list, tuple)) else out
+        return run
+
+    def _build_steps(self, freeze: bool):
         counts = self.trace_counts
         model = self.model
         stride = self.output_stride
         interpolation = self.warp_interpolation
+        frozen = self._frozen_model() if freeze else None
+        self.phi_graph = "frozen" if frozen is not None else "variables"
+        forward = frozen or (lambda x: model(x, training=False))
 
         def phi(image):
             counts["phi"] += 1  # runs at trace time only
             x = tf.cast(image, tf.float32)[tf.newaxis]
-            return model(x, training=False)
+            return forward(x)
 
         def warp(logits, mv):
             counts["warp"] += 1
@@ -179,15 +213,16 @@ class TapLabEngine:
                                interpolation=interpolation, border="clamp")
 
         def blend(logits, crop_logits, top, left, alpha):
-            # Eq. 6 on the region [top, top+h) x [left, left+w) of the logits.
+            # Eq. 6 on the region [top, top+h) x [left, left+w) of the logits. Only the region
+            # is computed; two concats copy the rest (2.6 ms at 256x512x19 here, against 2.9 ms
+            # for a masked blend over the whole map and 3.0 ms for TensorStridedSliceUpdate).
             counts["blend"] += 1
-            shape = tf.shape(logits)
-            cshape = tf.shape(crop_logits)
-            pads = [[0, 0], [top, shape[1] - top - cshape[1]],
-                    [left, shape[2] - left - cshape[2]], [0, 0]]
-            placed = tf.pad(crop_logits, pads)
-            mask = tf.pad(tf.ones_like(crop_logits[..., :1]), pads)
-            return logits + alpha * mask * (placed - logits)
+            h, w = tf.shape(crop_logits)[1], tf.shape(crop_logits)[2]
+            rows = logits[:, top:top + h]
+            region = rows[:, :, left:left + w]
+            region = region + alpha * (crop_logits - region)
+            rows = tf.concat([rows[:, :, :left], region, rows[:, :, left + w:]], axis=2)
+            return tf.concat([logits[:, :top], rows, logits[:, top + h:]], axis=1)
 
         def output(logits, height, width):
             counts["output"] += 1
