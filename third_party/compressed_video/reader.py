@@ -79,6 +79,7 @@ import numpy as np
 
 from .encoder import encode_command
 from .errors import ReaderError, ReaderWarning
+from .prefetch import background
 from .motion import (MotionCompensator, accumulate_motion, block_counts_from_sum, block_motion,
                      channel_sum_abs, channel_sum_saturated, expand_motion, grid_shape,
                      motion_compensate, sum_limit)
@@ -558,56 +559,13 @@ class CompressedVideo:
 
 
 def _prefetched(make_frames, depth: int, path: str) -> Iterator[CompressedFrame]:
-    """Run the decoding generator in a background thread, ``depth`` frames ahead of the consumer.
-
-    Decoding, colour conversion, motion compensation and summaries release the GIL (FFmpeg,
-    OpenCV, numpy), so they overlap with the consumer's own work (e.g. a TensorFlow model).
-    Exceptions and ReaderWarnings reach the consumer in order (warnings are issued from the
-    consumer's thread); leaving the loop early stops the thread and closes the file."""
-    import queue
-    import threading
-
-    q: "queue.Queue" = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work():
-        frames = make_frames(lambda msg: put(("warning", msg)))
-        try:
-            for f in frames:
-                if not put(("frame", f)):
-                    return
-            put(("end", None))
-        except BaseException as e:  # noqa: BLE001 -- forwarded to the consumer
-            put(("error", e))
-        finally:
-            frames.close()
-
-    t = threading.Thread(target=work, name=f"compressed-video-prefetch:{os.path.basename(path)}",
-                         daemon=True)
-    t.start()
-    try:
-        while True:
-            kind, item = q.get()
-            if kind == "frame":
-                yield item
-            elif kind == "warning":
-                warnings.warn(item, ReaderWarning, stacklevel=2)
-            elif kind == "error":
-                raise item
-            else:
-                return
-    finally:
-        stop.set()
-        t.join(timeout=10)
+    """The decoding generator run `depth` frames ahead of the consumer (prefetch.background):
+    exceptions and ReaderWarnings reach the consumer in order; leaving the loop early stops the
+    thread and closes the file."""
+    for frame, _ in background(make_frames, depth,
+                               name=f"compressed-video-prefetch:{os.path.basename(path)}",
+                               category=ReaderWarning):
+        yield frame
 
 
 def open_compressed(path, rgb: bool = True, residual: Optional[str] = "full",
