@@ -1,14 +1,16 @@
 """Parameters, FLOPs and CPU forward time of BL1/BL2/BL3 at 1024x2048 (paper Table 2 context).
 
     python -m experiments.model_info [--height=1024 --width=2048 --models=bl1,bl2,bl3 \
-        --repeats=2 --num_classes=19 --flops_only]
+        --repeats=2 --num_classes=19 --flops_only --crop=512]
 
 FLOPs come from the tf.compat.v1 profiler on the frozen concrete function at a static input
 shape (multiply and add counted separately, i.e. FLOPs = 2 x MACs for convolutions). Time is
 the median wall time of `repeats` forward passes after one warm-up, batch 1, on this machine's
-CPU; the ratios BL1:BL2:BL3 are printed next to the paper's FPS on a GTX 1080 Ti (Table 2:
-BL1 33.2, BL2 29.3, BL3 7.2). Absolute CPU times are not comparable with the paper's GPU FPS;
-only the ratios are.
+CPU, of the model on its variables and of the frozen graph the engine runs
+(taplab_tf.models.frozen_forward), the two interleaved; --crop=S adds both times on an SxS input
+(the RGC region: 512 at 1024x2048). The ratios BL1:BL2:BL3 (on variables) are printed next to
+the paper's FPS on a GTX 1080 Ti (Table 2: BL1 33.2, BL2 29.3, BL3 7.2). Absolute CPU times are
+not comparable with the paper's GPU FPS; only the ratios are.
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ flags.DEFINE_integer("num_classes", 19, "Classes (Cityscapes 19).", lower_bound=
 flags.DEFINE_integer("repeats", 2, "Timed forward passes per model (after one warm-up).",
                      lower_bound=1)
 flags.DEFINE_bool("flops_only", False, "Skip the timing.")
+flags.DEFINE_integer("crop", None, "Also time an SxS input (the RGC crop: 512 at 1024x2048).",
+                     lower_bound=8)
 
 PAPER_FPS = {"bl1": 33.2, "bl2": 29.3, "bl3": 7.2}  # Table 2, GTX 1080 Ti, 1024x2048
 
@@ -42,19 +46,24 @@ def count_flops(model, height, width) -> int:
     return int(prof.total_float_ops)
 
 
-def time_forward(model, height, width, repeats) -> float:
+def time_forward(model, height, width, repeats):
+    """Median seconds of model(x) on its variables and of the frozen graph, interleaved."""
     import numpy as np
     import tensorflow as tf
-    fn = tf.function(lambda x: model(x, training=False))
+    from taplab_tf import models
+    fns = {"variables": tf.function(lambda x: model(x, training=False)),
+           "frozen": models.frozen_forward(model)}
     x = tf.constant(np.random.default_rng(0).uniform(0, 255, (1, height, width, 3)),
                     tf.float32)
-    fn(x).numpy()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+    for fn in fns.values():
         fn(x).numpy()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn(x).numpy()
+            times[k].append(time.perf_counter() - t0)
+    return {k: float(np.median(v)) for k, v in times.items()}
 
 
 def main(argv):
@@ -71,22 +80,34 @@ def main(argv):
         model = models.build_model(name, FLAGS.num_classes)
         params = model.count_params()
         flops = count_flops(model, h, w)
-        sec = None if FLAGS.flops_only else time_forward(model, h, w, FLAGS.repeats)
-        rows.append((name, params, flops, sec, models.output_stride(name)))
-        print(f"{name}: {params / 1e6:.2f} M params, {flops / 1e9:.1f} GFLOPs at {h}x{w}"
-              + ("" if sec is None else f", {sec * 1000:.0f} ms/frame on CPU"), flush=True)
+        sec = crop = None
+        if not FLAGS.flops_only:
+            sec = common.run_or_exit(lambda: time_forward(model, h, w, FLAGS.repeats))
+            if FLAGS.crop:
+                crop = common.run_or_exit(lambda: time_forward(model, FLAGS.crop, FLAGS.crop,
+                                                               FLAGS.repeats))
+        rows.append((name, params, flops, sec, crop, models.output_stride(name)))
+        line = f"{name}: {params / 1e6:.2f} M params, {flops / 1e9:.1f} GFLOPs at {h}x{w}"
+        if sec is not None:
+            line += (f", {sec['variables'] * 1000:.0f} ms/frame on CPU "
+                     f"({sec['frozen'] * 1000:.0f} ms frozen)")
+        if crop is not None:
+            line += (f"; {FLAGS.crop}x{FLAGS.crop}: {crop['variables'] * 1000:.0f} ms "
+                     f"({crop['frozen'] * 1000:.0f} ms frozen)")
+        print(line, flush=True)
     print(f"\n{'model':6} {'stride':>6} {'params(M)':>10} {'GFLOPs':>9} {'CPU ms':>9} "
-          f"{'CPU rel.speed':>14} {'paper FPS':>10} {'paper rel.':>10}")
+          f"{'frozen ms':>10} {'CPU rel.speed':>14} {'paper FPS':>10} {'paper rel.':>10}")
     base = dict((r[0], r) for r in rows).get("bl2")
-    for name, params, flops, sec, stride in rows:
-        rel = "" if sec is None or base is None or base[3] is None else f"{base[3] / sec:.2f}"
+    for name, params, flops, sec, _, stride in rows:
+        rel = ("" if sec is None or base is None or base[3] is None
+               else f"{base[3]['variables'] / sec['variables']:.2f}")
         prel = f"{PAPER_FPS[name] / PAPER_FPS['bl2']:.2f}"
-        ms = "" if sec is None else f"{sec * 1000:.0f}"
-        print(f"{name:6} {stride:>6} {params / 1e6:>10.2f} {flops / 1e9:>9.1f} {ms:>9} "
+        ms = "" if sec is None else f"{sec['variables'] * 1000:.0f}"
+        fz = "" if sec is None else f"{sec['frozen'] * 1000:.0f}"
+        print(f"{name:6} {stride:>6} {params / 1e6:>10.2f} {flops / 1e9:>9.1f} {ms:>9} {fz:>10} "
               f"{rel:>14} {PAPER_FPS[name]:>10.1f} {prel:>10}")
-    print("relative speed = BL2 time / model time (1.00 = BL2); paper: FPS / BL2 FPS, "
-          "1080 Ti. CPU times are not comparable with the paper's GPU FPS.")
-
+    print("relative speed = BL2 time / model time on variables (1.00 = BL2); paper: FPS / BL2 "
+          "FPS, 1080 Ti. CPU times are not comparable with the paper's GPU FPS.")
 
 if __name__ == "__main__":
     app.run(main)

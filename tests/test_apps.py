@@ -54,3 +54,13 @@ def test_segment_bad_input_is_one_line(tmp_path, checkpoint, setup, flag, messag
     assert message in err[-1], p.stderr[-2000:]  # absl adds a '--helpshort' hint to flag errors
     assert "Traceback" not in p.stderr
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_model_info_times_the_variables_and_the_frozen_graph():
+    p = run("experiments.model_info", "--models=bl2", "--height=64", "--width=128",
+            "--repeats=1", "--crop=32")
+    assert p.returncode == 0, p.stderr[-2000:]
+    line = next(s for s in p.stdout.splitlines() if s.startswith("bl2:"))
+    assert "ms/frame on CPU" in line and "ms frozen)" in line and "32x32:" in line
+    p = run("experiments.model_info", "--models=bl9")
+    assert p.returncode != 0 and "bl9" in p.stderr.strip().splitlines()[-1]
