@@ -6,8 +6,8 @@
 Folding the weights into constants (convert_variables_to_constants_v2, what a TF 1.x deployment
 did with a frozen GraphDef) lets TF's graph optimiser and oneDNN prepare the weights once instead
 of on every call. Measured on this project's 2-core CPU (`python -m experiments.model_info`, which
-times both): BL2 about 11% faster at 1024x2048 and 21% on a 512x512 crop, BL1 3% and 18%, BL3
-about the same. The outputs agree with the model's to float rounding. The forward function
+times both): BL2 9% faster at 1024x2048 and 21% on a 512x512 crop, BL1 6% and 15%, BL3 under
+3%. The outputs agree with the model's to float rounding. The forward function
 serves the weights the model had when it was frozen.
 """
 from __future__ import annotations
