@@ -47,3 +47,18 @@ def test_propagation_sweep_times_every_method(video, tmp_path):
     assert [r["propagation"] for r in rows] == ["itp", "flow_farneback", "flow_dis", "mv"]
     flow = {r["propagation"]: r["t_flow_ms"] for r in rows}
     assert flow["flow_dis"] > 0 and flow["flow_farneback"] > 0 and flow["mv"] == 0
+
+
+def test_rgfs_sweep_reports_keyframes_on_both_the_timed_and_the_accuracy_clips(video, tmp_path):
+    from taplab_tf.pipeline import evaluate as V
+    from tests.test_pipeline_video import write_tree
+    write_tree(str(tmp_path / "tree"), n_clips=1)
+    clips = V.list_clips("synthetic", str(tmp_path / "tree"), "val")
+    model = tiny_model()
+    cfg = C.TapLabConfig(gop=6, thr_rgfs=1.0)  # far below any residual: every P-frame fires
+    rows = B.run_sweep("rgfs", model, video, cfg, str(tmp_path), clips=clips, acc_model=model,
+                       dataset="synthetic", progress=None)
+    assert [r["thr_rgfs"] for r in rows] == [0.25, 0.5, 1.0, 2.0, 4.0]
+    for r in rows:
+        assert r["keyframe_fraction"] == 1.0 and r["keyframe_fraction_accuracy_clips"] == 1.0
+        assert 0.0 <= r["miou"] <= 1.0 and 0.0 <= r["miou_all_frames"] <= 1.0

@@ -288,9 +288,11 @@ def run_sweep(sweep: str, model, video: str, cfg: config_lib.TapLabConfig, out_d
     from taplab_tf.pipeline import evaluate
     from taplab_tf.pipeline.engine import TapLabEngine
 
+    def acc_result(engine, gop):
+        return evaluate.evaluate_clips(engine, clips, dataset, gop, seed=seed, progress=None)
+
     def acc(engine, gop):
-        return evaluate.evaluate_clips(engine, clips, dataset, gop, seed=seed,
-                                       progress=None)["miou"]
+        return acc_result(engine, gop)["miou"]
 
     rows = []
     if sweep == "gop":  # Table 6 / Fig. 8
@@ -342,10 +344,13 @@ def run_sweep(sweep: str, model, video: str, cfg: config_lib.TapLabConfig, out_d
         for factor in (0.25, 0.5, 1.0, 2.0, 4.0):
             c = cfg.replace(modules="ffw,rgfs", thr_rgfs=cfg.thr_rgfs * factor)
             t = time_config(model, c, video)
+            # keyframe_fraction: on the timed clip (with fps); the accuracy clips have their own.
             row = {"thr_rgfs": c.thr_rgfs, "keyframe_fraction": t["rgfs_fraction"],
                    "fps": t["fps"]}
             if clips:
-                row["miou"] = acc(TapLabEngine(acc_model, c), c.gop)
+                r = acc_result(TapLabEngine(acc_model, c), c.gop)
+                row.update(miou=r["miou"], miou_all_frames=r["miou_all_frames"],
+                           keyframe_fraction_accuracy_clips=r["rgfs_fraction"])
             if progress:
                 progress(f"  {row}")
             rows.append(row)
