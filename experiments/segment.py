@@ -52,7 +52,7 @@ def main(argv):
     engine = common.make_engine(model, cfg)
     print(f"segmenting {video} with {meta['model']} ({meta.get('dataset', '?')}, "
           f"{meta['num_classes']} classes), modules {cfg.modules_name}, ops backend "
-          f"{common.ops_backend()}", flush=True)
+          f"{common.ops_backend()}, phi {engine.phi_graph}", flush=True)
     summary = common.run_or_exit(lambda: segment_lib.segment_to_file(
         engine, video, output, dataset=dataset, labels_dir=FLAGS.labels_dir,
         draw_regions=FLAGS.draw_regions, mark_keyframes=FLAGS.mark_keyframes))
@@ -60,8 +60,8 @@ def main(argv):
     print(f"wrote {output}")
     if FLAGS.summary_json:
         with open(FLAGS.summary_json, "w") as f:
-            json.dump({"video": video, "output": output, "settings": cfg.to_dict(), **summary},
-                      f, indent=2)
+            json.dump({"video": video, "output": output, "settings": cfg.to_dict(),
+                       "phi_graph": engine.phi_graph, **summary}, f, indent=2)
 
 
 if __name__ == "__main__":

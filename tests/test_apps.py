@@ -32,6 +32,7 @@ def test_segment_embedded_default_clip(checkpoint, tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
     assert out.is_file() and len(os.listdir(tmp_path / "labels")) == 8
     assert "mean FPS" in p.stdout and "I-frames 2" in p.stdout
+    assert "phi frozen" in p.stdout  # the engine's default inference graph, said up front
 
 
 @pytest.mark.parametrize("setup, flag, message", [
