@@ -46,7 +46,7 @@ flags.DEFINE_integer("accuracy_height", 256, "Height of the generated val split.
 flags.DEFINE_integer("accuracy_width", 512, "Width of the generated val split.")
 flags.DEFINE_list("sweeps", [], "Any of gop, region, alpha, rgfs, propagation.")
 flags.DEFINE_bool("freeze", True, "Run phi as a frozen inference graph (the engine's default); "
-                  "--nofreeze times it on the live variables.")
+                  "--nofreeze times it on the live variables (speed table and sweeps).")
 FLAGS = flags.FLAGS
 
 
@@ -123,7 +123,7 @@ def main(argv):
         print(f"sweep: {sweep}", flush=True)
         result = common.run_or_exit(lambda: B.run_sweep(
             sweep, model, video, cfg, out, clips=clips, acc_model=acc_model,
-            dataset=FLAGS.dataset, seed=FLAGS.seed))
+            dataset=FLAGS.dataset, seed=FLAGS.seed, engine_kwargs={"freeze": FLAGS.freeze}))
         report.setdefault("sweeps", {})[sweep] = result
 
     report["seconds"] = time.perf_counter() - t_start

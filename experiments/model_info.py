@@ -109,5 +109,6 @@ def main(argv):
     print("relative speed = BL2 time / model time on variables (1.00 = BL2); paper: FPS / BL2 "
           "FPS, 1080 Ti. CPU times are not comparable with the paper's GPU FPS.")
 
+
 if __name__ == "__main__":
     app.run(main)

@@ -274,10 +274,13 @@ def write_json(obj, path):
 
 def run_sweep(sweep: str, model, video: str, cfg: config_lib.TapLabConfig, out_dir: str, *,
               clips=None, acc_model=None, dataset: str = "synthetic", seed: int = 0,
-              progress: Optional[Callable[[str], None]] = print) -> List[Dict]:
+              progress: Optional[Callable[[str], None]] = print,
+              engine_kwargs: Optional[Dict] = None) -> List[Dict]:
     """One sweep of the paper: 'gop' (Table 6, Fig. 8), 'region' (Table 4), 'alpha' (Fig. 11),
     'rgfs' (keyframe fraction vs mIoU vs FPS), 'propagation' (Table 3). Speed with `model` on
-    `video`; accuracy with `acc_model` on `clips` where given (alpha needs them)."""
+    `video` (engines built with `engine_kwargs`, as speed_table's); accuracy with `acc_model` on
+    `clips` where given (alpha needs them)."""
+    kw = dict(engine_kwargs or {})
     if sweep not in SWEEPS:
         raise ValueError(f"sweep: unknown {sweep!r}; choose from {list(SWEEPS)}")
     if sweep == "alpha" and not clips:
@@ -303,7 +306,8 @@ def run_sweep(sweep: str, model, video: str, cfg: config_lib.TapLabConfig, out_d
             path = os.path.join(out, f"sweep_gop{g}.avi")
             encode_video(frames, path, gop=g)
             speed = speed_table(model, model_name, path, cfg.replace(gop=g),
-                                  ["perframe", "ffw", "ffw_rgc_rgfs"], progress=None)
+                                ["perframe", "ffw", "ffw_rgc_rgfs"], progress=None,
+                                engine_kwargs=kw)
             row = {"gop": g, **{f"speedup_{r['config']}": r["speedup"] for r in speed},
                    **{f"fps_{r['config']}": r["fps"] for r in speed}}
             if clips:
@@ -325,7 +329,7 @@ def run_sweep(sweep: str, model, video: str, cfg: config_lib.TapLabConfig, out_d
                               ((512, 512), 128), ((768, 768), 256)):
             c = cfg.replace(modules="ffw,rgc", region_shape=shape, region_stride=stride)
             row = {"region_shape": list(shape), "region_stride": stride,
-                   "fps": time_config(model, c, video)["fps"]}
+                   "fps": time_config(model, c, video, engine_kwargs=kw)["fps"]}
             if clips:
                 row["miou"] = acc(TapLabEngine(acc_model, c), c.gop)
             if progress:
@@ -343,7 +347,7 @@ def run_sweep(sweep: str, model, video: str, cfg: config_lib.TapLabConfig, out_d
     elif sweep == "rgfs":
         for factor in (0.25, 0.5, 1.0, 2.0, 4.0):
             c = cfg.replace(modules="ffw,rgfs", thr_rgfs=cfg.thr_rgfs * factor)
-            t = time_config(model, c, video)
+            t = time_config(model, c, video, engine_kwargs=kw)
             # keyframe_fraction: on the timed clip (with fps); the accuracy clips have their own.
             row = {"thr_rgfs": c.thr_rgfs, "keyframe_fraction": t["rgfs_fraction"],
                    "fps": t["fps"]}
@@ -357,7 +361,7 @@ def run_sweep(sweep: str, model, video: str, cfg: config_lib.TapLabConfig, out_d
     elif sweep == "propagation":  # Table 3
         for prop in ("itp", "flow_farneback", "flow_dis", "mv"):
             c = cfg.replace(modules="ffw")
-            t = time_config(model, c, video, engine_kwargs={"propagation": prop})
+            t = time_config(model, c, video, engine_kwargs={**kw, "propagation": prop})
             row = {"propagation": prop, "fps": t["fps"],
                    "t_flow_ms": t["split_ms"].get("flow", 0.0),
                    "t_warp_ms": t["split_ms"].get("warp", 0.0), "t_total_ms": t["t_avg_ms"]}

@@ -17,9 +17,10 @@ so that it overlaps inference.
 phi runs as a frozen inference graph (freeze=True, the default; taplab_tf.models.frozen_forward):
 the model's weights are folded into constants once, when the engine is built, which on this
 project's 2-core CPU makes BL2 9% faster at 1024x2048 and 21% faster on a 512x512 RGC crop
-(experiments.model_info); the outputs agree to float rounding. The engine therefore serves the weights it was built
-with: build a new engine after changing them. Where a model cannot be frozen the engine says so
-once and runs phi on the live variables (`engine.phi_graph` tells which).
+(experiments.model_info); the outputs agree to float rounding. The engine therefore serves the
+weights it was built with: build a new engine after changing them. Where a model cannot be
+frozen the engine says so once and runs phi on the live variables (`engine.phi_graph` tells
+which).
 
 Region grid and thr_rgfs are stated at the paper's 1024x2048 (TapLabConfig); with
 `scale_to_frame=True` (the default) they are scaled to the video's frame size: regions by
@@ -114,8 +115,6 @@ class TapLabEngine:
         self.num_classes = int(model.outputs[0].shape[-1]) if model.outputs else None
         self.scale_to_frame = scale_to_frame
         self.warp_interpolation = warp_interpolation
-        self.rgc_accumulate = self.config.rgc_accumulate
-        self.rgfs_accumulate = self.config.rgfs_accumulate
         self.propagation = propagation
         self.queue_size = queue_size
         self.trace_counts: Dict[str, int] = {"phi": 0, "warp": 0, "blend": 0, "output": 0}
@@ -277,13 +276,13 @@ class TapLabEngine:
                 if cfg.use_rgc:
                     scorer = modules.RegionScorer(height, width, cfg.region_shape,
                                                   cfg.region_stride, align=self.output_stride)
-                    acc_scores = np.zeros(len(scorer.regions)) if self.rgc_accumulate else None
+                    acc_scores = np.zeros(len(scorer.regions)) if cfg.rgc_accumulate else None
             region = None
             rgfs_score = float(getattr(frame, "residual_sum", 0.0) or 0.0)
             is_key = frame.pict_type == "I" or not cfg.use_ffw or logits is None
             action = "phi"
             if not is_key and cfg.use_rgfs:
-                acc_rgfs = acc_rgfs + rgfs_score if self.rgfs_accumulate else rgfs_score
+                acc_rgfs = acc_rgfs + rgfs_score if cfg.rgfs_accumulate else rgfs_score
                 if modules.rgfs_fires(acc_rgfs, thr_rgfs):
                     is_key, action = True, "rgfs"
                 rgfs_score = acc_rgfs
