@@ -1,5 +1,6 @@
 """The command-line apps end to end (subprocesses, as a user runs them): the main job and its
 one-line errors on bad input."""
+import json
 import os
 import subprocess
 import sys
@@ -65,3 +66,19 @@ def test_model_info_times_the_variables_and_the_frozen_graph():
     assert "ms/frame on CPU" in line and "ms frozen)" in line and "32x32:" in line
     p = run("experiments.model_info", "--models=bl9")
     assert p.returncode != 0 and "bl9" in p.stderr.strip().splitlines()[-1]
+
+
+def test_calibrate_rgfs_for_both_triggers(tmp_path):
+    from tests.test_pipeline_video import write_tree
+    write_tree(str(tmp_path), n_clips=1)
+    thresholds = {}
+    for extra in ([], ["--rgfs_accumulate"]):
+        p = run("experiments.calibrate_rgfs", f"--data_dir={tmp_path}", "--split=val", "--gop=6",
+                "--fraction=0.2", f"--output_json={tmp_path / 'r.json'}", *extra)
+        assert p.returncode == 0, p.stderr[-2000:]
+        assert ("--rgfs_accumulate" in p.stdout) == bool(extra)
+        r = json.load(open(tmp_path / "r.json"))
+        assert r["rgfs_accumulate"] == bool(extra) and r["achieved_fraction"] <= 0.2
+        thresholds[bool(extra)] = r["thr_rgfs"]
+    # Sums over several P-frames need a higher threshold for the same fraction.
+    assert thresholds[True] > thresholds[False]
