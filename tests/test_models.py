@@ -99,3 +99,51 @@ def test_load_errors(tmp_path, tiny_models):
         models.load_model(d)
     with pytest.raises(ValueError, match="not made by"):
         models.save_model(tf.keras.Sequential([tf.keras.layers.Dense(1)]), d)
+
+
+def _dw_model():
+    """Depthwise conv + BN (folded), a Conv2D + BN (left to TF's own fusion), and a depthwise
+    conv whose output also feeds a second consumer (left alone)."""
+    tf.keras.utils.set_random_seed(3)
+    L = tf.keras.layers
+    inp = tf.keras.Input((None, None, 3))
+    x = L.Conv2D(8, 3, padding="same", use_bias=False)(inp)
+    x = L.BatchNormalization()(x)
+    x = L.ReLU(6.0)(x)
+    x = L.DepthwiseConv2D(3, padding="same", use_bias=False, depth_multiplier=2)(x)
+    x = L.BatchNormalization()(x)
+    x = L.ReLU(6.0)(x)
+    y = L.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
+    z = L.BatchNormalization()(y)
+    out = L.Conv2D(4, 1)(L.Concatenate()([z, y]))
+    model = tf.keras.Model(inp, out)
+    for layer in model.layers:  # statistics that are not the identity
+        if isinstance(layer, L.BatchNormalization):
+            for v in (layer.moving_mean, layer.moving_variance, layer.gamma, layer.beta):
+                v.assign(tf.random.uniform(v.shape, 0.5, 1.5))
+    return model
+
+
+def test_frozen_forward_folds_depthwise_batchnorm_and_agrees():
+    from tensorflow.python.framework import convert_to_constants
+    model = _dw_model()
+    concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(
+        tf.TensorSpec([1, None, None, 3], tf.float32))
+    frozen = convert_to_constants.convert_variables_to_constants_v2(concrete)
+    graph_def, folded = models.inference.fold_depthwise_batchnorm(frozen.graph.as_graph_def())
+    assert folded == 1  # not after the Conv2D, not where the conv output is read twice
+    ops = [n.op for n in graph_def.node]
+    assert ops.count("FusedBatchNormV3") == 2 and ops.count("BiasAdd") >= 1
+    x = tf.random.uniform((1, 19, 23, 3), 0, 255, seed=1)
+    want = model(x, training=False).numpy()
+    for fold in (True, False):
+        got = models.frozen_forward(model, fold_batchnorm=fold)(x).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    # BL2 (a depthwise conv in each MobileNetV2 block and each separable decoder conv, every
+    # one followed by BatchNorm) folds all of them.
+    bl2 = models.build_model("bl2", 5, width_multiplier=0.35)
+    concrete = tf.function(lambda x: bl2(x, training=False)).get_concrete_function(
+        tf.TensorSpec([1, None, None, 3], tf.float32))
+    graph_def = convert_to_constants.convert_variables_to_constants_v2(concrete).graph.as_graph_def()
+    _, folded = models.inference.fold_depthwise_batchnorm(graph_def)
+    assert folded == sum(n.op == "DepthwiseConv2dNative" for n in graph_def.node) >= 17
