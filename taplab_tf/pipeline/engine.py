@@ -15,9 +15,10 @@ warp is a custom op and is kept out of XLA. Decoding runs in a reader thread wit
 so that it overlaps inference.
 
 phi runs as a frozen inference graph (freeze=True, the default; taplab_tf.models.frozen_forward):
-the model's weights are folded into constants once, when the engine is built, which on this
-project's 2-core CPU makes BL2 9% faster at 1024x2048 and 21% faster on a 512x512 RGC crop
-(experiments.model_info); the outputs agree to float rounding. The engine therefore serves the
+the model's weights are folded into constants once, when the engine is built (and each
+depthwise convolution's BatchNorm into its filter), which on this project's 2-core CPU makes BL2
+16% faster at 1024x2048 and 31% faster on a 512x512 RGC crop (experiments.model_info); the
+outputs agree to float rounding. The engine therefore serves the
 weights it was built with: build a new engine after changing them. Where a model cannot be
 frozen the engine says so once and runs phi on the live variables (`engine.phi_graph` tells
 which).
