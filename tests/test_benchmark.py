@@ -62,3 +62,14 @@ def test_rgfs_sweep_reports_keyframes_on_both_the_timed_and_the_accuracy_clips(v
     for r in rows:
         assert r["keyframe_fraction"] == 1.0 and r["keyframe_fraction_accuracy_clips"] == 1.0
         assert 0.0 <= r["miou"] <= 1.0 and 0.0 <= r["miou_all_frames"] <= 1.0
+
+
+def test_fig1_plot_is_written_with_either_mIoU(tmp_path):
+    speed = [{"config": "perframe", "speedup": 1.0, "paper_speedup": 1.0, "paper_miou": 73.6},
+             {"config": "ffw", "speedup": 8.0, "paper_speedup": 5.5, "paper_miou": 64.4}]
+    for all_frames in (0.7, None):
+        acc = [{"config": "perframe", "miou": 0.75, "miou_all_frames": all_frames},
+               {"config": "ffw", "miou": 0.61, "miou_all_frames": all_frames}]
+        path = tmp_path / f"fig1_{all_frames}.png"
+        B.plot_miou_vs_fps(speed, acc, "bl2", str(path))
+        assert path.stat().st_size > 1000
