@@ -2,10 +2,13 @@
 
     python -m experiments.benchmark --model=bl2 --height=1024 --width=2048 --gop=12 \
         --configs=perframe,ffw,ffw_rgc,ffw_rgc_rgfs,ffw_rgfs --output_dir=results/benchmark \
-        [--checkpoint=C] [--video=X] [--accuracy] [--sweeps=gop,region,alpha,rgfs,propagation]
+        [--checkpoint=C] [--video=X] [--accuracy] [--sweeps=gop,region,alpha,rgfs,propagation] \
+        [--repeats=3] [--nofreeze]
 
 Speed runs with random weights unless --checkpoint is given (speed does not depend on them; the
-output says which). Accuracy (--accuracy) needs labelled clips: --data_dir (Cityscapes layout) or,
+output says which). The speed table times the configs in turn for --repeats rounds and keeps
+each config's median round, so that a slow spell of a shared machine does not land on one
+config alone. Accuracy (--accuracy) needs labelled clips: --data_dir (Cityscapes layout) or,
 by default, a small synthetic val split generated into the output directory, and a trained
 checkpoint (default: the shipped BL2). Writes benchmark.json (every figure and the machine),
 benchmark.md (tables for the README) and PNG plots to --output_dir.
@@ -45,6 +48,8 @@ flags.DEFINE_integer("accuracy_clips", 4, "Clips of the generated val split.", l
 flags.DEFINE_integer("accuracy_height", 256, "Height of the generated val split.")
 flags.DEFINE_integer("accuracy_width", 512, "Width of the generated val split.")
 flags.DEFINE_list("sweeps", [], "Any of gop, region, alpha, rgfs, propagation.")
+flags.DEFINE_integer("repeats", 3, "Rounds of the speed table: the configs are timed in turn, "
+                     "round after round, and each keeps its median round.", lower_bound=1)
 flags.DEFINE_bool("freeze", True, "Run phi as a frozen inference graph (the engine's default); "
                   "--nofreeze times it on the live variables (speed table and sweeps).")
 FLAGS = flags.FLAGS
@@ -89,7 +94,8 @@ def main(argv):
               + (", accumulated trigger)" if cfg.rgfs_accumulate else ")"))
     print(f"speed: {cfg.model} ({weights}) on {video}")
     rows = common.run_or_exit(lambda: B.speed_table(model, cfg.model, video, cfg, FLAGS.configs,
-                                                     engine_kwargs={"freeze": FLAGS.freeze}))
+                                                     engine_kwargs={"freeze": FLAGS.freeze},
+                                                     repeats=FLAGS.repeats))
     report["speed"] = rows
     graph = "frozen" if rows and rows[0]["phi_graph"] == "frozen" else "on live variables"
     md = [B.markdown_speed(rows, f"{cfg.model.upper()} speed, {FLAGS.height}x{FLAGS.width}, "

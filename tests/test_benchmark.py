@@ -32,6 +32,16 @@ def test_speed_table_fields_and_ratios(video, tmp_path):
     assert json.load(open(tmp_path / "b.json"))["speed"][0]["config"] == "perframe"
 
 
+def test_speed_table_rounds_keep_each_configs_median(video):
+    rows = B.speed_table(tiny_model(), "bl2", video, C.TapLabConfig(gop=6), ["perframe", "ffw"],
+                         progress=None, repeats=3)
+    for r in rows:
+        assert len(r["fps_rounds"]) == 3 and r["fps"] == sorted(r["fps_rounds"])[1]
+    assert rows[1]["speedup"] == pytest.approx(rows[1]["fps"] / rows[0]["fps"])
+    with pytest.raises(ValueError, match="repeats"):
+        B.speed_table(tiny_model(), "bl2", video, C.TapLabConfig(gop=6), ["ffw"], repeats=0)
+
+
 def test_unknown_config_and_sweep_are_refused(video, tmp_path):
     with pytest.raises(ValueError, match="configs"):
         B.speed_table(tiny_model(), "bl2", video, C.TapLabConfig(gop=6), ["fast"], progress=None)
