@@ -188,6 +188,24 @@ def test_odd_frame_size_runs_with_every_module():
             assert y % s == 0 and x % s == 0 and y + h <= 70 and x + w <= 134
 
 
+def test_ffw_engine_reads_the_pixels_of_keyframes_only(video, monkeypatch):
+    from third_party.compressed_video import reader as R
+    converted = []
+    original = R.CompressedVideo._to_rgb
+
+    def counting(self, f):
+        converted.append(f.pict_type)
+        return original(self, f)
+    monkeypatch.setattr(R.CompressedVideo, "_to_rgb", counting)
+    engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="ffw", gop=6))
+    results = list(engine.segment_video(video))
+    assert len(results) == 14 and len(converted) == 3  # the three I-frames
+    # Per-frame phi and RGC read every frame.
+    converted.clear()
+    list(E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="none", gop=6)).segment_video(video))
+    assert len(converted) == 14
+
+
 def test_accumulated_rgfs_calibration_replays_the_trigger():
     from taplab_tf.pipeline import calibrate
     # GOP 4, every P-frame scores 10: the accumulated sum passes 25 at every third P-frame

@@ -443,3 +443,23 @@ def test_prefetch_thread_gives_the_same_stream(clips, tmp_path):
     assert seen == [0, 1, 2, 3, 4]
     import threading
     assert not [t for t in threading.enumerate() if t.name.startswith("compressed-video")]
+
+
+def test_lazy_rgb_converts_only_the_frames_that_are_read(clips):
+    ref = read_all(clips["pan"], residual=None)
+    with open_compressed(clips["pan"], rgb="lazy", residual=None, prefetch=2) as v:
+        lazy = list(v)  # decoded in the prefetch thread, converted here on first access
+    assert all(f._image is None for f in lazy) and "rgb" in repr(lazy[0])
+    for a, b in zip(ref, lazy):
+        np.testing.assert_array_equal(a.motion_vectors if a.pict_type == "P" else 0,
+                                      b.motion_vectors if b.pict_type == "P" else 0)
+    for i in (0, 5, 25):
+        np.testing.assert_array_equal(lazy[i].image, ref[i].image)
+        assert lazy[i]._decoded is None  # converted once, the decoded frame released
+    assert sum(f._image is not None for f in lazy) == 3
+    # With a residual the reader needs every frame's RGB itself: 'lazy' is rgb=True then.
+    with open_compressed(clips["pan"], rgb="lazy", residual="summary") as v:
+        f = next(iter(v))
+        assert f._image is not None
+    with pytest.raises(ValueError, match="rgb must be"):
+        open_compressed(clips["pan"], rgb="sometimes")

@@ -69,6 +69,22 @@ class FrameResult:
         return self.action in ("phi", "rgfs")
 
 
+def _pixels(frame) -> np.ndarray:
+    """The frame's RGB image; a clear error where the reader was opened without it."""
+    image = frame.image
+    if image is None:
+        raise EngineError("the reader gave no RGB image: open the video with rgb=True or 'lazy'")
+    return image
+
+
+def _frame_size(frame) -> Tuple[int, int]:
+    """(height, width) without reading the pixels where the frame says its size."""
+    h, w = getattr(frame, "height", None), getattr(frame, "width", None)
+    if h is None or w is None:
+        return tuple(_pixels(frame).shape[:2])
+    return int(h), int(w)
+
+
 class TapLabEngine:
     """Runs TapLab (Algorithm 1) with a segmentation model phi over compressed videos.
 
@@ -268,10 +284,9 @@ class TapLabEngine:
             # decode_wait: time inference waited on the reader (decode not hidden by overlap);
             # reader: what decoding + MV/residual extraction of this frame cost the reader thread.
             t = {"decode_wait": time.perf_counter() - t0}
-            image = frame.image
-            if image is None:
-                raise EngineError("the reader gave no RGB image: open the video with rgb=True")
-            height, width = image.shape[:2]
+            # The pixels are read only where phi or flow needs them: a reader opened with
+            # rgb='lazy' then skips the colour conversion of every frame FFW propagates.
+            height, width = _frame_size(frame)
             if thr_rgfs is None:
                 cfg, thr_rgfs = self.settings_for(height, width)
                 if cfg.use_rgc:
@@ -289,7 +304,7 @@ class TapLabEngine:
                 rgfs_score = acc_rgfs
             if is_key:
                 t0 = time.perf_counter()
-                logits = self._phi(image)
+                logits = self._phi(_pixels(frame))
                 t["phi"] = time.perf_counter() - t0
                 acc_rgfs = 0.0
                 if acc_scores is not None and frame.pict_type == "I":
@@ -303,7 +318,7 @@ class TapLabEngine:
                         raise EngineError(f"frame {frame.index}: a P-frame without motion vectors")
                     logits = self._warp(logits, tf.convert_to_tensor(mv, tf.float32))
                 else:
-                    logits = self._flow_warp(logits, prev_rgb, image, t)
+                    logits = self._flow_warp(logits, prev_rgb, _pixels(frame), t)
                 t["warp"] = time.perf_counter() - t0 - t.get("flow", 0.0)
                 if cfg.use_rgc:
                     t0 = time.perf_counter()
@@ -311,7 +326,7 @@ class TapLabEngine:
                     best, _ = scorer.select(counts, acc_scores)
                     region = scorer.regions[best]
                     y, x, rh, rw = region
-                    crop_logits = self._phi(image[y:y + rh, x:x + rw])
+                    crop_logits = self._phi(_pixels(frame)[y:y + rh, x:x + rw])
                     s = self.output_stride
                     logits = self._blend(logits, crop_logits, tf.constant(y // s),
                                          tf.constant(x // s), tf.constant(cfg.alpha, tf.float32))
@@ -322,7 +337,7 @@ class TapLabEngine:
                 labels = self._output(logits, tf.constant(height), tf.constant(width)).numpy()
                 t["output"] = time.perf_counter() - t0
             if self.propagation != "mv":
-                prev_rgb = image
+                prev_rgb = _pixels(frame)
             yield FrameResult(
                 index=frame.index, pict_type=frame.pict_type, gop_position=frame.gop_position,
                 action=action, labels=labels, rgfs_score=rgfs_score, rgc_region=region,
@@ -385,7 +400,9 @@ class TapLabEngine:
         from third_party.compressed_video import open_compressed
         cfg = self.config
         need_residual = (cfg.use_rgc or cfg.use_rgfs) and self.propagation != "itp"
-        with open_compressed(path, rgb=True,
+        # FFW alone reads the pixels of keyframes only: let the reader convert just those.
+        lazy = not need_residual and self.propagation == "mv" and cfg.use_ffw
+        with open_compressed(path, rgb="lazy" if lazy else True,
                              residual="summary" if need_residual else None) as video:
             yield from self.segment(video, output=output, keep_logits=keep_logits)
 

@@ -13,7 +13,7 @@ sequential decoding pass (PyAV with ``flags2=+export_mvs``), no GOP re-decoding.
             frame.residual_block_counts(thr)   # int32 [ceil(H/16), ceil(W/16)]
             frame.dense_motion()       # float32 [H, W, 2] per-pixel expansion of motion_vectors
 
-open_compressed(path, rgb=True, residual='full'|'summary'|None, mv_block_size=16,
+open_compressed(path, rgb=True|False|'lazy', residual='full'|'summary'|None, mv_block_size=16,
                 accumulate=False, color='swscale'|'cv2', threads=None, prefetch=0)
                 -> CompressedVideo
   CompressedVideo: context manager and iterable (each ``for`` is a fresh single pass from frame 0);
@@ -49,6 +49,9 @@ Definitions (see motion.py for the block-vector conventions):
   * accumulate=True adds ``frame.accumulated_motion`` float32 [H, W, 2]: per-pixel motion back to the
     GOP's I-frame (coviar's accumulate mode; motion.accumulate_motion), None on I-frames.
   * rgb=False skips colour conversion unless a residual is requested (which needs RGB internally).
+    rgb='lazy' converts a frame only when its ``image`` is read (in the reader's thread or the
+    caller's), so a consumer that needs the pixels of a few frames only (FFW propagates P-frames
+    with their motion vectors alone) does not pay for the rest; with a residual it is rgb=True.
   * color: 'swscale' (default) converts YUV 4:2:0 to RGB with FFmpeg's swscale (BT.601, limited
     range; the faster here), 'cv2' with OpenCV's COLOR_YUV2RGB_I420 (odd sizes use swscale).
   * threads: decoder thread count (None: FFmpeg's automatic choice); frame threading is on.
@@ -125,8 +128,8 @@ def _short(e: BaseException) -> str:
 class CompressedFrame:
     """One decoded frame with its compressed-domain data (see the module docstring)."""
 
-    __slots__ = ("index", "gop_index", "gop_position", "pict_type", "pts", "time", "image",
-                 "motion_vectors", "intra_blocks", "residual", "residual_sum",
+    __slots__ = ("index", "gop_index", "gop_position", "pict_type", "pts", "time", "_image",
+                 "_decoded", "_convert", "motion_vectors", "intra_blocks", "residual", "residual_sum",
                  "accumulated_motion", "height", "width", "_absdiff", "_chan_sum", "_chan_sat",
                  "_cur", "_pred", "_prev", "_mv_block_size")
 
@@ -138,7 +141,9 @@ class CompressedFrame:
         self.pict_type = pict_type
         self.height, self.width = height, width
         self.pts, self.time = pts, time
-        self.image: Optional[np.ndarray] = None
+        self._image: Optional[np.ndarray] = None
+        self._decoded = None   # rgb='lazy': the decoded PyAV frame, converted on first access
+        self._convert = None
         self.motion_vectors: Optional[np.ndarray] = None
         self.intra_blocks: Optional[np.ndarray] = None
         self.residual: Optional[np.ndarray] = None
@@ -151,6 +156,19 @@ class CompressedFrame:
         self._mv_block_size: Optional[int] = None
         self._chan_sum: Optional[np.ndarray] = None
         self._chan_sat: Optional[np.ndarray] = None
+
+    @property
+    def image(self) -> Optional[np.ndarray]:
+        """uint8 [H, W, 3] RGB (None with rgb=False). With rgb='lazy' the colour conversion runs
+        on first access, in the caller's thread, and is kept."""
+        if self._image is None and self._decoded is not None:
+            self._image = self._convert(self._decoded)
+            self._decoded = self._convert = None
+        return self._image
+
+    @image.setter
+    def image(self, value: Optional[np.ndarray]) -> None:
+        self._image, self._decoded, self._convert = value, None, None
 
     @property
     def is_iframe(self) -> bool:
@@ -206,7 +224,7 @@ class CompressedFrame:
     def __repr__(self) -> str:
         parts = [f"#{self.index}", f"{self.pict_type}", f"gop={self.gop_index}:{self.gop_position}",
                  f"{self.width}x{self.height}"]
-        if self.image is not None:
+        if self._image is not None or self._decoded is not None:
             parts.append("rgb")
         if self.motion_vectors is not None:
             mv = self.motion_vectors
@@ -232,6 +250,10 @@ class CompressedVideo:
             raise ValueError(f"mv_block_size must be 8 or 16, got {mv_block_size}")
         if color not in ("cv2", "swscale"):
             raise ValueError(f"color must be 'cv2' or 'swscale', got {color!r}")
+        if rgb not in (True, False, "lazy"):
+            raise ValueError(f"rgb must be True, False or 'lazy', got {rgb!r}")
+        # 'lazy' needs RGB eagerly all the same where a residual is computed from it.
+        self.lazy_rgb = rgb == "lazy" and residual is None
         self.rgb, self.residual_mode, self.mv_block_size = bool(rgb), residual, mv_block_size
         self.accumulate, self.color, self.threads = bool(accumulate), color, threads
         if int(prefetch) != prefetch or prefetch < 0:
@@ -423,7 +445,7 @@ class CompressedVideo:
         p = self.path
         stream = container.streams.video[0]
         codec = stream.codec_context
-        need_rgb = self.rgb or self.residual_mode is not None
+        need_rgb = (self.rgb and not self.lazy_rgb) or self.residual_mode is not None
         state = dict(index=first_index - 1, gop_index=first_gop - 1, gop_pos=0, prev_rgb=None,
                      acc=None, started=False, damaged=None, need_rgb=need_rgb,
                      mc=MotionCompensator(self.height, self.width, self.mv_block_size),
@@ -528,7 +550,9 @@ class CompressedVideo:
                 out.accumulated_motion = st["acc"]
         else:
             st["acc"] = None
-        if self.rgb:
+        if self.lazy_rgb:
+            out._decoded, out._convert = f, self._to_rgb
+        elif self.rgb:
             out.image = rgb
         st["prev_rgb"] = rgb
         yield out
