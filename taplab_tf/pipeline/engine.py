@@ -18,10 +18,9 @@ phi runs as a frozen inference graph (freeze=True, the default; taplab_tf.models
 the model's weights are folded into constants once, when the engine is built (and each
 depthwise convolution's BatchNorm into its filter), which on this project's 2-core CPU makes BL2
 16% faster at 1024x2048 and 31% faster on a 512x512 RGC crop (experiments.model_info); the
-outputs agree to float rounding. The engine therefore serves the
-weights it was built with: build a new engine after changing them. Where a model cannot be
-frozen the engine says so once and runs phi on the live variables (`engine.phi_graph` tells
-which).
+outputs agree to float rounding. The engine therefore serves the weights it was built with:
+build a new engine after changing them. Where a model cannot be frozen the engine says so once
+and runs phi on the live variables (`engine.phi_graph` tells which).
 
 Region grid and thr_rgfs are stated at the paper's 1024x2048 (TapLabConfig); with
 `scale_to_frame=True` (the default) they are scaled to the video's frame size: regions by
@@ -373,10 +372,10 @@ class TapLabEngine:
         last = None
         for frame, reader_s in source:
             t = {}
-            height, width = frame.image.shape[:2]
+            height, width = _frame_size(frame)
             if frame.pict_type == "I" or key_logits is None:
                 t0 = time.perf_counter()
-                logits = self._phi(frame.image)
+                logits = self._phi(_pixels(frame))
                 t["phi"] = time.perf_counter() - t0
                 if key_logits is not None:
                     yield from flush(logits, frame.index)
@@ -389,7 +388,7 @@ class TapLabEngine:
         if pending:  # no closing I-frame: phi on the last frame closes the interval
             frame, t, reader_s, height, width = pending.pop()
             t0 = time.perf_counter()
-            logits = self._phi(last.image)
+            logits = self._phi(_pixels(last))
             t["phi"] = time.perf_counter() - t0
             yield from flush(logits, last.index)
             yield emit(frame, t, reader_s, logits, height, width, "phi")

@@ -129,9 +129,9 @@ class CompressedFrame:
     """One decoded frame with its compressed-domain data (see the module docstring)."""
 
     __slots__ = ("index", "gop_index", "gop_position", "pict_type", "pts", "time", "_image",
-                 "_decoded", "_convert", "motion_vectors", "intra_blocks", "residual", "residual_sum",
-                 "accumulated_motion", "height", "width", "_absdiff", "_chan_sum", "_chan_sat",
-                 "_cur", "_pred", "_prev", "_mv_block_size")
+                 "_decoded", "_convert", "motion_vectors", "intra_blocks", "residual",
+                 "residual_sum", "accumulated_motion", "height", "width", "_absdiff", "_chan_sum",
+                 "_chan_sat", "_cur", "_pred", "_prev", "_mv_block_size")
 
     def __init__(self, index, gop_index, gop_position, pict_type, height, width, pts=None,
                  time=None):
