@@ -56,6 +56,11 @@ flags.DEFINE_integer("val_batches", 0, "Periodic validation (--eval_every) on th
 flags.DEFINE_integer("bn_recalibration_batches", 50, "Re-estimate BatchNorm statistics on N "
                      "training batches before each evaluation and the export (0: off).",
                      lower_bound=0)
+flags.DEFINE_enum("class_weighting", "none", ["none", "median_frequency",
+                                               "sqrt_median_frequency"],
+                  "Per-class loss weights from the training labels' class frequencies.")
+flags.DEFINE_string("test_split", "", "Also evaluate this split at the end (e.g. test); its "
+                    "mIoU and per-class IoU go into <export_dir>/metrics.json beside val's.")
 flags.DEFINE_integer("seed", 0, "Random seed (initialisation; data order when > 0).",
                      lower_bound=0)
 
@@ -97,7 +102,8 @@ def _config():
         image_every=FLAGS.image_every, val_batches=FLAGS.val_batches,
         bn_recalibration_batches=FLAGS.bn_recalibration_batches,
         export_dir=FLAGS.export_dir or "", seed=FLAGS.seed, command=command,
-        init_from=FLAGS.init_from or "")
+        init_from=FLAGS.init_from or "", class_weighting=FLAGS.class_weighting,
+        test_split=FLAGS.test_split)
     from taplab_tf.models import model_kwargs
     model_kwargs(cfg.model, **kwargs)  # reject bad model arguments before any data is read
     return cfg.validate()

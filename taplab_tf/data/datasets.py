@@ -232,3 +232,45 @@ def make_dataset(dataset: str, data_dir: str, split: str, training: bool, batch_
         ds = ds.map(load, num_parallel_calls=autotune, deterministic=True)
         ds = ds.batch(batch_size, drop_remainder=False)
     return ds.prefetch(autotune)
+
+
+CLASS_WEIGHTINGS = ("none", "median_frequency", "sqrt_median_frequency")
+
+
+def class_frequencies(dataset: str, data_dir: str, split: str = "train") -> np.ndarray:
+    """float64 [C]: freq_c = (pixels of class c) / (pixels of the images where c occurs), the
+    frequency of median-frequency balancing (Eigen & Fergus 2015; SegNet's CamVid weights).
+    A class absent from the split gets 0."""
+    from taplab_tf.data import image_io
+    c = num_classes(dataset)
+    lut = _label_lut(dataset)
+    counts = np.zeros(c, np.float64)
+    totals = np.zeros(c, np.float64)
+    for _, label_path in file_pairs(dataset, data_dir, split):
+        raw = image_io.read_label(label_path, "class_frequencies")
+        if raw.ndim != 2:
+            raise ValueError(f"class_frequencies: label {label_path!r} is not a single-channel "
+                             f"id image (shape {raw.shape})")
+        ids = lut[np.clip(raw.astype(np.int64), 0, 255)]
+        hist = np.bincount(ids.reshape(-1), minlength=256)[:c].astype(np.float64)
+        counts += hist
+        totals[hist > 0] += ids.size
+    return np.divide(counts, totals, out=np.zeros(c), where=totals > 0)
+
+
+def class_weights(frequencies: Sequence[float], mode: str) -> np.ndarray:
+    """Per-class loss weights from class_frequencies: 'none' -> all 1; 'median_frequency' ->
+    median(freq) / freq_c; 'sqrt_median_frequency' -> its square root (gentler on the rare
+    classes). Absent classes (freq 0) get weight 0 in the balanced modes."""
+    freq = np.asarray(frequencies, np.float64)
+    if mode not in CLASS_WEIGHTINGS:
+        raise ValueError(f"class_weighting: unknown {mode!r}; choose from "
+                         f"{list(CLASS_WEIGHTINGS)}")
+    if mode == "none":
+        return np.ones_like(freq)
+    present = freq > 0
+    if not present.any():
+        raise ValueError("class_weighting: no class occurs in the training labels")
+    w = np.zeros_like(freq)
+    w[present] = np.median(freq[present]) / freq[present]
+    return np.sqrt(w) if mode == "sqrt_median_frequency" else w

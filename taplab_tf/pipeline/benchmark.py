@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -57,20 +56,10 @@ def variant_note(cfg: config_lib.TapLabConfig) -> str:
 
 
 def machine_info() -> Dict:
-    import tensorflow as tf
-    from taplab_tf import ops
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-    return {"cpu": cpu, "cores": os.cpu_count(), "gpus": gpus, "tensorflow": tf.__version__,
-            "ops_backend": ops.backend(), "python": platform.python_version()}
+    from taplab_tf import ops, provenance
+    info = provenance.machine_info()
+    info["ops_backend"] = ops.backend()
+    return info
 
 
 def make_video(path: str, height: int, width: int, num_frames: int, gop: int, seed: int = 0,

@@ -12,7 +12,7 @@ def upsample_logits(logits: tf.Tensor, size) -> tf.Tensor:
 
 
 def masked_cross_entropy_sum(labels: tf.Tensor, logits: tf.Tensor,
-                             ignore_label: int = IGNORE_LABEL):
+                             ignore_label: int = IGNORE_LABEL, class_weights=None):
     """(sum of per-pixel softmax cross-entropy over labelled pixels, number of labelled pixels).
 
     labels [N,H,W] integer trainIds, ignore_label masked out; logits [N,h,w,C] at any stride are
@@ -20,6 +20,8 @@ def masked_cross_entropy_sum(labels: tf.Tensor, logits: tf.Tensor,
     the count lets a distributed step divide by the global count: the loss is then the same mean
     over labelled pixels whatever the number of replicas, and a batch with no labelled pixel
     contributes exactly zero (no NaN).
+    class_weights: optional [C] per-class weights (median-frequency balancing): each labelled
+    pixel's cross-entropy is scaled by its class's weight; the count stays the pixel count.
     """
     labels = tf.cast(labels, tf.int32)
     logits = upsample_logits(tf.cast(logits, tf.float32), tf.shape(labels)[1:3])
@@ -30,6 +32,11 @@ def masked_cross_entropy_sum(labels: tf.Tensor, logits: tf.Tensor,
     xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.where(valid, safe, 0),
                                                           logits=logits)
     mask = tf.cast(valid, tf.float32)
+    if class_weights is not None:
+        weights = tf.constant(class_weights, tf.float32) if not isinstance(
+            class_weights, tf.Tensor) else tf.cast(class_weights, tf.float32)
+        mask_w = mask * tf.gather(weights, tf.where(valid, safe, 0))
+        return tf.reduce_sum(xent * mask_w), tf.reduce_sum(mask)
     return tf.reduce_sum(xent * mask), tf.reduce_sum(mask)
 
 

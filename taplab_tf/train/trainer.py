@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from taplab_tf import provenance
 from taplab_tf.data import labels as labels_lib
 from taplab_tf.models import build_model, save_model
 from taplab_tf.train import losses
@@ -69,6 +70,8 @@ class TrainConfig:
     command: str = ""                     # recorded in the exported model.json
     init_from: str = ""                   # warm start: weights of a saved model (fine-tuning)
     stop_after: Optional[int] = None      # stop after this many steps of *this* run (tests)
+    class_weighting: str = "none"         # none | median_frequency | sqrt_median_frequency
+    test_split: str = ""                  # also evaluate this split at the end (e.g. "test")
 
     def validate(self) -> "TrainConfig":
         if self.strategy not in STRATEGIES:
@@ -89,6 +92,10 @@ class TrainConfig:
             raise ValueError(f"learning_rate: must be > 0, got {self.learning_rate}")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay: must be >= 0, got {self.weight_decay}")
+        from taplab_tf.data.datasets import CLASS_WEIGHTINGS
+        if self.class_weighting not in CLASS_WEIGHTINGS:
+            raise ValueError(f"class_weighting: unknown {self.class_weighting!r}; choose from "
+                             f"{list(CLASS_WEIGHTINGS)}")
         if self.dataset not in labels_lib.DATASETS:
             raise ValueError(f"dataset: unknown {self.dataset!r}; choose from "
                              f"{sorted(labels_lib.DATASETS)}")
@@ -97,6 +104,46 @@ class TrainConfig:
     @property
     def classes(self) -> int:
         return int(self.num_classes or labels_lib.num_classes(self.dataset))
+
+
+METRICS_FILE = "metrics.json"
+PROGRESS_FILE = "progress.json"
+
+
+def _write_json(path: str, obj) -> None:
+    """Writes obj as JSON whole or not at all (unique temporary name, atomic rename)."""
+    import tempfile
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                               dir=folder)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=True, default=str)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _write_progress(logdir: str, step: int, seconds: float) -> None:
+    """<logdir>/progress.json: the wall-clock seconds trained up to the checkpoint at step."""
+    _write_json(os.path.join(logdir, PROGRESS_FILE),
+                {"step": int(step), "train_seconds": round(float(seconds), 1)})
+
+
+def _read_progress(logdir: str, step: int) -> float:
+    """Seconds already trained before a resume at `step` (0 for a fresh run or no record)."""
+    if step <= 0:
+        return 0.0
+    try:
+        with open(os.path.join(logdir, PROGRESS_FILE)) as f:
+            record = json.load(f)
+        return float(record["train_seconds"]) if int(record["step"]) <= step else 0.0
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -138,8 +185,9 @@ def _format_eta(seconds):
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def evaluate(model, dataset, num_classes, max_batches=0) -> float:
-    """mIoU of model on (image, label) batches, logits upsampled bilinearly to the label size."""
+def evaluate_confusion(model, dataset, num_classes, max_batches=0) -> np.ndarray:
+    """int64 [C, C] confusion of model on (image, label) batches, logits upsampled bilinearly
+    to the label size."""
 
     @tf.function(reduce_retracing=True)
     def step(images, labels):
@@ -150,7 +198,24 @@ def evaluate(model, dataset, num_classes, max_batches=0) -> float:
         if max_batches and i >= max_batches:
             break
         cm += step(images, labels).numpy()
-    return losses.miou_from_confusion(cm)
+    return cm
+
+
+def evaluate(model, dataset, num_classes, max_batches=0) -> float:
+    """mIoU of model on (image, label) batches, logits upsampled bilinearly to the label size."""
+    return losses.miou_from_confusion(evaluate_confusion(model, dataset, num_classes,
+                                                         max_batches))
+
+
+def split_metrics(cm, class_names) -> dict:
+    """{'miou', 'pixel_accuracy', 'per_class_iou': {name: IoU or None}} of a confusion."""
+    from taplab_tf.metrics import ConfusionMatrix
+    m = ConfusionMatrix(len(cm))
+    m.update_from_matrix(np.asarray(cm, np.int64))
+    iou = m.iou()
+    return {"miou": float(m.miou()), "pixel_accuracy": float(m.pixel_accuracy()),
+            "per_class_iou": {str(n): (None if not math.isfinite(v) else round(float(v), 4))
+                              for n, v in zip(class_names, iou)}}
 
 
 def recalibrate_batchnorm(model, iterator, num_batches: int, strategy=None) -> None:
@@ -200,6 +265,13 @@ class Trainer:
             self.checkpoint, os.path.join(cfg.logdir, "checkpoints"), max_to_keep=3,
             step_counter=self.optimizer.iterations)
         self._train_step = None
+        self.class_weights = None
+        if cfg.class_weighting != "none":
+            from taplab_tf.data.datasets import class_frequencies, class_weights
+            freq = class_frequencies(cfg.dataset, cfg.data_dir, "train")[:self.num_classes]
+            self.class_weights = class_weights(freq, cfg.class_weighting).astype(np.float32)
+            logging.info("class weights (%s): %s", cfg.class_weighting,
+                         np.array2string(self.class_weights, precision=2))
 
     @property
     def step(self) -> int:
@@ -238,11 +310,13 @@ class Trainer:
         num_classes, wd = self.num_classes, float(self.cfg.weight_decay)
         kernels = _kernels(model)
         replicas = float(strategy.num_replicas_in_sync)
+        class_weights = self.class_weights
 
         def step_fn(images, labels):
             with tf.GradientTape() as tape:
                 logits = model(images, training=True)
-                total, count = losses.masked_cross_entropy_sum(labels, logits)
+                total, count = losses.masked_cross_entropy_sum(labels, logits,
+                                                               class_weights=class_weights)
                 global_count = tf.distribute.get_replica_context().all_reduce("sum", count)
                 loss = tf.math.divide_no_nan(total, global_count)
                 objective = loss
@@ -311,6 +385,7 @@ def train(cfg: TrainConfig, train_data: Optional[tf.data.Dataset] = None,
     writer = tf.summary.create_file_writer(cfg.logdir)
 
     step, loss, train_miou, val_miou = start, float("nan"), float("nan"), None
+    seconds_before = _read_progress(cfg.logdir, start)
     end = cfg.steps if cfg.stop_after is None else min(cfg.steps, start + cfg.stop_after)
     cm_acc = np.zeros((trainer.num_classes,) * 2, np.int64)
     t_last, step_last, t0 = time.time(), step, time.time()
@@ -318,7 +393,13 @@ def train(cfg: TrainConfig, train_data: Optional[tf.data.Dataset] = None,
     try:
         with writer.as_default():
             while step < end:
-                n = min(cfg.log_every - step % cfg.log_every, end - step)
+                # Run up to the next step at which any periodic action is due: each fires at
+                # its own multiples, not only at multiples of log_every.
+                n = end - step
+                for every in (cfg.log_every, cfg.checkpoint_every, cfg.eval_every,
+                              cfg.image_every):
+                    if every:
+                        n = min(n, every - step % every)
                 if step == 0:  # trace the graph of the first step once
                     tf.summary.trace_on(graph=True, profiler=False)
                     loss, cm = trainer.train_steps(iterator, 1)
@@ -350,6 +431,7 @@ def train(cfg: TrainConfig, train_data: Optional[tf.data.Dataset] = None,
                     trainer._image_summaries(*preview, step=step)
                 if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                     trainer.manager.save(checkpoint_number=step)
+                    _write_progress(cfg.logdir, step, seconds_before + time.time() - t0)
                 if (val_data is not None and cfg.eval_every and step % cfg.eval_every == 0
                         and step < cfg.steps):
                     recalibrate_batchnorm(trainer.model, iterator, cfg.bn_recalibration_batches,
@@ -362,13 +444,25 @@ def train(cfg: TrainConfig, train_data: Optional[tf.data.Dataset] = None,
             if not stopped:
                 recalibrate_batchnorm(trainer.model, iterator, cfg.bn_recalibration_batches,
                                       trainer.strategy)
+            split_cms = {}
             if not stopped and val_data is not None:
-                val_miou = evaluate(trainer.model, val_data, trainer.num_classes,
-                                    cfg.final_val_batches)
+                split_cms["val"] = evaluate_confusion(trainer.model, val_data,
+                                                      trainer.num_classes, cfg.final_val_batches)
+                val_miou = losses.miou_from_confusion(split_cms["val"])
                 tf.summary.scalar("val/miou", val_miou, step=step)
                 logging.info("final val mIoU %.4f at step %d", val_miou, step)
+            if not stopped and cfg.test_split:
+                from taplab_tf.data.datasets import make_dataset
+                test_data = make_dataset(cfg.dataset, cfg.data_dir, cfg.test_split,
+                                         training=False, batch_size=1)
+                split_cms[cfg.test_split] = evaluate_confusion(trainer.model, test_data,
+                                                               trainer.num_classes)
+                test_miou = losses.miou_from_confusion(split_cms[cfg.test_split])
+                tf.summary.scalar(f"{cfg.test_split}/miou", test_miou, step=step)
+                logging.info("final %s mIoU %.4f at step %d", cfg.test_split, test_miou, step)
     except KeyboardInterrupt:
         trainer.manager.save(checkpoint_number=trainer.step)
+        _write_progress(cfg.logdir, trainer.step, seconds_before + time.time() - t0)
         logging.info("interrupted: checkpoint saved at step %d", trainer.step)
         raise
     finally:
@@ -382,6 +476,17 @@ def train(cfg: TrainConfig, train_data: Optional[tf.data.Dataset] = None,
                    batch_size=cfg.batch_size, crop=list(cfg.crop),
                    learning_rate=cfg.learning_rate, train_seconds=round(time.time() - t0, 1),
                    class_names=list(labels_lib.class_names(cfg.dataset))[:trainer.num_classes])
+        names = list(labels_lib.class_names(cfg.dataset))[:trainer.num_classes]
+        metrics = {
+            "model": cfg.model, "model_kwargs": dict(cfg.model_kwargs), "dataset": cfg.dataset,
+            "steps": step, "batch_size": cfg.batch_size, "crop": list(cfg.crop),
+            "class_weighting": cfg.class_weighting,
+            "train_seconds": round(seconds_before + time.time() - t0, 1),
+            "resumed_from_step": start, "command": cfg.command,
+            "machine": provenance.machine_info(), "git": provenance.git_commit(),
+            "splits": {k: split_metrics(v, names) for k, v in split_cms.items()},
+        }
+        _write_json(os.path.join(export_dir, METRICS_FILE), metrics)
         logging.info("saved %s (%d steps, val mIoU %s)", export_dir, step, val_miou)
     return {"step": step, "start_step": start, "loss": loss, "train_miou": train_miou,
             "val_miou": val_miou, "export_dir": export_dir, "stopped": stopped,
