@@ -386,6 +386,7 @@ def train(cfg: TrainConfig, train_data: Optional[tf.data.Dataset] = None,
 
     step, loss, train_miou, val_miou = start, float("nan"), float("nan"), None
     seconds_before = _read_progress(cfg.logdir, start)
+    code = provenance.git_commit()  # the code this run started with
     end = cfg.steps if cfg.stop_after is None else min(cfg.steps, start + cfg.stop_after)
     cm_acc = np.zeros((trainer.num_classes,) * 2, np.int64)
     t_last, step_last, t0 = time.time(), step, time.time()
@@ -483,7 +484,7 @@ def train(cfg: TrainConfig, train_data: Optional[tf.data.Dataset] = None,
             "class_weighting": cfg.class_weighting,
             "train_seconds": round(seconds_before + time.time() - t0, 1),
             "resumed_from_step": start, "command": cfg.command,
-            "machine": provenance.machine_info(), "git": provenance.git_commit(),
+            "machine": provenance.machine_info(), "git": code,
             "splits": {k: split_metrics(v, names) for k, v in split_cms.items()},
         }
         _write_json(os.path.join(export_dir, METRICS_FILE), metrics)
