@@ -7,6 +7,7 @@ into a config. Flag files under experiments/configs/ reproduce the paper's setti
 """
 from __future__ import annotations
 
+import math
 import os
 
 from absl import flags
@@ -74,6 +75,16 @@ def define_taplab_flags() -> None:
     flags.register_validator(
         "region_shape", _region_ok,
         message="--region_shape must be two positive integers HEIGHT,WIDTH (e.g. 512,512)")
+    require_finite("thr_rgc", "thr_rgfs", "alpha")
+
+
+def require_finite(*names: str) -> None:
+    """Rejects inf and nan for these float flags at parsing, with one line naming the flag (absl's
+    bounds let nan through, and inf only fails later as an OverflowError)."""
+    for name in names:
+        flags.register_validator(
+            name, lambda v: v is None or math.isfinite(v),
+            message=f"--{name} must be a finite number (not inf or nan)")
 
 
 def define_workspace_flags(output_default: str | None = None) -> None:

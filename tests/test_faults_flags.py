@@ -1,0 +1,33 @@
+"""Fault suite (issue 13): non-finite values are rejected at flag parsing with one line naming the
+flag, instead of an OverflowError later or a trigger that never fires."""
+import pytest
+from absl import flags
+
+from experiments import flags as flags_lib
+
+FLAGS = flags.FLAGS
+
+
+@pytest.fixture
+def parse():
+    flags_lib.define_taplab_flags()
+
+    def _parse(*args):
+        FLAGS.unparse_flags()
+        FLAGS(["prog", *args])
+        return flags_lib.config_from_flags()
+
+    yield _parse
+    FLAGS.unparse_flags()
+
+
+@pytest.mark.parametrize("flag", ["thr_rgc", "thr_rgfs", "alpha"])
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+def test_non_finite_values_are_rejected_naming_the_flag(parse, flag, value):
+    with pytest.raises(flags.IllegalFlagValueError, match=f"--{flag}"):
+        parse(f"--{flag}={value}")
+
+
+def test_finite_values_still_pass(parse):
+    cfg = parse("--thr_rgc=0", "--thr_rgfs=1e12", "--alpha=1")
+    assert cfg.thr_rgfs == 1e12 and cfg.alpha == 1.0
