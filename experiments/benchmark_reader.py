@@ -103,13 +103,11 @@ def moving_texture_frames(height, width, num_frames, seed=0):
 
 
 def make_clip(path, height, width, num_frames, gop, synthetic=False):
-    from third_party.compressed_video import encode_video
     if synthetic:
-        from taplab_tf.data.synthetic import iter_clip
-        frames = (f.image for f in iter_clip(height, width, num_frames, seed=0))
-    else:
-        frames = moving_texture_frames(height, width, num_frames)
-    return encode_video(frames, path, gop=gop, qscale=3)
+        from taplab_tf.data.synthetic import encode_clip
+        return encode_clip(path, height, width, num_frames, seed=0, gop=gop, qscale=3)
+    from third_party.compressed_video import encode_video
+    return encode_video(moving_texture_frames(height, width, num_frames), path, gop=gop, qscale=3)
 
 
 def _cpu() -> float:

@@ -62,12 +62,10 @@ def make_default_video(path: str, height: int, width: int, num_frames: int, seed
                        gop: int) -> str:
     """The embedded default input: a synthetic street clip, encoded as TapLab expects."""
     from taplab_tf.data import synthetic
-    from third_party.compressed_video import encode_video
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     print(f"generating a {num_frames}-frame {height}x{width} synthetic street clip (seed {seed}) "
           f"and encoding it to MPEG-4 Part 2, GOP {gop}: {path}", flush=True)
-    clip = run_or_exit(lambda: synthetic.generate_clip(height, width, num_frames, seed=seed))
-    run_or_exit(lambda: encode_video(clip.frames, path, gop=gop))
+    run_or_exit(lambda: synthetic.encode_clip(path, height, width, num_frames, seed, gop=gop))
     return path
 
 

@@ -66,10 +66,10 @@ def make_video(path: str, height: int, width: int, num_frames: int, gop: int, se
                difficulty: float = 1.0, qscale: Optional[float] = None):
     """A synthetic street clip encoded to MPEG-4 Part 2 with GOP g; returns (path, labels)."""
     from taplab_tf.data import synthetic
-    from third_party.compressed_video import encode_video
-    clip = synthetic.generate_clip(height, width, num_frames, seed=seed, difficulty=difficulty)
-    encode_video(clip.frames, path, gop=gop, qscale=qscale)
-    return path, clip.labels
+    labels = []
+    synthetic.encode_clip(path, height, width, num_frames, seed, difficulty, gop=gop,
+                          qscale=qscale, on_frame=lambda fr: labels.append(fr.label))
+    return path, np.stack(labels)
 
 
 def time_config(model, cfg: config_lib.TapLabConfig, video: str, *, warmup: bool = True,
