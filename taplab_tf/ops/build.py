@@ -11,7 +11,8 @@ The library is compiled on first use of an op (taplab_tf.ops._loader) into a cac
 where <tag> = tf<version>-<sha256 of the sources, the compiler command and the TF compile/link
 flags>[-<variant>]. A variant is selected at run time with TAPLAB_TF_OPS_VARIANT=address|baseline. Concurrent builders (pytest-xdist workers, several apps) serialise on an fcntl lock
 next to that directory; the .so is written to a temporary name and atomically renamed, so a reader
-never sees a partial file, and whoever takes the lock second finds the build done.
+never sees a partial file, and whoever takes the lock second finds the build done (the builder
+is third_party.native_build, shared with taplab_tf.ops.cuda and the reader's residual kernel).
 Compiler: $CXX or g++ (C++17, -O3, -ffp-contract=off so results match TF's arithmetic exactly).
 Failures raise BuildError with a one-line message naming what failed; the full compiler log is
 kept next to the library.
@@ -26,15 +27,12 @@ AddressSanitizer run of the op tests (what was run for this library; clean):
 (libstdc++ must be preloaded too, or ASan's __cxa_throw interceptor aborts on TF's first C++
 exception; log_path because pytest captures stderr; leaks off because CPython/TF "leak" by design.)
 """
-import fcntl
-import hashlib
 import os
 import pathlib
 import shlex
-import shutil
-import subprocess
 import sys
-import tempfile
+
+from third_party import native_build
 
 LIBRARY_NAME = "_taplab_ops.so"
 SOURCE_DIR = pathlib.Path(__file__).resolve().parent / "cc"
@@ -47,7 +45,7 @@ _VARIANT_FLAGS = {
 }
 
 
-class BuildError(RuntimeError):
+class BuildError(native_build.BuildError):
     """The op library could not be built (no compiler, compile or link error)."""
 
 
@@ -62,16 +60,12 @@ def sources():
 
 
 def cache_root():
-    root = os.environ.get("TAPLAB_TF_CACHE") or os.path.join("~", ".cache", "taplab_tf")
-    return pathlib.Path(root).expanduser() / "ops"
+    return native_build.cache_dir("TAPLAB_TF_CACHE", "taplab_tf", "ops")
 
 
 def compiler():
-    cxx = os.environ.get("CXX", "g++")
-    path = shutil.which(cxx)
-    if path is None:
-        raise BuildError(f"C++ compiler {cxx!r} not found on PATH (install g++ or set $CXX)")
-    return path
+    return native_build.find_tool(os.environ.get("CXX", "g++"), BuildError,
+                                  "install g++ or set $CXX")
 
 
 def _tf_flags():
@@ -96,21 +90,12 @@ def library_path(variant=None):
     version, tf_cflags, tf_lflags = _tf_flags()
     cxx = os.environ.get("CXX", "g++")
     cflags, lflags = _commands(cxx, tf_cflags, tf_lflags, variant)
-    digest = hashlib.sha256()
+    parts = []
     for path in sources():
-        digest.update(str(path.relative_to(SOURCE_DIR)).encode())
-        digest.update(path.read_bytes())
-    digest.update(shlex.join([cxx, *cflags, "|", *lflags]).encode())
-    tag = f"tf{version}-{digest.hexdigest()[:16]}" + (f"-{variant}" if variant else "")
+        parts += [str(path.relative_to(SOURCE_DIR)), path.read_bytes()]
+    parts.append(shlex.join([cxx, *cflags, "|", *lflags]))
+    tag = native_build.tag(parts, prefix=f"tf{version}-", variant=variant)
     return cache_root() / tag / LIBRARY_NAME
-
-
-def _first_error(log):
-    for line in log.splitlines():
-        if "error" in line.lower():
-            return line.strip()
-    lines = [l.strip() for l in log.splitlines() if l.strip()]
-    return lines[-1] if lines else "(no output)"
 
 
 def _compile(target, variant):
@@ -119,58 +104,21 @@ def _compile(target, variant):
     cflags, lflags = _commands(cxx, tf_cflags, tf_lflags, variant)
     units = [p for p in sources() if p.suffix == ".cc"]
     include = ["-I", str(SOURCE_DIR / "kernels")]
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
-        objects, procs = [], []
+    with native_build.staged(target) as partial:
+        tmp = os.path.dirname(partial)
+        objects = [os.path.join(tmp, unit.stem + ".o") for unit in units]
         # All translation units at once (headers dominate compile time; cores are the limit).
-        for unit in units:
-            obj = os.path.join(tmp, unit.stem + ".o")
-            log = open(os.path.join(tmp, unit.stem + ".log"), "w+")
-            cmd = [cxx, *cflags, *include, "-c", str(unit), "-o", obj]
-            procs.append((unit, log, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)))
-            objects.append(obj)
-        failed = None
-        for unit, log, proc in procs:
-            proc.wait()
-            log.seek(0)
-            text = log.read()
-            log.close()
-            if proc.returncode != 0 and failed is None:
-                failed = (unit, proc.returncode, text)
-        if failed is not None:
-            unit, code, text = failed
-            kept = target.parent / "build-error.log"
-            kept.write_text(text)
-            raise BuildError(f"compiling {unit.relative_to(SOURCE_DIR.parent)} with {cxx} failed "
-                             f"(exit {code}): {_first_error(text)} [full log: {kept}]")
-        partial = os.path.join(tmp, LIBRARY_NAME)
-        cmd = [cxx, *objects, "-o", partial, *lflags]
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if proc.returncode != 0:
-            kept = target.parent / "build-error.log"
-            kept.write_text(proc.stdout)
-            raise BuildError(f"linking {LIBRARY_NAME} with {cxx} failed (exit {proc.returncode}): "
-                             f"{_first_error(proc.stdout)} [full log: {kept}]")
-        os.replace(partial, target)  # atomic: readers see the old file or the complete new one
+        native_build.run([(f"compiling {unit.relative_to(SOURCE_DIR.parent)} with {cxx}",
+                           [cxx, *cflags, *include, "-c", str(unit), "-o", obj])
+                          for unit, obj in zip(units, objects)], target.parent, BuildError)
+        native_build.run([(f"linking {LIBRARY_NAME} with {cxx}",
+                           [cxx, *objects, "-o", partial, *lflags])], target.parent, BuildError)
 
 
 def ensure_built(force=False, variant=None):
     """Returns the path of the built library, compiling it first if needed (or if force)."""
-    target = library_path(variant)
-    if target.exists() and not force:
-        return target
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise BuildError(f"cannot create the op cache directory {target.parent}: {e}") from e
-    lock_path = target.parent.with_name(target.parent.name + ".lock")
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        try:
-            if force or not target.exists():
-                _compile(target, variant)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return target
+    return native_build.ensure_built(library_path(variant), lambda t: _compile(t, variant),
+                                     force=force, error=BuildError, what="op cache directory")
 
 
 def main(argv=None):

@@ -10,20 +10,18 @@ registration is not written yet because no machine here has had a CUDA build of 
 it against, so TF programs on a GPU still run mv_warp's TF path.
 
 The library goes to $TAPLAB_TF_CACHE/cuda/<tag>/libtaplab_mv_warp_cuda.so (tag: hash of sources
-and nvcc command), built under an fcntl lock and renamed into place atomically, like
-taplab_tf.ops.build. Target architecture: $TAPLAB_TF_CUDA_ARCH (e.g. sm_90) or nvcc's
--arch=native. This module imports neither TensorFlow nor CuPy at import time.
+and nvcc command), built under an fcntl lock and renamed into place atomically by the builder
+that taplab_tf.ops.build uses too (third_party.native_build). Target architecture:
+$TAPLAB_TF_CUDA_ARCH (e.g. sm_90) or nvcc's -arch=native. This module imports neither TensorFlow nor CuPy at import time.
 """
 import ctypes
-import fcntl
-import hashlib
 import os
 import pathlib
 import shlex
 import shutil
-import subprocess
 import sys
-import tempfile
+
+from third_party import native_build
 
 SOURCE_DIR = pathlib.Path(__file__).resolve().parent / "cc" / "kernels"
 UNITS = ("mv_warp_kernels.cu.cc", "mv_warp_capi.cu.cc")
@@ -32,7 +30,7 @@ LIBRARY_NAME = "libtaplab_mv_warp_cuda.so"
 DTYPES = {"float16": 0, "float32": 1, "float64": 2}
 
 
-class CudaBuildError(RuntimeError):
+class CudaBuildError(native_build.BuildError):
     """nvcc is missing or the CUDA sources did not compile."""
 
 
@@ -54,42 +52,23 @@ def _command(compiler, output):
 
 
 def library_path():
-    digest = hashlib.sha256()
+    parts = []
     for name in UNITS + HEADERS:
-        digest.update(name.encode())
-        digest.update((SOURCE_DIR / name).read_bytes())
-    digest.update(shlex.join(_command(nvcc(), "OUT")).encode())
-    root = os.environ.get("TAPLAB_TF_CACHE") or os.path.join("~", ".cache", "taplab_tf")
-    return pathlib.Path(root).expanduser() / "cuda" / digest.hexdigest()[:16] / LIBRARY_NAME
+        parts += [name, (SOURCE_DIR / name).read_bytes()]
+    parts.append(shlex.join(_command(nvcc(), "OUT")))
+    return (native_build.cache_dir("TAPLAB_TF_CACHE", "taplab_tf", "cuda")
+            / native_build.tag(parts) / LIBRARY_NAME)
+
+
+def _compile(target):
+    with native_build.staged(target) as partial:
+        native_build.run([("nvcc", _command(nvcc(), partial))], target.parent, CudaBuildError)
 
 
 def build(force=False):
     """Compiles the CUDA library if needed; returns its path. Raises CudaBuildError."""
-    target = library_path()
-    if target.exists() and not force:
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if target.exists() and not force:
-                return target
-            with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
-                partial = os.path.join(tmp, LIBRARY_NAME)
-                proc = subprocess.run(_command(nvcc(), partial), stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True)
-                if proc.returncode != 0:
-                    log = target.parent / "build-error.log"
-                    log.write_text(proc.stdout)
-                    first = next((l for l in proc.stdout.splitlines() if "error" in l.lower()),
-                                 proc.stdout.strip().splitlines()[-1:] or ["(no output)"])
-                    first = first if isinstance(first, str) else first[0]
-                    raise CudaBuildError(f"nvcc failed (exit {proc.returncode}): {first.strip()} "
-                                         f"[full log: {log}]")
-                os.replace(partial, target)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return target
+    return native_build.ensure_built(library_path(), _compile, force=force, error=CudaBuildError,
+                                     what="CUDA cache directory")
 
 
 class MvWarpCuda:

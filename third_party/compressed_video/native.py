@@ -18,7 +18,7 @@ The library is compiled on first use into a cache directory, without TensorFlow 
 
 where <tag> is the sha256 of the source and the compiler command[-<variant>]. Concurrent builders
 serialise on an fcntl lock next to that directory; the library is written under a temporary name
-and atomically renamed. Compiler: $CXX or g++ (C++17, -O3; no -march flags: on x86-64 the row
+and atomically renamed (third_party.native_build, the builder shared with taplab_tf.ops). Compiler: $CXX or g++ (C++17, -O3; no -march flags: on x86-64 the row
 kernel carries SSSE3/AVX2 clones chosen at load time, so one build runs on any x86-64).
 
 Run time: COMPRESSED_VIDEO_NATIVE=0 forces the numpy/OpenCV path; COMPRESSED_VIDEO_NATIVE_VARIANT=
@@ -36,20 +36,17 @@ AddressSanitizer run of the kernel tests (clean):
 from __future__ import annotations
 
 import ctypes
-import fcntl
-import hashlib
 import logging
 import os
 import pathlib
 import shlex
-import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 from typing import Optional, Tuple
 
 import numpy as np
+
+from third_party import native_build
 
 LIBRARY_NAME = "_cv_residual.so"
 SOURCE = pathlib.Path(__file__).resolve().parent / "native" / "residual.cc"
@@ -62,22 +59,17 @@ _VARIANT_FLAGS = {
 _log = logging.getLogger(__name__)
 
 
-class BuildError(RuntimeError):
+class BuildError(native_build.BuildError):
     """The native kernel could not be built (no compiler, compile error)."""
 
 
 def cache_root() -> pathlib.Path:
-    root = os.environ.get("COMPRESSED_VIDEO_CACHE") or os.path.join("~", ".cache",
-                                                                      "compressed_video")
-    return pathlib.Path(root).expanduser() / "native"
+    return native_build.cache_dir("COMPRESSED_VIDEO_CACHE", "compressed_video", "native")
 
 
 def compiler() -> str:
-    cxx = os.environ.get("CXX", "g++")
-    path = shutil.which(cxx)
-    if path is None:
-        raise BuildError(f"C++ compiler {cxx!r} not found on PATH (install g++ or set $CXX)")
-    return path
+    return native_build.find_tool(os.environ.get("CXX", "g++"), BuildError,
+                                  "install g++ or set $CXX")
 
 
 def _flags(variant):
@@ -95,58 +87,22 @@ def library_path(variant=None) -> pathlib.Path:
     except OSError as e:
         raise BuildError(f"cannot read the kernel source {SOURCE}: {e.strerror}") from None
     cxx = os.environ.get("CXX", "g++")
-    digest = hashlib.sha256(source)
-    digest.update(shlex.join([cxx, *_flags(variant)]).encode())
-    tag = digest.hexdigest()[:16] + (f"-{variant}" if variant else "")
+    tag = native_build.tag([source, shlex.join([cxx, *_flags(variant)])], variant=variant)
     return cache_root() / tag / LIBRARY_NAME
-
-
-def _first_error(log: str) -> str:
-    for marker in ("error:", "error"):  # "error:" first: a path may contain "error" too
-        for line in log.splitlines():
-            if marker in line.lower():
-                return line.strip()
-    lines = [l.strip() for l in log.splitlines() if l.strip()]
-    return lines[-1] if lines else "(no output)"
 
 
 def _compile(target: pathlib.Path, variant) -> None:
     cxx = compiler()
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
-        partial = os.path.join(tmp, LIBRARY_NAME)
-        cmd = [cxx, *_flags(variant), str(SOURCE), "-o", partial]
-        try:
-            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True)
-        except OSError as e:
-            raise BuildError(f"cannot run {cxx}: {e.strerror}") from None
-        if proc.returncode != 0:
-            kept = target.parent / "build-error.log"
-            kept.write_text(proc.stdout)
-            raise BuildError(f"compiling {SOURCE.name} with {cxx} failed (exit "
-                             f"{proc.returncode}): {_first_error(proc.stdout)} [full log: {kept}]")
-        os.replace(partial, target)  # atomic: readers see no file or the complete one
+    with native_build.staged(target) as partial:
+        native_build.run([(f"compiling {SOURCE.name} with {cxx}",
+                           [cxx, *_flags(variant), str(SOURCE), "-o", partial])],
+                         target.parent, BuildError)
 
 
 def ensure_built(force: bool = False, variant=None) -> pathlib.Path:
     """Path of the built library, compiling it first if needed (or if force)."""
-    target = library_path(variant)
-    if target.exists() and not force:
-        return target
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise BuildError(f"cannot create the cache directory {target.parent}: "
-                         f"{e.strerror}") from None
-    lock_path = target.parent.with_name(target.parent.name + ".lock")
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        try:
-            if force or not target.exists():
-                _compile(target, variant)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return target
+    return native_build.ensure_built(library_path(variant), lambda t: _compile(t, variant),
+                                     force=force, error=BuildError, what="cache directory")
 
 
 def _open(path) -> ctypes.CDLL:
