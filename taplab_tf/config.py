@@ -24,6 +24,7 @@ pixels); TapLabEngine(scale_to_frame=False) takes them literally instead.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Iterable, Sequence, Tuple
 
 # Module names, in the order the paper adds them (Table 5).
@@ -73,6 +74,10 @@ class TapLabConfig:
     alpha: float = 1.0  # Eq. 6: 1.0 lets phi's crop replace the warped region; Fig. 11 sweeps it.
     rgc_accumulate: bool = False
     rgfs_accumulate: bool = False
+    # phi sees the frame resized by input_scale (e.g. 0.5: a 720x1280 video at CamVid's 360x640);
+    # FFW, RGC and the output then work at stride output_stride / input_scale of the video, which
+    # must be an integer (TapLabEngine snaps to the nearest one). 1.0: the paper (no resize).
+    input_scale: float = 1.0
 
     def __post_init__(self):
         object.__setattr__(self, "modules", parse_modules(self.modules))
@@ -94,6 +99,8 @@ class TapLabConfig:
             raise ConfigError(f"thr_rgc: must be >= 0 (a residual magnitude), got {self.thr_rgc}")
         if self.thr_rgfs < 0:
             raise ConfigError(f"thr_rgfs: must be >= 0 (a sum of |Res|), got {self.thr_rgfs}")
+        if not (math.isfinite(self.input_scale) and 0.0 < self.input_scale <= 4.0):
+            raise ConfigError(f"input_scale: must be a number in (0, 4], got {self.input_scale}")
         if not 0.0 <= self.alpha <= 1.0:
             raise ConfigError(f"alpha: must lie in [0, 1], got {self.alpha}")
         return self
@@ -154,6 +161,19 @@ class TapLabConfig:
         d["modules"] = list(self.modules)
         d["region_shape"] = list(self.region_shape)
         return d
+
+
+def auto_input_scale(train_frame_height: int | None, frame_height: int,
+                     output_stride: int) -> float:
+    """phi's input scale for a video: the model sees objects at about the size it was trained
+    at (train height / video height), kept to [1/8, 2], snapped so that output_stride / scale
+    is an integer (the stride of the logits on the video). 1.0 where the training size is
+    unknown."""
+    if not train_frame_height or frame_height <= 0:
+        return 1.0
+    raw = min(2.0, max(0.125, float(train_frame_height) / float(frame_height)))
+    frame_stride = max(1, int(round(output_stride / raw)))
+    return output_stride / frame_stride
 
 
 def region_grid(height: int, width: int, region_shape: Sequence[int],

@@ -71,6 +71,21 @@ DATASETS = {
 }
 
 
+# Frame height of each dataset's images, the scale at which a model trained on it sees objects
+# (the synthetic streets of the shipped model are 512x1024). A model's model.json may state its
+# own "train_frame_height"; see training_frame_height.
+FRAME_HEIGHT = {"cityscapes": 1024, "synthetic": 512, "camvid": 360}
+
+
+def training_frame_height(metadata: dict) -> int | None:
+    """The frame height a saved model was trained at (model.json's train_frame_height, else its
+    dataset's); None where neither is known."""
+    h = metadata.get("train_frame_height")
+    if h:
+        return int(h)
+    return FRAME_HEIGHT.get(metadata.get("dataset", ""))
+
+
 def class_names(dataset: str):
     try:
         return DATASETS[dataset][0]

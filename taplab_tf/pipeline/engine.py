@@ -128,6 +128,11 @@ class TapLabEngine:
         if warp_interpolation not in ("nearest", "bilinear"):
             raise EngineError(f"warp_interpolation: {warp_interpolation!r} is not 'nearest' or "
                               "'bilinear'")
+        # phi's input scale (TapLabConfig.input_scale): logits then sit at an integer stride of
+        # the VIDEO's pixels, frame_stride = output_stride / input_scale, snapped to the nearest
+        # integer; FFW (the block-to-cell lookup), the RGC grid and the output use it.
+        self.frame_stride = max(1, int(round(self.output_stride / self.config.input_scale)))
+        self.input_scale = self.output_stride / self.frame_stride
         self.num_classes = int(model.outputs[0].shape[-1]) if model.outputs else None
         self.scale_to_frame = scale_to_frame
         self.warp_interpolation = warp_interpolation
@@ -150,10 +155,22 @@ class TapLabEngine:
                 "variables, which is slower", e)
             return None
 
+    def _phi_input(self, image: np.ndarray) -> np.ndarray:
+        """The frame (or RGC crop) as phi sees it: resized by input_scale so that each logit cell
+        covers exactly frame_stride video pixels (ceil, so the logits cover the whole frame)."""
+        if self.frame_stride == self.output_stride:
+            return image
+        import cv2
+        h, w = image.shape[:2]
+        s, e = self.output_stride, self.frame_stride
+        size = (max(1, -(-w * s // e)), max(1, -(-h * s // e)))  # cv2 takes (width, height)
+        interp = cv2.INTER_AREA if e > s else cv2.INTER_LINEAR
+        return cv2.resize(image, size, interpolation=interp)
+
     def _build_steps(self, freeze: bool):
         counts = self.trace_counts
         model = self.model
-        stride = self.output_stride
+        stride = self.frame_stride
         interpolation = self.warp_interpolation
         frozen = self._frozen_model() if freeze else None
         self.phi_graph = "frozen" if frozen is not None else "variables"
@@ -219,7 +236,14 @@ class TapLabEngine:
             cfg.check_frame(height, width)
         except config_lib.ConfigError as e:
             raise EngineError(str(e)) from None
-        s = self.output_stride
+        s = self.frame_stride
+        if cfg.use_rgc and s != self.output_stride:
+            # phi at another scale: the region grid snaps to whole logit cells of the video.
+            def snap(v, limit):
+                return min(max(s, int(round(v / s)) * s), max(s, limit // s * s))
+            cfg = cfg.replace(region_shape=(snap(cfg.region_shape[0], height),
+                                            snap(cfg.region_shape[1], width)),
+                              region_stride=snap(cfg.region_stride, max(height, width)))
         if cfg.use_rgc and (cfg.region_shape[0] % s or cfg.region_shape[1] % s
                             or cfg.region_stride % s):
             raise EngineError(
@@ -244,7 +268,7 @@ class TapLabEngine:
         else:
             flow = cv2.calcOpticalFlowFarneback(cur, prev, None, 0.5, 3, 15, 3, 5, 1.2, 0)
         h, w = int(logits.shape[1]), int(logits.shape[2])
-        s = self.output_stride
+        s = self.frame_stride
         small = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / s
         # dense_image_warp reads image[y - flow_y, x - flow_x]; backward flow points cur -> prev.
         dense = -np.stack([small[..., 1], small[..., 0]], axis=-1)[np.newaxis]
@@ -290,7 +314,7 @@ class TapLabEngine:
                 cfg, thr_rgfs = self.settings_for(height, width)
                 if cfg.use_rgc:
                     scorer = modules.RegionScorer(height, width, cfg.region_shape,
-                                                  cfg.region_stride, align=self.output_stride)
+                                                  cfg.region_stride, align=self.frame_stride)
                     acc_scores = np.zeros(len(scorer.regions)) if cfg.rgc_accumulate else None
             region = None
             rgfs_score = float(getattr(frame, "residual_sum", 0.0) or 0.0)
@@ -303,7 +327,7 @@ class TapLabEngine:
                 rgfs_score = acc_rgfs
             if is_key:
                 t0 = time.perf_counter()
-                logits = self._phi(_pixels(frame))
+                logits = self._phi(self._phi_input(_pixels(frame)))
                 t["phi"] = time.perf_counter() - t0
                 acc_rgfs = 0.0
                 if acc_scores is not None and frame.pict_type == "I":
@@ -325,8 +349,8 @@ class TapLabEngine:
                     best, _ = scorer.select(counts, acc_scores)
                     region = scorer.regions[best]
                     y, x, rh, rw = region
-                    crop_logits = self._phi(_pixels(frame)[y:y + rh, x:x + rw])
-                    s = self.output_stride
+                    crop_logits = self._phi(self._phi_input(_pixels(frame)[y:y + rh, x:x + rw]))
+                    s = self.frame_stride
                     logits = self._blend(logits, crop_logits, tf.constant(y // s),
                                          tf.constant(x // s), tf.constant(cfg.alpha, tf.float32))
                     t["correct"] = time.perf_counter() - t0
@@ -375,7 +399,7 @@ class TapLabEngine:
             height, width = _frame_size(frame)
             if frame.pict_type == "I" or key_logits is None:
                 t0 = time.perf_counter()
-                logits = self._phi(_pixels(frame))
+                logits = self._phi(self._phi_input(_pixels(frame)))
                 t["phi"] = time.perf_counter() - t0
                 if key_logits is not None:
                     yield from flush(logits, frame.index)
@@ -388,7 +412,7 @@ class TapLabEngine:
         if pending:  # no closing I-frame: phi on the last frame closes the interval
             frame, t, reader_s, height, width = pending.pop()
             t0 = time.perf_counter()
-            logits = self._phi(_pixels(last))
+            logits = self._phi(self._phi_input(_pixels(last)))
             t["phi"] = time.perf_counter() - t0
             yield from flush(logits, last.index)
             yield emit(frame, t, reader_s, logits, height, width, "phi")
