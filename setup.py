@@ -54,7 +54,7 @@ setup(
         "matplotlib",
     ],
     extras_require={
-        # ruff: the lint .ci/run runs before the tests (configuration in setup.cfg)
+        # ruff: the lint .ci/run runs before the tests (configuration in ruff.toml)
         "test": ["pytest", "ruff>=0.17,<0.18"],
     },
     entry_points={"console_scripts": entry_points()},

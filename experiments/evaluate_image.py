@@ -152,7 +152,7 @@ def run(dataset: str, data_dir: str, split: str, checkpoint: Optional[str],
     num_images = min(len(pairs), max_images) if max_images else len(pairs)
     ds = common.run_or_exit(lambda: datasets_lib.make_dataset(
         dataset, data_dir, split, training=False, batch_size=batch_size, limit=max_images))
-    stride = int(meta.get("output_stride") or getattr(model, "output_stride"))
+    stride = int(meta.get("output_stride") or model.output_stride)
     print(f"evaluating {meta['model']} ({checkpoint or common.DEFAULT_CHECKPOINT}, trained on "
           f"{meta.get('dataset', '?')}) on {dataset} {split}: {num_images} images from "
           f"{data_dir}", flush=True)

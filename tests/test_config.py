@@ -74,7 +74,8 @@ def test_region_grid_covers_frame():
     grid = C.region_grid(1024, 2048, (512, 512), 256)
     assert len(grid) == 3 * 7 and grid[0] == (0, 0) and grid[-1] == (512, 1536)
     grid = C.region_grid(100, 130, (64, 64), 48)
-    ys = sorted({y for y, _ in grid}); xs = sorted({x for _, x in grid})
+    ys = sorted({y for y, _ in grid})
+    xs = sorted({x for _, x in grid})
     assert ys == [0, 36] and xs == [0, 48, 66]
     with pytest.raises(C.ConfigError):
         C.region_grid(100, 100, (128, 64), 32)

@@ -9,8 +9,9 @@ The library is compiled on first use of an op (taplab_tf.ops._loader) into a cac
     $TAPLAB_TF_CACHE/ops/<tag>/_taplab_ops.so     ($TAPLAB_TF_CACHE defaults to ~/.cache/taplab_tf)
 
 where <tag> = tf<version>-<sha256 of the sources, the compiler command and the TF compile/link
-flags>[-<variant>]. A variant is selected at run time with TAPLAB_TF_OPS_VARIANT=address|baseline. Concurrent builders (pytest-xdist workers, several apps) serialise on an fcntl lock
-next to that directory; the .so is written to a temporary name and atomically renamed, so a reader
+flags>[-<variant>]. A variant is selected at run time with TAPLAB_TF_OPS_VARIANT=address|baseline.
+Concurrent builders (pytest-xdist workers, several apps) serialise on an fcntl lock next to that
+directory; the .so is written to a temporary name and atomically renamed, so a reader
 never sees a partial file, and whoever takes the lock second finds the build done (the builder
 is third_party.native_build, shared with taplab_tf.ops.cuda and the reader's residual kernel).
 Compiler: $CXX or g++ (C++17, -O3, -ffp-contract=off so results match TF's arithmetic exactly).

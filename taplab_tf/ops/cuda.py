@@ -12,7 +12,8 @@ it against, so TF programs on a GPU still run mv_warp's TF path.
 The library goes to $TAPLAB_TF_CACHE/cuda/<tag>/libtaplab_mv_warp_cuda.so (tag: hash of sources
 and nvcc command), built under an fcntl lock and renamed into place atomically by the builder
 that taplab_tf.ops.build uses too (third_party.native_build). Target architecture:
-$TAPLAB_TF_CUDA_ARCH (e.g. sm_90) or nvcc's -arch=native. This module imports neither TensorFlow nor CuPy at import time.
+$TAPLAB_TF_CUDA_ARCH (e.g. sm_90) or nvcc's -arch=native. This module imports neither TensorFlow
+nor CuPy at import time.
 """
 import ctypes
 import os

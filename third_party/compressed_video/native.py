@@ -18,7 +18,8 @@ The library is compiled on first use into a cache directory, without TensorFlow 
 
 where <tag> is the sha256 of the source and the compiler command[-<variant>]. Concurrent builders
 serialise on an fcntl lock next to that directory; the library is written under a temporary name
-and atomically renamed (third_party.native_build, the builder shared with taplab_tf.ops). Compiler: $CXX or g++ (C++17, -O3; no -march flags: on x86-64 the row
+and atomically renamed (third_party.native_build, the builder shared with taplab_tf.ops).
+Compiler: $CXX or g++ (C++17, -O3; no -march flags: on x86-64 the row
 kernel carries SSSE3/AVX2 clones chosen at load time, so one build runs on any x86-64).
 
 Run time: COMPRESSED_VIDEO_NATIVE=0 forces the numpy/OpenCV path; COMPRESSED_VIDEO_NATIVE_VARIANT=

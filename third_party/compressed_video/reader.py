@@ -484,7 +484,8 @@ class CompressedVideo:
                 if damaged:
                     break
             if damaged and not state["damaged"]:
-                # damage found at packet level: frames still inside the (frame-threaded) decoder precede the damage: drain them
+                # damage found at packet level: frames still inside the (frame-threaded)
+                # decoder precede the damage: drain them
                 try:
                     tail = codec.decode(None)
                 except (av.error.FFmpegError, ValueError):

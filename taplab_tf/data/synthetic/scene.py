@@ -361,7 +361,7 @@ class _Scene:
         # people crossing at the crosswalk (side view, entering from the kerbs)
         rng = self._stream(10)
         n_cross = 1 + int(rng.poisson(2.0 * dens))
-        for k in range(n_cross):
+        for _ in range(n_cross):
             direction = 1 if rng.random() < 0.5 else -1
             speed = rng.uniform(1.1, 1.6) * d
             x_start = -direction * rng.uniform(self.road_half - 2.0, self.kerb + 3.0)

@@ -192,7 +192,7 @@ def _facade_texture(rng, width_m, height_m, s, shade):
     if shop:
         gy = height_m - 3.6
         c.rect(0, gy - 0.5, width_m, gy - 0.05, rgb=_jitter(rng, (60, 60, 60), 30))  # sign band
-        for i in range(int(rng.integers(2, 8))):
+        for _ in range(int(rng.integers(2, 8))):
             x = rng.uniform(0, width_m)
             c.rect(x, gy - 0.42, x + rng.uniform(0.3, 1.8), gy - 0.12,
                    rgb=_jitter(rng, (220, 220, 210), 35))
