@@ -23,8 +23,8 @@ _defined = False
 
 def define_taplab_flags() -> None:
     """Defines --model, --gop, --modules, --region_shape, --region_stride, --thr_rgc, --thr_rgfs,
-    --alpha, --rgc_accumulate, --rgfs_accumulate (idempotent, so several apps and tests may call
-    it)."""
+    --alpha, --rgc_accumulate, --rgfs_accumulate, --rgfs_fraction (idempotent, so several apps and
+    tests may call it)."""
     global _defined
     if _defined:
         return
@@ -54,6 +54,11 @@ def define_taplab_flags() -> None:
     flags.DEFINE_bool("rgfs_accumulate", _DEFAULTS.rgfs_accumulate,
                       "Original-code variant: RGFS fires on the residual summed since the last "
                       "keyframe (calibrate --thr_rgfs with calibrate_rgfs --rgfs_accumulate).")
+    flags.DEFINE_float("rgfs_fraction", _DEFAULTS.rgfs_fraction,
+                       "0 (default): RGFS fires where sum|Res| > --thr_rgfs (Eq. 4). In (0, 1): "
+                       "RGFS sends this fraction of P-frames to phi, its threshold chosen online "
+                       "from the stream's own residual sums (--thr_rgfs unused), so that it "
+                       "carries across encoders' quantisers and videos (e.g. 0.1).")
 
     def _modules_ok(value):
         try:
@@ -76,6 +81,9 @@ def define_taplab_flags() -> None:
         "region_shape", _region_ok,
         message="--region_shape must be two positive integers HEIGHT,WIDTH (e.g. 512,512)")
     require_finite("thr_rgc", "thr_rgfs", "alpha")
+    flags.register_validator(
+        "rgfs_fraction", lambda v: math.isfinite(v) and 0.0 <= v < 1.0,
+        message="--rgfs_fraction must be a number in [0, 1) (0: the fixed --thr_rgfs)")
 
 
 def require_finite(*names: str) -> None:
@@ -110,6 +118,7 @@ def config_from_flags() -> config_lib.TapLabConfig:
             alpha=FLAGS.alpha,
             rgc_accumulate=FLAGS.rgc_accumulate,
             rgfs_accumulate=FLAGS.rgfs_accumulate,
+            rgfs_fraction=FLAGS.rgfs_fraction,
         )
     except config_lib.ConfigError as e:
         raise SystemExit(f"error: {e}")

@@ -8,6 +8,10 @@ Names follow the paper (Feng et al., "TapLab", TPAMI) so that a reader can find 
   region_stride  step of the overlapping RGC region grid, 256 at 1024x2048.
   thr_rgc        a pixel counts for RGC where |Res| > thr_rgc (30).
   thr_rgfs       a P-frame goes to phi where sum |Res| > thr_rgfs (3.6e7 at 1024x2048).
+  rgfs_fraction  0 (default): Eq. 4 with thr_rgfs. In (0, 1): RGFS sends this fraction of
+                 P-frames to phi, its threshold chosen online from the stream's own residual
+                 sums (pipeline.modules.OnlineRGFSTrigger; thr_rgfs is then unused), so that it
+                 carries across encoders' quantisers, contents and frame sizes.
   alpha          RGC blending weight, F[R] = (1 - alpha) F_warped[R] + alpha phi(I[R]) (Eq. 6).
 
 Two variants of the original code, off by default (the paper's Eq. 3 and Eq. 4 as written):
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import Iterable, Sequence, Tuple
 
 # Module names, in the order the paper adds them (Table 5).
@@ -74,6 +79,7 @@ class TapLabConfig:
     alpha: float = 1.0  # Eq. 6: 1.0 lets phi's crop replace the warped region; Fig. 11 sweeps it.
     rgc_accumulate: bool = False
     rgfs_accumulate: bool = False
+    rgfs_fraction: float = 0.0  # 0: Eq. 4 with thr_rgfs; (0, 1): the online target fraction
     # phi sees the frame resized by input_scale (e.g. 0.5: a 720x1280 video at CamVid's 360x640);
     # FFW, RGC and the output then work at stride output_stride / input_scale of the video, which
     # must be an integer (TapLabEngine snaps to the nearest one). 1.0: the paper (no resize).
@@ -83,6 +89,7 @@ class TapLabConfig:
         object.__setattr__(self, "modules", parse_modules(self.modules))
         object.__setattr__(self, "region_shape", tuple(int(v) for v in self.region_shape))
         self.validate()
+        object.__setattr__(self, "rgfs_fraction", float(self.rgfs_fraction))  # np.float32 -> JSON
 
     # -- validation ------------------------------------------------------------------------
     def validate(self) -> "TapLabConfig":
@@ -101,6 +108,11 @@ class TapLabConfig:
             raise ConfigError(f"thr_rgfs: must be >= 0 (a sum of |Res|), got {self.thr_rgfs}")
         if not (math.isfinite(self.input_scale) and 0.0 < self.input_scale <= 4.0):
             raise ConfigError(f"input_scale: must be a number in (0, 4], got {self.input_scale}")
+        if (isinstance(self.rgfs_fraction, bool)
+                or not isinstance(self.rgfs_fraction, numbers.Real)
+                or not 0.0 <= self.rgfs_fraction < 1.0):  # also refuses nan
+            raise ConfigError(f"rgfs_fraction: must be a number in [0, 1) (0 = Eq. 4 with "
+                              f"thr_rgfs), got {self.rgfs_fraction!r}")
         if not 0.0 <= self.alpha <= 1.0:
             raise ConfigError(f"alpha: must lie in [0, 1], got {self.alpha}")
         return self

@@ -61,6 +61,7 @@ class FrameResult:
     timings: Dict[str, float] = dataclasses.field(default_factory=dict)
     reader_seconds: float = 0.0    # decode + MV/residual extraction, on the reader thread
     logits: Optional[np.ndarray] = None  # with keep_logits=True
+    image: Optional[np.ndarray] = None   # the frame's RGB, with keep_images=True (for a writer)
 
     @property
     def keyframe(self) -> bool:
@@ -277,18 +278,22 @@ class TapLabEngine:
 
     # -- the loop --------------------------------------------------------------------------
     def segment(self, frames: Iterable, *, output: str = "labels",
-                keep_logits: bool = False) -> Iterator[FrameResult]:
+                keep_logits: bool = False, keep_images: bool = False) -> Iterator[FrameResult]:
         """Runs Algorithm 1 over frames from the reader (an iterable of CompressedFrame, e.g.
         `open_compressed(path, residual='summary')`, or a path). Yields one FrameResult a frame.
 
         output='labels' computes the label map of every frame (the same upsample-argmax path for
         phi and propagated frames); 'none' skips it (timing the propagation alone).
+        keep_images=True puts each frame's RGB image into its result (what an overlay writer
+        needs; the reader must then give RGB for every frame: rgb=True).
         """
         if isinstance(frames, (str, bytes)) or hasattr(frames, "__fspath__"):
-            yield from self.segment_video(frames, output=output, keep_logits=keep_logits)
+            yield from self.segment_video(frames, output=output, keep_logits=keep_logits,
+                                          keep_images=keep_images)
             return
         if self.propagation == "itp":
-            yield from self._segment_itp(frames, output, keep_logits)
+            for r in self._segment_itp(frames, output, keep_logits, keep_images):
+                yield r
             return
         cfg = self.config
         logits = None
@@ -297,6 +302,10 @@ class TapLabEngine:
         acc_scores = None
         acc_rgfs = 0.0
         thr_rgfs = None
+        # rgfs_fraction > 0: the threshold follows this stream's own scores (a new trigger for
+        # each stream); thr_rgfs is then unused.
+        online_rgfs = (modules.OnlineRGFSTrigger(cfg.rgfs_fraction)
+                       if cfg.use_rgfs and cfg.rgfs_fraction > 0 else None)
         source = self._frames_source(frames)
         while True:
             t0 = time.perf_counter()
@@ -322,7 +331,8 @@ class TapLabEngine:
             action = "phi"
             if not is_key and cfg.use_rgfs:
                 acc_rgfs = acc_rgfs + rgfs_score if cfg.rgfs_accumulate else rgfs_score
-                if modules.rgfs_fires(acc_rgfs, thr_rgfs):
+                if (online_rgfs.fires(acc_rgfs) if online_rgfs is not None
+                        else modules.rgfs_fires(acc_rgfs, thr_rgfs)):
                     is_key, action = True, "rgfs"
                 rgfs_score = acc_rgfs
             if is_key:
@@ -364,10 +374,11 @@ class TapLabEngine:
             yield FrameResult(
                 index=frame.index, pict_type=frame.pict_type, gop_position=frame.gop_position,
                 action=action, labels=labels, rgfs_score=rgfs_score, rgc_region=region,
-                timings=t, reader_seconds=reader_s, logits=logits.numpy() if keep_logits else None)
+                timings=t, reader_seconds=reader_s, logits=logits.numpy() if keep_logits else None,
+                image=_pixels(frame) if keep_images else None)
 
-    def _segment_itp(self, frames: Iterable, output: str,
-                     keep_logits: bool) -> Iterator[FrameResult]:
+    def _segment_itp(self, frames: Iterable, output: str, keep_logits: bool,
+                     keep_images: bool = False) -> Iterator[FrameResult]:
         """The ITP baseline: F_t = (1 - w) F_key0 + w F_key1, w = t's position between them."""
         pending = []  # (frame, timings, reader seconds) since the last keyframe
         key_logits, key_index = None, None
@@ -381,7 +392,8 @@ class TapLabEngine:
             return FrameResult(index=frame.index, pict_type=frame.pict_type,
                                gop_position=frame.gop_position, action=action, labels=labels,
                                timings=t, reader_seconds=reader_s,
-                               logits=logits.numpy() if keep_logits else None)
+                               logits=logits.numpy() if keep_logits else None,
+                               image=_pixels(frame) if keep_images else None)
 
         def flush(next_logits, next_index):
             for frame, t, reader_s, height, width in pending:
@@ -417,17 +429,23 @@ class TapLabEngine:
             yield from flush(logits, last.index)
             yield emit(frame, t, reader_s, logits, height, width, "phi")
 
-    def segment_video(self, path, *, output: str = "labels",
-                      keep_logits: bool = False) -> Iterator[FrameResult]:
-        """Opens a compressed video with what this config needs and runs `segment` over it."""
-        from third_party.compressed_video import open_compressed
+    def reader_options(self, keep_images: bool = False) -> Dict[str, object]:
+        """The open_compressed options this config needs: the one place they are chosen.
+        FFW alone reads the pixels of keyframes only, so the reader converts just those
+        (rgb='lazy'), unless every frame's image is wanted (keep_images, e.g. an overlay)."""
         cfg = self.config
         need_residual = (cfg.use_rgc or cfg.use_rgfs) and self.propagation != "itp"
-        # FFW alone reads the pixels of keyframes only: let the reader convert just those.
         lazy = not need_residual and self.propagation == "mv" and cfg.use_ffw
-        with open_compressed(path, rgb="lazy" if lazy else True,
-                             residual="summary" if need_residual else None) as video:
-            yield from self.segment(video, output=output, keep_logits=keep_logits)
+        return {"rgb": "lazy" if lazy and not keep_images else True,
+                "residual": "summary" if need_residual else None}
+
+    def segment_video(self, path, *, output: str = "labels", keep_logits: bool = False,
+                      keep_images: bool = False) -> Iterator[FrameResult]:
+        """Opens a compressed video with what this config needs and runs `segment` over it."""
+        from third_party.compressed_video import open_compressed
+        with open_compressed(path, **self.reader_options(keep_images)) as video:
+            yield from self.segment(video, output=output, keep_logits=keep_logits,
+                                    keep_images=keep_images)
 
 
 def summarize(results: Iterable[FrameResult], wall_seconds: Optional[float] = None) -> dict:
