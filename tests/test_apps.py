@@ -68,12 +68,10 @@ def test_model_info_times_the_variables_and_the_frozen_graph():
     assert p.returncode != 0 and "bl9" in p.stderr.strip().splitlines()[-1]
 
 
-def test_calibrate_rgfs_for_both_triggers(tmp_path):
-    from tests.test_pipeline_video import write_tree
-    write_tree(str(tmp_path), n_clips=1)
+def test_calibrate_rgfs_for_both_triggers(one_clip_tree, tmp_path):
     thresholds = {}
     for extra in ([], ["--rgfs_accumulate"]):
-        p = run("experiments.calibrate_rgfs", f"--data_dir={tmp_path}", "--split=val", "--gop=6",
+        p = run("experiments.calibrate_rgfs", f"--data_dir={one_clip_tree}", "--split=val", "--gop=6",
                 "--fraction=0.2", f"--output_json={tmp_path / 'r.json'}", *extra)
         assert p.returncode == 0, p.stderr[-2000:]
         assert ("--rgfs_accumulate" in p.stdout) == bool(extra)

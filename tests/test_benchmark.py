@@ -6,7 +6,7 @@ import pytest
 
 from taplab_tf import config as C
 from taplab_tf.pipeline import benchmark as B
-from tests.test_pipeline_video import encoded_pan, tiny_model
+from tests.helpers.video import encoded_pan, tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +59,10 @@ def test_propagation_sweep_times_every_method(video, tmp_path):
     assert flow["flow_dis"] > 0 and flow["flow_farneback"] > 0 and flow["mv"] == 0
 
 
-def test_rgfs_sweep_reports_keyframes_on_both_the_timed_and_the_accuracy_clips(video, tmp_path):
+def test_rgfs_sweep_reports_keyframes_on_both_the_timed_and_the_accuracy_clips(video, tmp_path,
+                                                                            one_clip_tree):
     from taplab_tf.pipeline import evaluate as V
-    from tests.test_pipeline_video import write_tree
-    write_tree(str(tmp_path / "tree"), n_clips=1)
-    clips = V.list_clips("synthetic", str(tmp_path / "tree"), "val")
+    clips = V.list_clips("synthetic", one_clip_tree, "val")
     model = tiny_model()
     cfg = C.TapLabConfig(gop=6, thr_rgfs=1.0)  # far below any residual: every P-frame fires
     rows = B.run_sweep("rgfs", model, video, cfg, str(tmp_path), clips=clips, acc_model=model,

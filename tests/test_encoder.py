@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.test_reader import texture
+from tests.helpers.frames import texture
 from third_party.compressed_video import EncoderError, encode_video, open_compressed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from taplab_tf import ops
 from taplab_tf.ops import _loader, build
-from tests.warp_reference import random_case, ref_warp
+from tests.helpers.warp_reference import random_case, ref_warp
 
 BACKENDS = ["cpp", "tf"]
 HAVE_CXX = shutil.which(os.environ.get("CXX", "g++")) is not None

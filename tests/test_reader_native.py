@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.test_reader import pan_frames, rotating_frames, subpixel_pan_frames
+from tests.helpers.frames import pan_frames, rotating_frames, subpixel_pan_frames
 from third_party.compressed_video import encode_video, native, open_compressed
 from third_party.compressed_video.motion import (MotionCompensator, block_counts_from_sum,
                                                  channel_sum_abs, sum_limit)

@@ -14,7 +14,7 @@ cp = pytest.importorskip("cupy", reason="CuPy is not installed: the CUDA kernel 
                                         "GPU machine (python -m pytest tests/gpu)")
 
 from taplab_tf.ops import cuda  # noqa: E402  (no TensorFlow import)
-from tests.warp_reference import random_case, ref_warp, ref_warp_grad  # noqa: E402
+from tests.helpers.warp_reference import random_case, ref_warp, ref_warp_grad  # noqa: E402
 
 
 def _have_gpu():
