@@ -227,3 +227,63 @@ def test_flag_reaches_the_config(parse):
 def test_bad_flag_is_rejected_naming_it(parse, bad):
     with pytest.raises(flags.IllegalFlagValueError, match="rgfs_fraction"):
         parse(bad)
+
+
+# -- the side-by-side benchmark ----------------------------------------------------------------
+
+def test_benchmark_compares_the_triggers_across_qscales(tmp_path):
+    from taplab_tf.pipeline import rgfs_benchmark as R
+    from tests.test_pipeline_video import NC, tiny_model
+    gop = 6
+    clips = R.make_clips(str(tmp_path), num_clips=1, num_frames=6 * 8 + 1, height=64, width=128,
+                         gop=gop, qscales=(2, 10), progress=None)
+    assert clips[0].labels.shape == (49, 64, 128) and sorted(clips[0].videos) == [2, 10]
+    cfg = C.TapLabConfig(modules="ffw,rgfs", gop=gop)
+    report = R.compare(tiny_model(), cfg, clips, fraction=0.25, qscales=(2, 10), base_qscale=2,
+                       num_classes=NC, progress=None)
+    base, other = report["rows"]
+    # At the base qscale the recalibrated threshold is the fixed one; offline, it sends at most
+    # f of the P-frames (floor of 0.25 * 40 = 10).
+    assert base["runs"]["recalibrated"] == base["runs"]["fixed"]
+    assert base["runs"]["fixed"]["keyframes"] == 10 and base["runs"]["fixed"]["p_frames"] == 40
+    assert other["runs"]["recalibrated"]["keyframes"] == 10
+    assert report["checks"]["fixed_fraction_swings"]  # qscale 10's residuals are smaller
+    assert other["runs"]["fixed"]["fraction"] < 0.25 - 0.03
+    # The online trigger replays on the reader's residual sums, whatever the qscale.
+    for row in report["rows"]:
+        on = row["runs"]["online"]
+        scores = calibrate_scores(clips[0].videos[row["qscale"]])
+        expected, _ = replay(scores, 0.25, gop=gop)
+        assert on["keyframes"] == expected.sum() and on["thr_rgfs"] is None
+        assert row["runs"]["ffw"]["keyframes"] == 0
+        assert 0.0 <= on["miou"] <= 1.0
+    md = R.markdown(report, "title")
+    assert md.count("\n| 2 |") == 1 and md.count("\n| 10 |") == 1 and "title" in md
+    with pytest.raises(ValueError, match="base_qscale"):
+        R.compare(tiny_model(), cfg, clips, fraction=0.25, qscales=(2, 10), base_qscale=3,
+                  num_classes=NC, progress=None)
+    with pytest.raises(ValueError, match="RGFS"):
+        R.compare(tiny_model(), cfg.replace(modules="ffw"), clips, fraction=0.25, qscales=(2,),
+                  base_qscale=2, num_classes=NC, progress=None)
+
+
+def calibrate_scores(path):
+    """Per-frame scores in decode order (0 on I-frames), as the engine sees them."""
+    from third_party.compressed_video import open_compressed
+    with open_compressed(path, rgb=False, residual="summary") as v:
+        return np.array([f.residual_sum if f.pict_type == "P" else 0.0 for f in v])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--base_qscale=4"], "--base_qscale"), (["--qscales=2,x"], "--qscales"),
+    (["--qscales=0,3"], "--qscales"), (["--rgfs_fraction=0"], "--rgfs_fraction"),
+    (["--modules=ffw"], "--modules"), (["--rgfs_fraction=1.5"], "rgfs_fraction"),
+])
+def test_benchmark_app_bad_input_is_one_line(tmp_path, args, message):
+    from tests.test_apps import run
+    p = run("experiments.benchmark_rgfs", *args, f"--output_dir={tmp_path / 'out'}",
+            f"--work_dir={tmp_path / 'work'}", timeout=120)
+    assert p.returncode != 0
+    err = [l for l in p.stderr.strip().splitlines() if l.strip() and "--helpshort" not in l]
+    assert message in err[-1] and "Traceback" not in p.stderr, p.stderr[-2000:]
+    assert not (tmp_path / "out" / "rgfs_benchmark.json").exists()
