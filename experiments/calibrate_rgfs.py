@@ -3,7 +3,9 @@
     python -m experiments.calibrate_rgfs --dataset=synthetic --data_dir=D --split=train \
         --gop=12 --fraction=0.1 [--rgfs_accumulate] [--output_json=R.json]
 
-The threshold is printed at the paper's 1024x2048 scale, ready for --thr_rgfs.
+The threshold is printed at the paper's 1024x2048 scale, ready for --thr_rgfs. It holds for video
+encoded like the calibration clips (same quantiser, similar content); for other video,
+--rgfs_fraction=0.1 chooses the threshold online from each stream's own residuals instead.
 """
 import json
 

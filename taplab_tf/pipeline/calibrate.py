@@ -9,6 +9,10 @@ With rgfs_accumulate (the original code's variant: the residual summed since the
 compared with the threshold, and every keyframe resets the sum) the fraction of P-frames sent to
 phi depends on the resets, so the threshold is found by replaying the trigger on each video's
 sequence of frame types and scores (`fired_fraction`) and bisecting.
+
+A threshold calibrated here holds for video encoded like the calibration clips: sum |Res| follows
+the encoder's quantiser. modules.OnlineRGFSTrigger (TapLabConfig.rgfs_fraction) instead chooses it
+online from each stream's own scores.
 """
 from __future__ import annotations
 
