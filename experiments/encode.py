@@ -6,13 +6,18 @@ I-frame every --gop frames (no scene-cut I-frames), no B-frames.
 
 --input: a directory of images (sorted by name), a quoted glob ('frames/*.png') or a video file.
 --fps: output frame rate (default: the input video's, 17 for images). Default quality: qscale 3.
-Prints one summary line (frames, GOPs, size); bad input ends with one 'error:' line.
+Prints one summary line (frames, GOPs, size); bad input ends with one 'error:' line, a truncated
+or damaged input video gives one 'warning:' line (frames encoded, where it stopped). The output is
+written under a temporary name and renamed when complete; --output equal to --input is refused.
 See third_party/compressed_video/encoder.py for the details (odd sizes, containers).
 """
 from __future__ import annotations
 
 import os
+import signal
+import sys
 import time
+import warnings
 
 from absl import app, flags
 
@@ -26,8 +31,10 @@ def _define():
     once("string", "input", None, "Frame directory, glob pattern or video file.")
     once("string", "output", None, "Output video (.avi recommended).")
     once("integer", "gop", 12, "GOP length: one I-frame every gop frames.", lower_bound=1)
-    once("float", "fps", None, "Frame rate (default: the input video's, else 17).")
-    once("float", "qscale", None, "Constant quantiser 1..31 (smaller is better; default 3).")
+    once("float", "fps", None, "Frame rate (default: the input video's, else 17).",
+         lower_bound=1e-3, upper_bound=1e4)
+    once("float", "qscale", None, "Constant quantiser 1..31 (smaller is better; default 3).",
+         lower_bound=1, upper_bound=31)
     once("integer", "bitrate", None, "Target bit rate in bits/s (instead of --qscale).")
     once("integer", "start", 0, "First input frame to encode.", lower_bound=0)
     once("integer", "num_frames", None, "Number of frames to encode (default: all).")
@@ -46,9 +53,19 @@ def main(argv):
     if FLAGS.qscale is not None and FLAGS.bitrate is not None:
         raise SystemExit("error: give --qscale or --bitrate, not both")
     t0 = time.perf_counter()
-    out = run_or_exit(lambda: encode_video(
-        FLAGS.input, FLAGS.output, gop=FLAGS.gop, fps=FLAGS.fps, qscale=FLAGS.qscale,
-        bitrate=FLAGS.bitrate, start=FLAGS.start, num_frames=FLAGS.num_frames, mv4=FLAGS.mv4))
+
+    def on_sigterm(signum, frame):
+        raise KeyboardInterrupt  # unwinds like Ctrl-C: the temporary output is removed
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = run_or_exit(lambda: encode_video(
+            FLAGS.input, FLAGS.output, gop=FLAGS.gop, fps=FLAGS.fps, qscale=FLAGS.qscale,
+            bitrate=FLAGS.bitrate, start=FLAGS.start, num_frames=FLAGS.num_frames,
+            mv4=FLAGS.mv4))
+    for w in caught:  # e.g. a truncated input: one line each
+        print(f"warning: {w.message}", file=sys.stderr)
     dt = time.perf_counter() - t0
 
     def summary():

@@ -38,13 +38,16 @@ or with plain FFmpeg:
 """
 from __future__ import annotations
 
+import contextlib
 import glob as _glob
 import os
-from typing import Iterator, Optional
+import tempfile
+import warnings
+from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
-from .errors import EncoderError
+from .errors import EncoderError, ReaderWarning
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff")
 DEFAULT_QSCALE = 3
@@ -89,7 +92,77 @@ def _read_image(path: str) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
+def _vol_frame_size(path: str) -> Optional[Tuple[int, int]]:
+    """(width, height) that the first MPEG-4 Part 2 VOL header in the file's first 1 MB claims
+    (ISO/IEC 14496-2, 6.2.3), or None where there is none or it is not a rectangular VOL."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(1 << 20)
+    except OSError:
+        return None
+    i = 0
+    while True:
+        i = data.find(b"\x00\x00\x01", i)
+        if i < 0 or i + 4 >= len(data):
+            return None
+        if 0x20 <= data[i + 3] <= 0x2F:
+            break
+        i += 3
+    bits = "".join(f"{b:08b}" for b in data[i + 4:i + 4 + 64])
+    pos = 0
+
+    def take(n):
+        nonlocal pos
+        pos += n
+        if pos > len(bits):
+            raise IndexError
+        return int(bits[pos - n:pos], 2)
+    try:
+        take(9)                               # random_accessible_vol, video_object_type
+        if take(1):                           # is_object_layer_identifier
+            take(7)
+        if take(4) == 15:                     # aspect_ratio_info: extended PAR
+            take(16)
+        if take(1):                           # vol_control_parameters
+            take(3)
+            if take(1):                       # vbv_parameters
+                take(79)
+        if take(2) != 0:                      # video_object_layer_shape: rectangular only
+            return None
+        take(1)
+        res = take(16)                        # vop_time_increment_resolution
+        take(1)
+        if take(1):                           # fixed_vop_rate
+            take(max(1, (res - 1).bit_length()))
+        take(1)
+        width = take(13)
+        take(1)
+        return width, take(13)
+    except IndexError:
+        return None
+
+
+def _no_frame_error(path: str, detail: str) -> EncoderError:
+    size = _vol_frame_size(path)
+    if size and (size[0] < 1 or size[1] < 1 or size[0] * size[1] > 4096 * 2304):
+        return EncoderError(f"{path}: its MPEG-4 VOL header claims a {size[0]}x{size[1]} frame, "
+                            f"which cannot be decoded (damaged header?); no frame could be read "
+                            f"({detail})")
+    return EncoderError(f"{path}: no frame could be decoded from this video ({detail})")
+
+
+def _expected_frames(container, stream) -> int:
+    """Frames the container announces (header count, else duration x rate; 0 if unknown)."""
+    n = int(stream.frames or 0)
+    rate = stream.average_rate
+    if not n and container.duration and rate:
+        n = int(container.duration / 1e6 * float(rate) + 0.5)
+    return n
+
+
 def _iter_video(path: str) -> Iterator[np.ndarray]:
+    """Decoded RGB frames of a video; a truncated or damaged one yields the frames before the
+    damage and warns (ReaderWarning, like the reader) how many and where it stopped."""
     import av
     try:
         container = av.open(path)
@@ -102,11 +175,26 @@ def _iter_video(path: str) -> Iterator[np.ndarray]:
             raise EncoderError(f"{path}: no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        expected = _expected_frames(container, stream)
+        n = 0
         try:
             for frame in container.decode(stream):
+                n += 1
                 yield frame.to_ndarray(format="rgb24")
         except (av.error.FFmpegError, ValueError) as e:
-            raise EncoderError(f"{path}: decoding failed ({e})") from None
+            detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            if n == 0:
+                raise _no_frame_error(path, f"decoding failed: {detail}") from None
+            warnings.warn(f"{path}: truncated or damaged input: decoding failed after frame "
+                          f"{n - 1} ({detail}); encoding the {n} frames decoded before it",
+                          ReaderWarning, stacklevel=2)
+            return
+        if n == 0:
+            raise _no_frame_error(path, "the stream holds no decodable frame")
+        if expected and n < expected:
+            warnings.warn(f"{path}: input ended after {n} of {expected} frames the container "
+                          f"announces (truncated?); encoding the {n} frames read",
+                          ReaderWarning, stacklevel=2)
 
 
 def _input_fps(path: str) -> Optional[float]:
@@ -178,11 +266,16 @@ def encode_video(frames_or_path, output_path, gop: int = 12, fps: Optional[float
             os.fspath(frames_or_path)):
         fps = _input_fps(os.fspath(frames_or_path))
     fps = fps or 17
-    if fps <= 0:
-        raise EncoderError(f"{output_path}: fps must be positive, got {fps}")
+    if not fps > 0 or fps == float("inf"):
+        raise EncoderError(f"{output_path}: fps must be a positive finite number, got {fps}")
     if qscale is None and bitrate is None:
         qscale = DEFAULT_QSCALE
 
+    if isinstance(frames_or_path, (str, os.PathLike)) and os.path.exists(output_path) and \
+            os.path.exists(os.fspath(frames_or_path)) and \
+            os.path.samefile(os.fspath(frames_or_path), output_path):
+        raise EncoderError(f"{output_path}: is the input itself; encoding over it would destroy "
+                           f"it (write to another output)")
     frames = iter_input_frames(frames_or_path)
     out_dir = os.path.dirname(os.path.abspath(output_path))
     if not os.path.isdir(out_dir):
@@ -190,15 +283,21 @@ def encode_video(frames_or_path, output_path, gop: int = 12, fps: Optional[float
 
     from fractions import Fraction
     rate = Fraction(fps).limit_denominator(1001)
+    # Written under a unique temporary name in the output folder (same extension, so the same
+    # container), renamed onto output_path only when complete: a kill or an error never leaves
+    # a truncated video there, nor removes what was there before.
+    tmp = _temporary_name(output_path)
     try:
-        container = av.open(output_path, "w")
+        container = av.open(tmp, "w")
     except ValueError:
         # no container format known for this extension (e.g. "x.partial"): write AVI
         try:
-            container = av.open(output_path, "w", format="avi")
+            container = av.open(tmp, "w", format="avi")
         except Exception as e:  # noqa: BLE001
+            _remove(tmp)
             raise EncoderError(f"{output_path}: cannot create output ({e})") from None
     except Exception as e:  # noqa: BLE001
+        _remove(tmp)
         raise EncoderError(f"{output_path}: cannot create output ({e})") from None
     written = 0
     stream = None
@@ -252,7 +351,27 @@ def encode_video(frames_or_path, output_path, gop: int = 12, fps: Optional[float
         try:
             container.close()
         except Exception:  # noqa: BLE001
-            pass
-        if not ok and os.path.exists(output_path):
-            os.remove(output_path)
+            ok = False
+        if ok:
+            os.replace(tmp, output_path)
+        else:
+            _remove(tmp)
     return output_path
+
+
+def _temporary_name(path: str) -> str:
+    """A new, unique file beside path that keeps its extension (taplab_tf.io_utils.atomic_write
+    does the same for the library; this package does not import taplab_tf)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    stem, ext = os.path.splitext(os.path.basename(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".partial{ext}", dir=folder)
+    os.close(fd)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
+    return tmp
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)

@@ -447,7 +447,7 @@ class CompressedVideo:
         codec = stream.codec_context
         need_rgb = (self.rgb and not self.lazy_rgb) or self.residual_mode is not None
         state = dict(index=first_index - 1, gop_index=first_gop - 1, gop_pos=0, prev_rgb=None,
-                     acc=None, started=False, damaged=None, need_rgb=need_rgb,
+                     acc=None, started=False, skipped=0, damaged=None, need_rgb=need_rgb,
                      mc=MotionCompensator(self.height, self.width, self.mv_block_size),
                      native=self.residual_mode is not None and _native().backend() == "native")
         damaged = None
@@ -500,12 +500,17 @@ class CompressedVideo:
         if warn is None:
             def warn(msg):
                 warnings.warn(msg, ReaderWarning, stacklevel=3)
+        skipped = state["skipped"]
+        if skipped:
+            warn(f"{p}: skipped the {skipped} leading frame{'s' if skipped > 1 else ''} before "
+                 f"the first I-frame (P-frames without their reference); frame 0 is that I-frame")
         if damaged:
             warn(f"{p}: truncated or damaged stream: {damaged}; yielded the "
                  f"{index + 1 - first_index} frames decoded before it")
-        elif first_index == 0 and self._expected_frames and index + 1 < self._expected_frames:
-            warn(f"{p}: stream ended after {index + 1} of {self._expected_frames} frames the "
-                 f"container announces (truncated?)")
+        elif first_index == 0 and self._expected_frames and \
+                index + 1 + skipped < self._expected_frames:
+            warn(f"{p}: stream ended after {index + 1 + skipped} of {self._expected_frames} "
+                 f"frames the container announces (truncated?)")
 
     def _emit(self, f, st):
         """Turn one decoded PyAV frame into a CompressedFrame (yielded). Returns False (and sets
@@ -521,6 +526,7 @@ class CompressedVideo:
                                   f"re-encode: {encode_command(p)}")
             pict = "I" if f.key_frame else "P"
         if not st["started"] and pict != "I":
+            st["skipped"] += 1
             return True  # cannot compensate before the first I-frame
         st["started"] = True
         if f.is_corrupt:
