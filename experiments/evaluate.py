@@ -14,9 +14,10 @@ from absl import app, flags
 
 from experiments import common
 from experiments import flags as flags_lib
+from taplab_tf.data.labels import DATASET_NAMES
 
 flags_lib.define_taplab_flags()
-flags.DEFINE_enum("dataset", "synthetic", ["synthetic", "cityscapes", "camvid"],
+flags.DEFINE_enum("dataset", "synthetic", list(DATASET_NAMES),
                   "Dataset (camvid's SegNet copy has no sequences: a clear error).")
 flags.DEFINE_string("data_dir", None, "Cityscapes-layout root.")
 flags.DEFINE_string("split", "val", "Split to evaluate.")

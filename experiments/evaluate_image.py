@@ -34,8 +34,9 @@ def define_flags() -> None:
     can import its functions without clashing flag names."""
     if "allow_other_dataset" in FLAGS:
         return
+    from taplab_tf.data import labels as labels_lib
     flags_lib.define_workspace_flags()
-    flags.DEFINE_enum("dataset", "synthetic", ["synthetic", "cityscapes", "camvid"],
+    flags.DEFINE_enum("dataset", "synthetic", list(labels_lib.DATASET_NAMES),
                       "Dataset layout and class set of --data_dir.")
     flags.DEFINE_string("data_dir", None, "Dataset root (Cityscapes layout: leftImg8bit/, "
                         "gtFine/; CamVid: the SegNet layout). Default for synthetic: "

@@ -18,10 +18,12 @@ import time
 
 from absl import app, flags
 
+from taplab_tf.config import MODEL_NAMES
+
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("height", 1024, "Input height.", lower_bound=8)
 flags.DEFINE_integer("width", 2048, "Input width.", lower_bound=8)
-flags.DEFINE_list("models", ["bl1", "bl2", "bl3"], "Models to report.")
+flags.DEFINE_list("models", list(MODEL_NAMES), "Models to report.")
 flags.DEFINE_integer("num_classes", 19, "Classes (Cityscapes 19).", lower_bound=1)
 flags.DEFINE_integer("repeats", 2, "Timed forward passes per model (after one warm-up).",
                      lower_bound=1)

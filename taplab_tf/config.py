@@ -37,7 +37,7 @@ FFW = "ffw"
 RGC = "rgc"
 RGFS = "rgfs"
 ALL_MODULES = (FFW, RGC, RGFS)
-MODEL_NAMES = ("bl1", "bl2", "bl3")
+MODEL_NAMES = ("bl1", "bl2", "bl3")  # the one list (tests/test_constants.py: = networks.NETWORKS)
 
 # The frame size at which the paper states thr_rgfs and the region grid.
 REFERENCE_SIZE = (1024, 2048)

@@ -43,8 +43,9 @@ from taplab_tf.data import camvid as camvid_lib
 from taplab_tf.data import cityscapes as cityscapes_lib
 from taplab_tf.data import labels as labels_lib
 
-DATASET_NAMES = ("cityscapes", "synthetic", "camvid")
-# RGB mean of ImageNet in [0, 255]: the padding value of augmented images.
+DATASET_NAMES = labels_lib.DATASET_NAMES
+# RGB mean of ImageNet in [0, 255]: the padding value of augmented images, and the mean the
+# networks normalise their input with (taplab_tf.models.networks imports it from here).
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 _DEFAULT_CROP = {"cityscapes": (800, 800), "synthetic": (800, 800), "camvid": (600, 600)}
 

@@ -69,6 +69,7 @@ DATASETS = {
     "synthetic": (CITYSCAPES_CLASSES, CITYSCAPES_PALETTE),
     "camvid": (CAMVID_CLASSES, CAMVID_PALETTE),
 }
+DATASET_NAMES = tuple(DATASETS)  # the one list of dataset names
 
 
 # Frame height of each dataset's images, the scale at which a model trained on it sees objects

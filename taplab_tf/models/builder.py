@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from taplab_tf.config import MODEL_NAMES
 from taplab_tf.models import layers as L
 from taplab_tf.models import networks
-
-MODEL_NAMES = tuple(networks.NETWORKS)
+# MODEL_NAMES lives in taplab_tf.config (importable without TF); networks.NETWORKS implements
+# exactly those names (tests/test_constants.py).
 BN_MOMENTUM = 0.99
 
 

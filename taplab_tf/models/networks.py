@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from taplab_tf.data.datasets import IMAGENET_MEAN
 from taplab_tf.models import layers as L
 
-IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-IGNORE_LABEL = 255
+from taplab_tf.data.labels import IGNORE_LABEL
 
 
 def upsample_logits(logits: tf.Tensor, size) -> tf.Tensor:
