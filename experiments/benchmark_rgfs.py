@@ -6,7 +6,8 @@ calibrated offline, on the same synthetic clips encoded at several qscales, in o
 
 Per qscale: no RGFS; the fixed threshold calibrated offline at --base_qscale on these clips; the
 threshold recalibrated offline at this qscale (an oracle: it reads every P-frame first); the
-online trigger. Each with its fraction of P-frames sent to phi (per clip and pooled) and its
+online trigger; and --fixed_thresholds (the paper's 3.6e7 and the README's calibration on the
+synthetic training split by default: thresholds calibrated on other content). Each with its fraction of P-frames sent to phi (per clip and pooled) and its
 mIoU over all frames (the generator labels every frame), with the shipped BL2 by default.
 --rgfs_fraction is the target fraction (default 0.1 here) and --modules defaults to ffw,rgfs
 here, so that RGFS alone makes the difference. Writes rgfs_benchmark.json and
@@ -32,6 +33,10 @@ flags.DEFINE_string("checkpoint", None, "Model directory (default: the shipped B
 flags.DEFINE_list("qscales", ["2", "3", "6", "10"], "MPEG-4 quantisers to encode the clips at.")
 flags.DEFINE_float("base_qscale", 3.0, "The qscale at which the fixed threshold is calibrated "
                    "(3: the encoder's default); must be one of --qscales.")
+flags.DEFINE_list("fixed_thresholds", ["paper=3.6e7", "synthetic512_train=2.513e7"],
+                  "NAME=THR fixed thresholds (at 1024x2048) also run at every qscale: the paper's "
+                  "Eq. 4 default and the README's calibration on the synthetic512 training split "
+                  "(calibrate_rgfs), i.e. thresholds calibrated on other content.")
 flags.DEFINE_integer("num_clips", 2, "Synthetic clips.", lower_bound=1)
 flags.DEFINE_integer("num_frames", 132, "Frames per clip (132: 11 GOPs of 12).", lower_bound=2)
 flags.DEFINE_integer("height", 512, "Frame height.", lower_bound=16)
@@ -59,6 +64,21 @@ def _qscales():
     return qs
 
 
+def _fixed_thresholds():
+    out = {}
+    for item in FLAGS.fixed_thresholds:
+        name, _, value = item.partition("=")
+        try:
+            thr = float(value)
+        except ValueError:
+            thr = float("nan")
+        if not name or not (math.isfinite(thr) and thr >= 0):
+            raise SystemExit(f"error: --fixed_thresholds: NAME=THR with THR >= 0 expected, got "
+                             f"{item!r}")
+        out[name] = thr
+    return out
+
+
 def _write(path, text):
     """Whole or not at all: a unique temporary name in the target folder, then os.replace."""
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-",
@@ -80,6 +100,7 @@ def main(argv):
     common.reject_extra_args(argv)
     cfg = flags_lib.config_from_flags()
     qscales = _qscales()
+    extra = _fixed_thresholds()
     if cfg.rgfs_fraction <= 0:
         raise SystemExit("error: --rgfs_fraction: give the target fraction in (0, 1) to compare "
                          "(e.g. 0.1)")
@@ -107,7 +128,8 @@ def main(argv):
             seed=FLAGS.seed))
         report = common.run_or_exit(lambda: R.compare(
             model, cfg, clips, fraction=cfg.rgfs_fraction, qscales=qscales,
-            base_qscale=FLAGS.base_qscale, num_classes=len(datasets.class_names("synthetic"))))
+            base_qscale=FLAGS.base_qscale, num_classes=len(datasets.class_names("synthetic")),
+            extra_thresholds=extra))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     report["seconds"] = time.perf_counter() - t_start

@@ -240,7 +240,7 @@ def test_benchmark_compares_the_triggers_across_qscales(tmp_path):
     assert clips[0].labels.shape == (49, 64, 128) and sorted(clips[0].videos) == [2, 10]
     cfg = C.TapLabConfig(modules="ffw,rgfs", gop=gop)
     report = R.compare(tiny_model(), cfg, clips, fraction=0.25, qscales=(2, 10), base_qscale=2,
-                       num_classes=NC, progress=None)
+                       num_classes=NC, progress=None, extra_thresholds={"zero": 0.0})
     base, other = report["rows"]
     # At the base qscale the recalibrated threshold is the fixed one; offline, it sends at most
     # f of the P-frames (floor of 0.25 * 40 = 10).
@@ -248,6 +248,8 @@ def test_benchmark_compares_the_triggers_across_qscales(tmp_path):
     assert base["runs"]["fixed"]["keyframes"] == 10 and base["runs"]["fixed"]["p_frames"] == 40
     assert other["runs"]["recalibrated"]["keyframes"] == 10
     assert report["checks"]["fixed_fraction_swings"]  # qscale 10's residuals are smaller
+    assert report["checks"]["extra_threshold_fraction_ranges"] == {"zero": [1.0, 1.0]}
+    assert base["p_score_percentiles"]["50"] > other["p_score_percentiles"]["50"]
     assert other["runs"]["fixed"]["fraction"] < 0.25 - 0.03
     # The online trigger replays on the reader's residual sums, whatever the qscale.
     for row in report["rows"]:
@@ -259,6 +261,7 @@ def test_benchmark_compares_the_triggers_across_qscales(tmp_path):
         assert 0.0 <= on["miou"] <= 1.0
     md = R.markdown(report, "title")
     assert md.count("\n| 2 |") == 1 and md.count("\n| 10 |") == 1 and "title" in md
+    assert "fixed thr zero" in md and "100.0% /" in md
     with pytest.raises(ValueError, match="base_qscale"):
         R.compare(tiny_model(), cfg, clips, fraction=0.25, qscales=(2, 10), base_qscale=3,
                   num_classes=NC, progress=None)
@@ -278,6 +281,7 @@ def calibrate_scores(path):
     (["--base_qscale=4"], "--base_qscale"), (["--qscales=2,x"], "--qscales"),
     (["--qscales=0,3"], "--qscales"), (["--rgfs_fraction=0"], "--rgfs_fraction"),
     (["--modules=ffw"], "--modules"), (["--rgfs_fraction=1.5"], "rgfs_fraction"),
+    (["--fixed_thresholds=paper"], "--fixed_thresholds"),
 ])
 def test_benchmark_app_bad_input_is_one_line(tmp_path, args, message):
     from tests.test_apps import run

@@ -8,7 +8,10 @@ each qscale the engine runs:
                 gets who calibrates once and then meets video of another encoder;
   recalibrated  Eq. 4 with thr_rgfs calibrated offline on these clips at this very qscale (an
                 oracle: it needs every P-frame's score before the first decision);
-  online        TapLabConfig.rgfs_fraction = f (modules.OnlineRGFSTrigger), causal.
+  online        TapLabConfig.rgfs_fraction = f (modules.OnlineRGFSTrigger), causal;
+  thr=<name>    Eq. 4 with other fixed thresholds given at 1024x2048 (`extra_thresholds`, e.g.
+                the paper's 3.6e7 or one calibrated offline on another split): what a threshold
+                calibrated on other content does here.
 and reports each run's fraction of P-frames sent to phi (per clip and over all clips) and its
 mIoU over all frames. With rgfs_accumulate both the calibration and the triggers use the
 residual summed since the last keyframe.
@@ -73,13 +76,15 @@ def make_clips(workdir: str, num_clips: int, num_frames: int, height: int, width
 
 
 def calibrate_offline(clips: Sequence[EncodedClip], qscale: float, fraction: float,
-                      accumulate: bool = False) -> float:
-    """thr_rgfs (at 1024x2048) sending `fraction` of these clips' P-frames to phi at `qscale`."""
+                      accumulate: bool = False):
+    """thr_rgfs (at 1024x2048) sending `fraction` of these clips' P-frames to phi at `qscale`,
+    and the percentiles 10/50/90 of their P-frame scores (at 1024x2048)."""
     sequences = [calibrate.frame_scores(c.videos[qscale]) for c in clips]
+    scores = np.concatenate([s[p] for p, s in sequences])
+    percentiles = {str(q): float(np.percentile(scores, q)) for q in (10, 50, 90)}
     if accumulate:
-        return calibrate.threshold_for_fraction_accumulated(sequences, fraction)
-    return calibrate.threshold_for_fraction(np.concatenate([s[p] for p, s in sequences]),
-                                            fraction)
+        return calibrate.threshold_for_fraction_accumulated(sequences, fraction), percentiles
+    return calibrate.threshold_for_fraction(scores, fraction), percentiles
 
 
 def run_config(model, cfg: config_lib.TapLabConfig, clips: Sequence[EncodedClip],
@@ -88,7 +93,7 @@ def run_config(model, cfg: config_lib.TapLabConfig, clips: Sequence[EncodedClip]
     clip and pooled) and mIoU over all frames."""
     engine = engine_lib.TapLabEngine(model, cfg)
     cm = metrics_lib.ConfusionMatrix(num_classes)
-    clip_fractions, fired, p_frames, seconds = [], 0, 0, 0.0
+    clip_fractions, fired, p_frames, seconds, positions = [], 0, 0, 0.0, []
     for c in clips:
         t0 = time.perf_counter()
         n_p = n_fired = frames = 0
@@ -98,6 +103,8 @@ def run_config(model, cfg: config_lib.TapLabConfig, clips: Sequence[EncodedClip]
             if r.pict_type == "P":
                 n_p += 1
                 n_fired += r.action == "rgfs"
+                if r.action == "rgfs":
+                    positions.append(r.gop_position)
         seconds += time.perf_counter() - t0
         if frames != len(c.labels):
             raise RuntimeError(f"{c.name} at qscale {qscale:g}: the reader returned {frames} "
@@ -107,11 +114,13 @@ def run_config(model, cfg: config_lib.TapLabConfig, clips: Sequence[EncodedClip]
         p_frames += n_p
     return {"fraction": fired / p_frames if p_frames else 0.0, "clip_fractions": clip_fractions,
             "keyframes": fired, "p_frames": p_frames, "miou": cm.miou(),
-            "seconds": seconds, "thr_rgfs": cfg.thr_rgfs if cfg.rgfs_fraction == 0 else None}
+            "seconds": seconds, "thr_rgfs": cfg.thr_rgfs if cfg.rgfs_fraction == 0 else None,
+            "keyframe_gop_positions": np.bincount(positions, minlength=cfg.gop).tolist()}
 
 
 def compare(model, cfg: config_lib.TapLabConfig, clips: Sequence[EncodedClip], *,
             fraction: float, qscales: Sequence[float], base_qscale: float, num_classes: int,
+            extra_thresholds: Optional[Dict[str, float]] = None,
             tolerance: float = 0.03, miou_tolerance: float = 0.005,
             progress: Optional[Callable[[str], None]] = print) -> Dict:
     """The four runs of the module docstring at every qscale, and the checks of issue 12:
@@ -124,11 +133,12 @@ def compare(model, cfg: config_lib.TapLabConfig, clips: Sequence[EncodedClip], *
     if not cfg.use_rgfs:
         raise ValueError(f"modules: {cfg.modules_name} has no RGFS to compare")
     acc = cfg.rgfs_accumulate
-    thr_base = calibrate_offline(clips, base_qscale, fraction, acc)
+    thr_base, _ = calibrate_offline(clips, base_qscale, fraction, acc)
+    extra_thresholds = dict(extra_thresholds or {})
     no_rgfs = cfg.replace(modules=tuple(m for m in cfg.modules if m != config_lib.RGFS))
     rows = []
     for q in qscales:
-        thr_q = thr_base if q == base_qscale else calibrate_offline(clips, q, fraction, acc)
+        thr_q, percentiles = calibrate_offline(clips, q, fraction, acc)
         runs = {"ffw": run_config(model, no_rgfs, clips, q, num_classes),
                 "fixed": run_config(model, cfg.replace(thr_rgfs=thr_base, rgfs_fraction=0.0),
                                     clips, q, num_classes)}
@@ -136,7 +146,11 @@ def compare(model, cfg: config_lib.TapLabConfig, clips: Sequence[EncodedClip], *
             model, cfg.replace(thr_rgfs=thr_q, rgfs_fraction=0.0), clips, q, num_classes))
         runs["online"] = run_config(model, cfg.replace(rgfs_fraction=fraction), clips, q,
                                     num_classes)
-        rows.append({"qscale": q, "thr_recalibrated": thr_q, "runs": runs})
+        for name, thr in extra_thresholds.items():
+            runs[f"thr={name}"] = run_config(model, cfg.replace(thr_rgfs=thr, rgfs_fraction=0.0),
+                                             clips, q, num_classes)
+        rows.append({"qscale": q, "thr_recalibrated": thr_q, "p_score_percentiles": percentiles,
+                     "runs": runs})
         if progress:
             progress(f"qscale {q:g}: " + ", ".join(
                 f"{k} {100 * r['fraction']:.1f}% / mIoU {100 * r['miou']:.1f}"
@@ -154,41 +168,56 @@ def compare(model, cfg: config_lib.TapLabConfig, clips: Sequence[EncodedClip], *
         "online_miou_gap_range_over_qscales": [min(gaps), max(gaps)],
         "fixed_fraction_range": [min(fixed_fr), max(fixed_fr)],
         "fixed_fraction_swings": bool(max(abs(f - fraction) for f in fixed_fr) > tolerance),
+        "extra_threshold_fraction_ranges": {
+            name: [min(r["runs"][f"thr={name}"]["fraction"] for r in rows),
+                   max(r["runs"][f"thr={name}"]["fraction"] for r in rows)]
+            for name in extra_thresholds},
     }
     return {"fraction": fraction, "qscales": list(qscales), "base_qscale": base_qscale,
-            "thr_rgfs_calibrated_at_base": thr_base, "tolerance": tolerance,
+            "thr_rgfs_calibrated_at_base": thr_base, "extra_thresholds": extra_thresholds,
+            "tolerance": tolerance,
             "miou_tolerance": miou_tolerance, "rows": rows, "checks": checks,
             "clips": [{"name": c.name, "seed": c.seed, "frames": int(len(c.labels))}
                       for c in clips]}
 
 
 def markdown(report: Dict, title: str) -> str:
-    """The README table: per qscale, each run's keyframe fraction (clip range) and mIoU."""
+    """The README table: per qscale, each run's keyframe fraction and mIoU."""
     f = report["fraction"]
+    extra = list(report.get("extra_thresholds", {}))
+
+    def cell(x):
+        return f"{100 * x['fraction']:.1f}% / {100 * x['miou']:.1f}"
+    base = f"{report['base_qscale']:g}"
     lines = [f"**{title}**", "",
-             "| qscale | fixed thr (calibrated at qscale "
-             f"{report['base_qscale']:g}): keyframes / mIoU | recalibrated at this qscale (oracle)"
-             " | online (causal) | online per clip | online - recalibrated mIoU | no RGFS mIoU |",
-             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| qscale | median P-frame sum \\|Res\\| (1024x2048) | online (causal) | online per "
+             f"clip | fixed thr calibrated at qscale {base} | thr recalibrated at this qscale "
+             "(oracle) | online - oracle mIoU | "
+             + "".join(f"fixed thr {name} | " for name in extra) + "no RGFS mIoU |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | " + "---: | " * len(extra)
+             + "---: |"]
     for row in report["rows"]:
         r = row["runs"]
         on = r["online"]
-
-        def cell(x):
-            return f"{100 * x['fraction']:.1f}% / {100 * x['miou']:.1f}"
         per_clip = ", ".join(f"{100 * v:.1f}" for v in on["clip_fractions"])
-        lines.append(f"| {row['qscale']:g} | {cell(r['fixed'])} | {cell(r['recalibrated'])} | "
-                     f"{cell(on)} | {per_clip} | "
-                     f"{100 * (on['miou'] - r['recalibrated']['miou']):+.2f} | "
-                     f"{100 * r['ffw']['miou']:.1f} |")
+        lines.append(
+            f"| {row['qscale']:g} | {row['p_score_percentiles']['50']:.3g} | {cell(on)} | "
+            f"{per_clip} | {cell(r['fixed'])} | {cell(r['recalibrated'])} | "
+            f"{100 * (on['miou'] - r['recalibrated']['miou']):+.2f} | "
+            + "".join(f"{cell(r[f'thr={name}'])} | " for name in extra)
+            + f"{100 * r['ffw']['miou']:.1f} |")
     c = report["checks"]
-    lines += ["", f"Target {100 * f:.0f}% of P-frames. Online fraction on every clip and qscale "
-                  f"within {100 * report['tolerance']:.0f} points: "
+    lines += ["", f"Cells: keyframes (% of P-frames) / mIoU (%, all frames). Target "
+                  f"{100 * f:.0f}%. Online fraction on every clip and qscale within "
+                  f"{100 * report['tolerance']:.0f} points: "
                   f"{'yes' if c['online_fraction_on_target'] else 'NO'} "
                   f"({100 * c['online_clip_fractions_range'][0]:.1f}-"
                   f"{100 * c['online_clip_fractions_range'][1]:.1f}%). Online mIoU minus the "
-                  f"offline-calibrated threshold's at qscale {report['base_qscale']:g}: "
-                  f"{100 * c['online_miou_gap_at_base_qscale']:+.2f} points. Fixed threshold's "
-                  f"fraction across qscales: {100 * c['fixed_fraction_range'][0]:.1f}-"
-                  f"{100 * c['fixed_fraction_range'][1]:.1f}%."]
+                  f"offline-calibrated threshold's at qscale {base}: "
+                  f"{100 * c['online_miou_gap_at_base_qscale']:+.2f} points. Fixed threshold "
+                  f"calibrated at qscale {base} ({report['thr_rgfs_calibrated_at_base']:.4g}): "
+                  f"{100 * c['fixed_fraction_range'][0]:.1f}-"
+                  f"{100 * c['fixed_fraction_range'][1]:.1f}% across qscales"
+                  + "".join(f"; {name}: {100 * lo:.1f}-{100 * hi:.1f}%" for name, (lo, hi)
+                            in c["extra_threshold_fraction_ranges"].items()) + "."]
     return "\n".join(lines)
