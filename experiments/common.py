@@ -7,7 +7,35 @@ from typing import Callable, Optional, Tuple
 
 import taplab_tf
 
-DEFAULT_CHECKPOINT = os.path.join(os.path.dirname(taplab_tf.__file__), "assets", "bl2_synthetic")
+ASSETS = os.path.join(os.path.dirname(taplab_tf.__file__), "assets")
+# The embedded default's model (synthetic streets) and the real-data model (CamVid) that
+# `segment --video=X` uses when no --checkpoint is given.
+DEFAULT_CHECKPOINT = os.path.join(ASSETS, "bl2_synthetic")
+REAL_DATA_CHECKPOINT = os.path.join(ASSETS, "bl2_camvid")
+
+
+def quiet_tensorflow(verbosity: int = 0) -> None:
+    """Silences TensorFlow's start-up lines (oneDNN, CUDA factory registrations, TensorRT,
+    grappler) before TF is imported, unless absl's --verbosity asks for them (>= 1) or the user
+    set TF_CPP_MIN_LOG_LEVEL."""
+    if verbosity >= 1 or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import logging
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def terminate_as_interrupt() -> None:
+    """SIGTERM ends the app as Ctrl-C does, so that temporary files are removed the same way."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. under a test runner's thread)
+        pass
 
 
 def reject_extra_args(argv) -> None:
