@@ -6,7 +6,8 @@
 
 Defaults follow Sec. 4.1: Adam, --learning_rate=2e-4 with poly decay (power 0.9), batch 8,
 weight decay 1e-6, softmax cross-entropy with label 255 ignored. Restarting with the same
---logdir resumes from its last checkpoint. The final model goes to --export_dir (default
+--logdir resumes from its newest intact checkpoint (--restart starts over); a finished run run
+again changes nothing. The final model goes to --export_dir (default
 <logdir>/model) in the save_model format that the evaluator and the engine load.
 TensorBoard: tensorboard --logdir=<logdir>.
 """
@@ -63,6 +64,10 @@ flags.DEFINE_string("test_split", "", "Also evaluate this split at the end (e.g.
                     "mIoU and per-class IoU go into <export_dir>/metrics.json beside val's.")
 flags.DEFINE_integer("seed", 0, "Random seed (initialisation; data order when > 0).",
                      lower_bound=0)
+flags.DEFINE_bool("restart", False, "Train from step 0 even though --logdir holds checkpoints "
+                  "(without it a logdir resumes from its newest intact checkpoint, and one whose "
+                  "checkpoints are all damaged or of another network is an error).")
+flags_lib.require_finite("learning_rate", "poly_power", "weight_decay", "width_multiplier")
 
 
 def _config():
@@ -103,7 +108,7 @@ def _config():
         bn_recalibration_batches=FLAGS.bn_recalibration_batches,
         export_dir=FLAGS.export_dir or "", seed=FLAGS.seed, command=command,
         init_from=FLAGS.init_from or "", class_weighting=FLAGS.class_weighting,
-        test_split=FLAGS.test_split)
+        test_split=FLAGS.test_split, restart=FLAGS.restart)
     from taplab_tf.models import model_kwargs
     model_kwargs(cfg.model, **kwargs)  # reject bad model arguments before any data is read
     return cfg.validate()

@@ -49,18 +49,19 @@ def save_model(model: tf.keras.Model, directory: str, **metadata) -> str:
     clash = sorted(set(metadata) & set(_RESERVED))
     if clash:
         raise ValueError(f"save_model: metadata keys {clash} are reserved")
+    from taplab_tf.io_utils import atomic_write, write_json
     os.makedirs(directory, exist_ok=True)
     weights = os.path.join(directory, WEIGHTS_FILE)
-    tmp = weights + ".partial.h5"
-    model.save_weights(tmp)
-    os.replace(tmp, weights)
-    meta = {"format": FORMAT, **spec, "weights": WEIGHTS_FILE, "weights_sha256": _sha256(weights)}
+    # Each file is replaced whole (unique temporary name, then os.replace); model.json goes last
+    # and carries the weights' sha256, so a kill between the two is reported by load_model as a
+    # corrupt weights file, never loaded silently.
+    with atomic_write(weights) as tmp:
+        model.save_weights(tmp)
+        digest = _sha256(tmp)
+    meta = {"format": FORMAT, **spec, "weights": WEIGHTS_FILE, "weights_sha256": digest}
     meta.update(_jsonable(metadata))
-    with open(os.path.join(directory, METADATA_FILE) + ".tmp", "w") as f:
-        json.dump(_jsonable(meta), f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(os.path.join(directory, METADATA_FILE) + ".tmp",
-               os.path.join(directory, METADATA_FILE))
+    write_json(os.path.join(directory, METADATA_FILE), _jsonable(meta), indent=2,
+               sort_keys=True)
     return directory
 
 

@@ -21,9 +21,11 @@ and model/ (save_model: weights.h5 + model.json, what the evaluator and the engi
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
 import math
 import os
+import re
 import time
 from typing import Optional, Sequence
 
@@ -32,6 +34,7 @@ import tensorflow as tf
 from absl import logging
 
 from taplab_tf import provenance
+from taplab_tf.io_utils import write_json
 from taplab_tf.data import labels as labels_lib
 from taplab_tf.models import build_model, save_model
 from taplab_tf.train import losses
@@ -72,12 +75,22 @@ class TrainConfig:
     stop_after: Optional[int] = None      # stop after this many steps of *this* run (tests)
     class_weighting: str = "none"         # none | median_frequency | sqrt_median_frequency
     test_split: str = ""                  # also evaluate this split at the end (e.g. "test")
+    restart: bool = False                 # train from step 0 even where checkpoints exist
 
     def validate(self) -> "TrainConfig":
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy: {self.strategy!r} is not one of {list(STRATEGIES)}")
         if self.steps < 1:
             raise ValueError(f"steps: must be >= 1, got {self.steps}")
+        for name in ("log_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        for name in ("eval_every", "image_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        for name in ("learning_rate", "poly_power", "weight_decay"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name}: must be a finite number, got {getattr(self, name)}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size: must be >= 1, got {self.batch_size}")
         if len(self.crop) != 2 or min(self.crop) < 1:
@@ -108,24 +121,93 @@ class TrainConfig:
 
 METRICS_FILE = "metrics.json"
 PROGRESS_FILE = "progress.json"
+CONFIG_FILE = "train_config.json"
+# What a checkpoint's weights depend on: a resume with other values cannot load them.
+_IDENTITY = ("model", "model_kwargs", "dataset", "num_classes")
 
 
 def _write_json(path: str, obj) -> None:
     """Writes obj as JSON whole or not at all (unique temporary name, atomic rename)."""
-    import tempfile
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=folder)
+    write_json(path, obj, indent=2, sort_keys=True, default=str)
+
+
+def _finite_or_none(v):
+    return float(v) if v is not None and math.isfinite(v) else None
+
+
+def _checkpoint_steps(ckpt_dir: str) -> dict:
+    """{step: prefix} of every ckpt-N in ckpt_dir whose .index or .data file is there."""
+    found = {}
+    for path in glob.glob(os.path.join(glob.escape(ckpt_dir), "ckpt-*")):
+        m = re.match(r"ckpt-(\d+)\.(index|data-\d+-of-\d+)$", os.path.basename(path))
+        if m:
+            found[int(m.group(1))] = os.path.join(ckpt_dir, f"ckpt-{m.group(1)}")
+    return found
+
+
+def checkpoint_problem(prefix: str) -> Optional[str]:
+    """None when the checkpoint at prefix reads back whole, else one line naming the bad file
+    (missing or truncated .index or .data; every tensor is read, which checks its CRC)."""
+    index = prefix + ".index"
+    if not os.path.isfile(index):
+        return f"{index} is missing"
+    shards = glob.glob(glob.escape(prefix) + ".data-*-of-*")
+    if not shards:
+        return f"{prefix}.data-00000-of-00001 is missing"
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True, default=str)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+        reader = tf.train.load_checkpoint(prefix)
+    except Exception as e:  # noqa: BLE001 -- TF raises OpError subclasses and others
+        return f"{index} is damaged ({_first_line(e)})"
+    try:
+        for key in reader.get_variable_to_shape_map():
+            reader.get_tensor(key)
+    except Exception as e:  # noqa: BLE001
+        data = shards[0] if len(shards) == 1 else prefix + ".data-*"
+        return f"{data} is damaged or truncated ({_first_line(e)})"
+    return None
+
+
+def _first_line(e) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else type(e).__name__
+
+
+def _identity(cfg_dict: dict) -> dict:
+    d = {k: cfg_dict.get(k) for k in _IDENTITY}
+    d["model_kwargs"] = dict(d["model_kwargs"] or {})
+    if d["num_classes"] is None and d["dataset"] in labels_lib.DATASETS:
+        d["num_classes"] = labels_lib.num_classes(d["dataset"])
+    return d
+
+
+def check_resume_fits(cfg: "TrainConfig") -> None:
+    """A logdir with checkpoints resumes only the same network: ValueError with one line saying
+    what differs (before anything is written or restored)."""
+    path = os.path.join(cfg.logdir, CONFIG_FILE)
+    if cfg.restart or not _checkpoint_steps(os.path.join(cfg.logdir, "checkpoints")) \
+            or not os.path.isfile(path):
+        return
+    try:
+        with open(path) as f:
+            old = json.load(f)
+        if not isinstance(old, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path} is unreadable ({_first_line(e)}); it describes the "
+                         f"checkpoints in {cfg.logdir}: restore it, or pass --restart") from None
+    theirs, mine = _identity(old), _identity(dataclasses.asdict(cfg))
+    diffs = []
+    for key in _IDENTITY:
+        if key == "model_kwargs":
+            for k in sorted(set(theirs[key]) | set(mine[key])):
+                if theirs[key].get(k) != mine[key].get(k):
+                    diffs.append(f"{k} {theirs[key].get(k)} -> {mine[key].get(k)}")
+        elif theirs[key] != mine[key]:
+            diffs.append(f"{key} {theirs[key]} -> {mine[key]}")
+    if diffs:
+        raise ValueError(f"{cfg.logdir} holds checkpoints of another network ("
+                         f"{', '.join(diffs)}); use another --logdir, or --restart to train "
+                         f"from step 0 over them")
 
 
 def _write_progress(logdir: str, step: int, seconds: float) -> None:
@@ -168,6 +250,13 @@ def make_datasets(cfg: TrainConfig):
     if not cfg.data_dir or not os.path.isdir(cfg.data_dir):
         raise ValueError(f"data_dir: {cfg.data_dir!r} is not a directory")
     seq = dict(use_sequence_frames=True) if cfg.use_sequence_frames else {}
+    # Labels of another size than their image, RGB labels and truncated PNGs: one line naming
+    # the file now, not a TF traceback at the step that reads it (headers only: milliseconds).
+    from taplab_tf.data.checks import check_pairs
+    from taplab_tf.data.datasets import file_pairs
+    for split in ("train", "val"):
+        check_pairs(file_pairs(cfg.dataset, cfg.data_dir, split, **seq),
+                    f"{cfg.dataset} {split}")
     train = make_dataset(cfg.dataset, cfg.data_dir, "train", training=True,
                          batch_size=cfg.batch_size, crop_size=tuple(cfg.crop),
                          scale_range=tuple(cfg.scale_range), shuffle_seed=cfg.seed or None,
@@ -261,9 +350,7 @@ class Trainer:
             self.optimizer = tf.keras.optimizers.Adam(self.schedule)
             self.optimizer.build(self.model.trainable_variables)
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, os.path.join(cfg.logdir, "checkpoints"), max_to_keep=3,
-            step_counter=self.optimizer.iterations)
+        self._make_manager()
         self._train_step = None
         self.class_weights = None
         if cfg.class_weighting != "none":
@@ -278,14 +365,67 @@ class Trainer:
         return int(self.optimizer.iterations.numpy())
 
     def restore(self) -> int:
-        """Restores the latest checkpoint in <logdir>/checkpoints, if any; returns the step."""
-        latest = self.manager.latest_checkpoint
-        if latest:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
-            logging.info("resumed from %s at step %d", latest, self.step)
-        elif self.cfg.init_from:
+        """Restores the newest intact checkpoint in <logdir>/checkpoints, if any; returns the
+        step.
+
+        Every ckpt-N on disk is a candidate, newest first, whatever the `checkpoint` state file
+        says (it may be damaged); a damaged one (missing or truncated .index or .data) is named
+        in one warning line and the next older one is tried. Checkpoints that are all damaged
+        raise ValueError unless cfg.restart: training never starts over on top of them
+        silently. After a fallback the state file lists the intact checkpoints again.
+        """
+        ckpt_dir = self.manager.directory
+        found = _checkpoint_steps(ckpt_dir)
+        if self.cfg.restart:
+            if found:
+                logging.warning("restart: training from step 0 over the checkpoints in %s",
+                                ckpt_dir)
+        else:
+            state_path = os.path.join(ckpt_dir, "checkpoint")
+            state_ok = not os.path.exists(state_path) or \
+                tf.train.get_checkpoint_state(ckpt_dir) is not None
+            if not state_ok and found:
+                logging.warning("%s is damaged (not a checkpoint state); looking for the newest "
+                                "intact checkpoint", state_path)
+            damaged = []
+            for step in sorted(found, reverse=True):
+                prefix = found[step]
+                problem = checkpoint_problem(prefix)
+                if problem:
+                    logging.warning("%s; trying an earlier checkpoint", problem)
+                    damaged.append(problem)
+                    continue
+                self._restore_from(prefix)
+                if damaged or not state_ok or self.manager.latest_checkpoint != prefix:
+                    intact = [found[s] for s in sorted(found) if s <= step
+                              and (s == step or checkpoint_problem(found[s]) is None)]
+                    tf.compat.v1.train.update_checkpoint_state(
+                        ckpt_dir, prefix, all_model_checkpoint_paths=intact[-3:])
+                    self._make_manager()
+                logging.info("resumed from %s at step %d", prefix, self.step)
+                return self.step
+            if damaged:
+                raise ValueError(f"no intact checkpoint in {ckpt_dir} ({damaged[0]}); pass "
+                                 f"--restart to train from step 0 over them")
+        if self.cfg.init_from:
             self.warm_start(self.cfg.init_from)
         return self.step
+
+    def _make_manager(self):
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, os.path.join(self.cfg.logdir, "checkpoints"), max_to_keep=3,
+            step_counter=self.optimizer.iterations)
+
+    def _restore_from(self, prefix: str) -> None:
+        status = None
+        try:
+            status = self.checkpoint.restore(prefix)
+            status.assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as e:
+            if status is not None:
+                status.expect_partial()  # no page of 'unrestored value' warnings at exit
+            raise ValueError(f"{prefix} does not fit this run's {self.cfg.model} network "
+                             f"({_first_line(e)}); use another --logdir, or --restart") from None
 
     def warm_start(self, directory: str) -> None:
         """Loads the weights of a model saved by save_model (same network, same class count)
@@ -342,7 +482,12 @@ class Trainer:
         cm = np.zeros((self.num_classes, self.num_classes), np.int64)
         loss = None
         for _ in range(n):
-            loss, c = self._train_step(iterator)
+            try:
+                loss, c = self._train_step(iterator)
+            except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as e:
+                # a damaged file in the input pipeline: make_dataset's asserts name it
+                raise ValueError(f"train: input data of step {self.step + 1}: "
+                                 f"{_first_line(e.message)}") from None
             cm += c.numpy()
         return float(loss), cm
 
@@ -358,6 +503,19 @@ class Trainer:
                          max_outputs=2)
 
 
+def _write_config(cfg: TrainConfig) -> None:
+    """<logdir>/train_config.json, written whole, and only when it changes."""
+    path = os.path.join(cfg.logdir, CONFIG_FILE)
+    new = json.loads(json.dumps(dataclasses.asdict(cfg), default=list))
+    try:
+        with open(path) as f:
+            if json.load(f) == new:
+                return
+    except (OSError, ValueError):
+        pass
+    write_json(path, new, indent=2)
+
+
 def train(cfg: TrainConfig, train_data: Optional[tf.data.Dataset] = None,
           val_data: Optional[tf.data.Dataset] = None,
           strategy: Optional[tf.distribute.Strategy] = None) -> dict:
@@ -368,17 +526,30 @@ def train(cfg: TrainConfig, train_data: Optional[tf.data.Dataset] = None,
     Before each evaluation and the export, BatchNorm statistics are re-estimated on
     cfg.bn_recalibration_batches training batches (recalibrate_batchnorm).
     Returns {'step', 'start_step', 'loss', 'train_miou', 'val_miou', 'export_dir', 'stopped'}.
+    A logdir with checkpoints resumes only the same network (check_resume_fits) from its newest
+    intact checkpoint (Trainer.restore); a run already trained to cfg.steps and exported returns
+    at once and writes nothing ('finished_before': True).
     """
     cfg.validate()
-    os.makedirs(cfg.logdir, exist_ok=True)
+    check_resume_fits(cfg)  # before anything is read, built or written
     if train_data is None:
         train_data, default_val = make_datasets(cfg)
         val_data = default_val if val_data is None else val_data
     tf.keras.utils.set_random_seed(cfg.seed)
     trainer = Trainer(cfg, strategy)
-    with open(os.path.join(cfg.logdir, "train_config.json"), "w") as f:
-        json.dump(dataclasses.asdict(cfg), f, indent=2, default=list)
     start = trainer.restore()
+    export_dir = cfg.export_dir or os.path.join(cfg.logdir, "model")
+    if start >= cfg.steps and os.path.isfile(os.path.join(export_dir, METRICS_FILE)):
+        # A finished run run again changes nothing (no new BatchNorm statistics, no export).
+        logging.info("%s already trained to step %d (--steps=%d) and exported to %s: nothing "
+                     "to do", cfg.logdir, start, cfg.steps, export_dir)
+        from taplab_tf.models import read_metadata
+        meta = read_metadata(export_dir)
+        return {"step": start, "start_step": start, "loss": float("nan"),
+                "train_miou": meta.get("train_miou"), "val_miou": meta.get("val_miou"),
+                "export_dir": export_dir, "stopped": False, "model": trainer.model,
+                "finished_before": True}
+    _write_config(cfg)
     preview = next(iter(val_data if val_data is not None else train_data))
     preview = (preview[0][:2], preview[1][:2])
     iterator = iter(trainer.strategy.experimental_distribute_dataset(train_data.repeat()))
@@ -469,11 +640,12 @@ def train(cfg: TrainConfig, train_data: Optional[tf.data.Dataset] = None,
     finally:
         writer.flush()
 
-    export_dir = ""
-    if not stopped:
-        export_dir = cfg.export_dir or os.path.join(cfg.logdir, "model")
+    if stopped:
+        export_dir = ""
+    else:
         save_model(trainer.model, export_dir, dataset=cfg.dataset, command=cfg.command,
-                   steps=step, val_miou=val_miou, train_miou=train_miou,
+                   steps=step, val_miou=_finite_or_none(val_miou),
+                   train_miou=_finite_or_none(train_miou),
                    batch_size=cfg.batch_size, crop=list(cfg.crop),
                    learning_rate=cfg.learning_rate, train_seconds=round(time.time() - t0, 1),
                    class_names=list(labels_lib.class_names(cfg.dataset))[:trainer.num_classes])
@@ -491,4 +663,4 @@ def train(cfg: TrainConfig, train_data: Optional[tf.data.Dataset] = None,
         logging.info("saved %s (%d steps, val mIoU %s)", export_dir, step, val_miou)
     return {"step": step, "start_step": start, "loss": loss, "train_miou": train_miou,
             "val_miou": val_miou, "export_dir": export_dir, "stopped": stopped,
-            "model": trainer.model}
+            "model": trainer.model, "finished_before": False}
