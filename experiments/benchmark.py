@@ -20,6 +20,7 @@ from absl import app, flags
 
 from experiments import common
 from experiments import flags as flags_lib
+from taplab_tf import io_utils
 
 flags_lib.define_taplab_flags()
 flags.DEFINE_integer("height", 1024, "Frame height for the speed table.", lower_bound=16)
@@ -143,8 +144,7 @@ def main(argv):
 
     report["seconds"] = time.perf_counter() - t_start
     B.write_json(report, os.path.join(out, "benchmark.json"))
-    with open(os.path.join(out, "benchmark.md"), "w") as f:
-        f.write("\n\n".join(md) + "\n")
+    io_utils.write_text(os.path.join(out, "benchmark.md"), "\n\n".join(md) + "\n")
     print(f"wrote {out}/benchmark.json, benchmark.md and plots in {report['seconds'] / 60:.1f} "
           "minutes")
 

@@ -27,7 +27,6 @@ taplab_tf.data.synthetic.iter_clip instead (much slower to render: ~4 s/frame at
 """
 from __future__ import annotations
 
-import json
 import os
 import resource
 import subprocess
@@ -347,9 +346,9 @@ def _main():
               f"end {rss[1]:.0f} MB; at frames 50/300/599: "
               f"{' / '.join(f'{x:.0f}' for x in rss[2:])} MB")
     if FLAGS.json_out:
-        with open(FLAGS.json_out, "w") as fh:
-            json.dump(dict(results=results, flow=flow, rss_mb=rss, video=path,
-                           residual_backend=backend), fh, indent=1)
+        from taplab_tf import io_utils
+        io_utils.write_json(FLAGS.json_out, dict(results=results, flow=flow, rss_mb=rss,
+                                                 video=path, residual_backend=backend), indent=1)
 
 
 if __name__ == "__main__":

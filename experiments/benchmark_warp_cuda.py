@@ -16,7 +16,6 @@ calls after --warmup, divided by --repeats (throughput per call, launch overhead
 overhead shows where it exceeds the GPU work), in microseconds; the ratios are of the same run.
 The motion is validated (finite) once, outside the timing, as the TF op does on its host copy.
 """
-import json
 import sys
 
 import numpy as np
@@ -118,8 +117,8 @@ def main(argv):
                   f"({row['composite_over_nearest']:.1f}x), grid_sample {t['grid_sample']:7.1f} "
                   f"us ({row['grid_sample_over_bilinear']:.1f}x)", flush=True)
     if FLAGS.json_out:
-        with open(FLAGS.json_out, "w") as f:
-            json.dump({"device": card, "rows": rows}, f, indent=2)
+        from taplab_tf import io_utils
+        io_utils.write_json(FLAGS.json_out, {"device": card, "rows": rows}, indent=2)
     return 0
 
 

@@ -26,8 +26,12 @@ _failure = None       # one-line reason the library is unavailable
 _logged = set()
 
 
-class OpsUnavailableError(RuntimeError):
-    """The compiled library was required (TAPLAB_TF_OPS_BACKEND=cpp or backend='cpp') but failed."""
+class OpsUnavailableError(RuntimeError, OSError):
+    """The compiled library was required (TAPLAB_TF_OPS_BACKEND=cpp or backend='cpp') but failed.
+
+    Also an OSError (the library is a file that could not be built, cached or loaded), so the
+    apps' one-line error handler (experiments.common.run_or_exit) reports it without a
+    traceback."""
 
 
 def _log_once(key, level, message, *args):
@@ -70,7 +74,12 @@ def library(required=False):
     """The compiled op module, or None when unavailable (raises if required)."""
     lib = _try_load()
     if lib is None and required:
-        raise OpsUnavailableError(f"taplab_tf.ops: {_failure}")
+        hint = ""
+        if os.environ.get(_ENV_BACKEND, "").strip().lower() == CPP:
+            hint = (f" ({_ENV_BACKEND}=cpp requires the compiled library: point TAPLAB_TF_CACHE "
+                    f"at a writable folder, or unset {_ENV_BACKEND} to fall back to the TF "
+                    f"kernels)")
+        raise OpsUnavailableError(f"taplab_tf.ops: {_failure}{hint}")
     return lib
 
 

@@ -48,6 +48,7 @@ today the op runs on the CPU (TF places it there, copying the tensors) or one us
 """
 import operator
 
+import numpy as np
 import tensorflow as tf
 
 from taplab_tf.ops import _loader
@@ -80,6 +81,21 @@ def _check_args(feature_stride, block_size, interpolation, border):
     if border not in _BORDERS:
         raise ValueError(f"border must be one of {_BORDERS}, got {border!r}")
     return feature_stride, block_size
+
+
+def _check_real(motion_vectors):
+    """Complex motion would lose its imaginary part in the float32 conversion, silently (a
+    NumPy array too: convert_to_tensor with a float hint drops it): refuse it, and bool or
+    string input, with a TypeError naming the argument. Call before any conversion."""
+    dtype = getattr(motion_vectors, "dtype", None)
+    if dtype is None:
+        dtype = np.asarray(motion_vectors).dtype
+    try:
+        dtype = tf.as_dtype(dtype)
+    except TypeError:
+        raise TypeError(f"motion_vectors must be real (float or int), got {dtype}") from None
+    if dtype.is_complex or dtype.is_bool or not (dtype.is_floating or dtype.is_integer):
+        raise TypeError(f"motion_vectors must be real (float or int), got {dtype.name}")
 
 
 def _check_static(features, motion_vectors, fname="features"):
@@ -116,12 +132,14 @@ def mv_warp(features, motion_vectors, feature_stride, block_size=16, interpolati
       tf.errors.InvalidArgumentError: wrong ranks, batch mismatch, last motion dim != 2, a motion
         grid that does not cover the feature map, non-finite motion (message names the argument).
       ValueError: bad Python arguments (stride, block size, mode names).
+      TypeError: features not float16/32/64, or motion_vectors not real (complex, bool).
     """
     feature_stride, block_size = _check_args(feature_stride, block_size, interpolation, border)
     with tf.name_scope(name or "mv_warp"):
         features = tf.convert_to_tensor(features, name="features")
         if features.dtype not in _FLOAT_TYPES:
             raise TypeError(f"features must be float16, float32 or float64, got {features.dtype.name}")
+        _check_real(motion_vectors)
         motion_vectors = tf.convert_to_tensor(motion_vectors, dtype_hint=tf.float32,
                                               name="motion_vectors")
         if motion_vectors.dtype != tf.float32:
@@ -212,6 +230,7 @@ def mv_warp_tf(features, motion_vectors, feature_stride, block_size=16, interpol
     """
     feature_stride, block_size = _check_args(feature_stride, block_size, interpolation, border)
     features = tf.convert_to_tensor(features)
+    _check_real(motion_vectors)
     motion_vectors = tf.cast(tf.convert_to_tensor(motion_vectors), tf.float32)
     _check_static(features, motion_vectors)
     s, b = feature_stride, block_size

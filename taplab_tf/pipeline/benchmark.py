@@ -17,7 +17,6 @@ Speed-ups are ratios to the per-frame config measured in the same run.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from typing import Callable, Dict, List, Optional, Sequence
@@ -25,6 +24,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from taplab_tf import config as config_lib
+from taplab_tf import io_utils
 from taplab_tf.pipeline import engine as engine_lib
 
 SWEEPS = ("gop", "region", "alpha", "rgfs", "propagation")
@@ -231,7 +231,7 @@ def plot_miou_vs_fps(speed_rows, acc_rows, model_name, path):
                  fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _savefig(fig, path)
     plt.close(fig)
 
 
@@ -249,7 +249,7 @@ def plot_per_distance(acc_rows, path):
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _savefig(fig, path)
     plt.close(fig)
 
 
@@ -265,7 +265,7 @@ def plot_sweep(rows, x_key, y_keys, path, xlabel, title):
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _savefig(fig, path)
     plt.close(fig)
 
 
@@ -276,9 +276,13 @@ def write_json(obj, path):
         if dataclasses.is_dataclass(o):
             return dataclasses.asdict(o)
         return str(o)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=2, default=default)
+    io_utils.write_json(path, obj, indent=2, default=default)
+
+
+def _savefig(fig, path):
+    """A plot written whole or not at all (the format follows path's extension)."""
+    with io_utils.atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=110, format=os.path.splitext(path)[1][1:] or None)
 
 
 def run_sweep(sweep: str, model, video: str, cfg: config_lib.TapLabConfig, out_dir: str, *,
