@@ -9,6 +9,10 @@ leftImg8bit_sequence/<split>/synthtown/, its labels (gtFine_labelIds and gtFine_
 under gtFine/<split>/synthtown/, and the annotated frame (19, or the last frame of a clip shorter
 than 20) under leftImg8bit/<split>/synthtown/.
 
+The split is written whole or not at all: generated under a temporary folder inside --output_dir,
+moved into place when complete (an error, Ctrl-C or SIGTERM removes it); a split and city that
+--output_dir already holds is refused, not overwritten.
+
 --calibrate encodes one generated clip (MPEG-4 Part 2, GOP 12, 17 fps, --qscale) instead and
 prints its motion-vector and residual statistics next to the real-Cityscapes targets scaled to
 --height x --width (docs/synthetic.md).
@@ -16,6 +20,10 @@ prints its motion-vector and residual statistics next to the real-Cityscapes tar
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import tempfile
 import time
 
 from absl import app, flags
@@ -68,17 +76,44 @@ def main(argv):
     if FLAGS.split not in ("train", "val", "test"):
         raise app.UsageError(f"--split must be train, val or test, got {FLAGS.split!r}")
     t0 = time.time()
+    kinds = ("gtFine", "leftImg8bit_sequence", "leftImg8bit")  # labels move in first
+    finals = [os.path.join(FLAGS.output_dir, k, FLAGS.split, FLAGS.city) for k in kinds]
+    held = [d for d in finals if os.path.exists(d)]
+    if held:
+        raise SystemExit(f"error: --output_dir {FLAGS.output_dir} already holds split "
+                         f"{FLAGS.split!r} of city {FLAGS.city!r} ({held[0]}); choose another "
+                         f"--output_dir, --split or --city, or remove it")
+
+    def on_sigterm(signum, frame):
+        raise KeyboardInterrupt  # unwinds like Ctrl-C: the temporary folder is removed
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    os.makedirs(FLAGS.output_dir, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".make_synthetic.", dir=FLAGS.output_dir)
     try:
-        out = synthetic.write_cityscapes_tree(
-            FLAGS.output_dir, FLAGS.split, FLAGS.num_clips, FLAGS.clip_length, FLAGS.height,
-            FLAGS.width, FLAGS.seed, FLAGS.difficulty, city=FLAGS.city,
-            progress=lambda msg: print(f"[{time.time() - t0:7.1f}s] {msg}", flush=True))
-    except ValueError as e:
-        raise app.UsageError(str(e))
+        try:
+            out = synthetic.write_cityscapes_tree(
+                staging, FLAGS.split, FLAGS.num_clips, FLAGS.clip_length, FLAGS.height,
+                FLAGS.width, FLAGS.seed, FLAGS.difficulty, city=FLAGS.city,
+                progress=lambda msg: print(f"[{time.time() - t0:7.1f}s] "
+                                           f"{msg.replace(staging, FLAGS.output_dir)}",
+                                           flush=True))
+        except ValueError as e:
+            raise app.UsageError(str(e))
+        if FLAGS.contact_sheet:
+            from taplab_tf.io_utils import atomic_write
+            with atomic_write(FLAGS.contact_sheet) as tmp:
+                synthetic.contact_sheet_from_tree(out["clips"][0]["frames"], path=tmp)
+        for kind, final in zip(kinds, finals):
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.rename(os.path.join(staging, kind, FLAGS.split, FLAGS.city), final)
+    except KeyboardInterrupt:
+        raise SystemExit("interrupted: nothing was written to --output_dir") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     print(f"wrote {FLAGS.num_clips} clips x {FLAGS.clip_length} frames to {FLAGS.output_dir} "
           f"(annotated frame {out['annotated_frame']}) in {time.time() - t0:.1f}s")
     if FLAGS.contact_sheet:
-        synthetic.contact_sheet_from_tree(out["clips"][0]["frames"], path=FLAGS.contact_sheet)
         print(f"contact sheet: {FLAGS.contact_sheet}")
 
 
