@@ -117,8 +117,14 @@ class TapLabConfig:
             raise ConfigError(f"alpha: must lie in [0, 1], got {self.alpha}")
         return self
 
-    def check_frame(self, height: int, width: int) -> None:
-        """Raises ConfigError where the RGC region does not fit a frame of this size."""
+    def check_frame(self, height: int, width: int, min_size: int = 1) -> None:
+        """Raises ConfigError where the frame is smaller than min_size (the model's minimum: its
+        output stride at the video's scale; the engine passes it) in either dimension, or the
+        RGC region does not fit a frame of this size."""
+        if height < min_size or width < min_size:
+            raise ConfigError(
+                f"frame: {height}x{width} is smaller than the model's minimum of "
+                f"{min_size}x{min_size} pixels (one cell of its output stride {min_size})")
         if RGC in self.modules:
             rh, rw = self.region_shape
             if rh > height or rw > width:
