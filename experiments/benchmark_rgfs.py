@@ -7,8 +7,9 @@ calibrated offline, on the same synthetic clips encoded at several qscales, in o
 Per qscale: no RGFS; the fixed threshold calibrated offline at --base_qscale on these clips; the
 threshold recalibrated offline at this qscale (an oracle: it reads every P-frame first); the
 online trigger; and --fixed_thresholds (the paper's 3.6e7 and the README's calibration on the
-synthetic training split by default: thresholds calibrated on other content). Each with its fraction of P-frames sent to phi (per clip and pooled) and its
-mIoU over all frames (the generator labels every frame), with the shipped BL2 by default.
+synthetic training split by default: thresholds calibrated on other content). Each with its
+fraction of P-frames sent to phi (per clip and pooled) and its mIoU over all frames (the
+generator labels every frame), with the shipped BL2 by default.
 --rgfs_fraction is the target fraction (default 0.1 here) and --modules defaults to ffw,rgfs
 here, so that RGFS alone makes the difference. Writes rgfs_benchmark.json and
 rgfs_benchmark.md to --output_dir; the encoded clips go to --work_dir and are removed after.
