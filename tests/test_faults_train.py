@@ -174,3 +174,27 @@ def test_failed_model_save_leaves_the_old_model_and_no_stray_file(tmp_path, monk
         models.save_model(model, out, dataset="camvid")
     assert _digests(out) == before
     models.load_model(out)
+
+
+RESTORE_OTHER_WIDTH = """
+import sys
+from tests.helpers.training import TINY, tiny_config
+from taplab_tf.train import Trainer
+t = Trainer(tiny_config(sys.argv[1], model_kwargs=dict(TINY, width_multiplier=0.5)))
+try:
+    t.restore()
+except ValueError as e:
+    print("REFUSED", e)
+"""
+
+
+def test_checkpoint_of_another_network_without_its_config_is_one_line(run_copy):
+    # No train_config.json to compare with: the restore itself finds the mismatch, and the
+    # process ends without TF's page of 'unrestored value' warnings.
+    os.remove(run_copy / "train_config.json")
+    proc = subprocess.run([sys.executable, "-c", RESTORE_OTHER_WIDTH, str(run_copy)], cwd=ROOT,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT),
+                          capture_output=True, text=True, timeout=300)
+    assert "REFUSED" in proc.stdout and "ckpt-4 does not fit" in proc.stdout, proc.stderr[-2000:]
+    assert "\n" not in proc.stdout.strip()
+    assert [l for l in proc.stderr.splitlines() if "WARNING" in l] == []

@@ -167,6 +167,15 @@ def checkpoint_problem(prefix: str) -> Optional[str]:
     return None
 
 
+def _drop_unrestored_warnings(record) -> bool:
+    """logging filter: False for TF's warnings about a checkpoint's unrestored values."""
+    msg = str(record.msg)
+    return not (msg.startswith("Detecting that an object or model or tf.train.Checkpoint is "
+                               "being deleted with unrestored values")
+                or msg.startswith("Value in checkpoint could not be found in the restored "
+                                  "object"))
+
+
 def _first_line(e) -> str:
     text = str(e).strip()
     return text.splitlines()[0][:200] if text else type(e).__name__
@@ -423,7 +432,11 @@ class Trainer:
             status.assert_existing_objects_matched()
         except (AssertionError, ValueError, tf.errors.OpError) as e:
             if status is not None:
-                status.expect_partial()  # no page of 'unrestored value' warnings at exit
+                status.expect_partial()
+            # A restore that raised returns no status to call expect_partial on, and TF would
+            # print a page of 'unrestored value' warnings when the objects are deleted: this run
+            # is refused with one line instead.
+            tf.get_logger().addFilter(_drop_unrestored_warnings)
             raise ValueError(f"{prefix} does not fit this run's {self.cfg.model} network "
                              f"({_first_line(e)}); use another --logdir, or --restart") from None
 
