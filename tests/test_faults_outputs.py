@@ -7,7 +7,6 @@ import stat
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from taplab_tf import io_utils
 

@@ -108,7 +108,7 @@ def test_console_script_runs_from_outside_the_checkout(installed):
 
 def test_ci_lints_before_the_tests():
     """.ci/run runs ruff (ruff.toml: at least syntax errors and pyflakes) on the code before
-    pytest, and the tree passes it."""
+    pytest. (Whether the tree passes is .ci/run's lint step itself, not a test.)"""
     with open(os.path.join(ROOT, ".ci", "run")) as f:
         lines = [line.strip() for line in f if line.strip() and not line.startswith("#")]
     lint = next(i for i, line in enumerate(lines) if "ruff check" in line)
@@ -119,9 +119,3 @@ def test_ci_lints_before_the_tests():
     with open(os.path.join(ROOT, "ruff.toml")) as f:
         config = f.read()
     assert re.search(r'"E9"', config) and re.search(r'"F"', config)
-    ruff = shutil.which("ruff", path=os.path.dirname(sys.executable)) or shutil.which("ruff")
-    if ruff is None:
-        pytest.skip("ruff is not installed (pip install -e '.[test]')")
-    r = subprocess.run([ruff, "check", "--no-cache", *lines[lint].split()[2:]], cwd=ROOT,
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stdout[-3000:]

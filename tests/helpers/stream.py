@@ -20,7 +20,8 @@ class FakeFrame:
     counts: Optional[np.ndarray] = None
 
     def residual_block_counts(self, thr):
-        return self.counts if self.counts is not None else np.zeros((H // 16, W // 16), np.int32)
+        h, w = self.image.shape[:2]  # any frame size (not only H x W)
+        return self.counts if self.counts is not None else np.zeros((h // 16, w // 16), np.int32)
 
 
 def tiny_model(seed=0):
