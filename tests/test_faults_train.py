@@ -139,8 +139,8 @@ def test_periodic_actions_fire_at_their_own_multiples(tmp_path, monkeypatch):
         int(model.taplab_trainer_step())) or 0.5)
     monkeypatch.setattr(trainer_lib, "recalibrate_batchnorm", lambda *a: None)
     cfg = tiny_config(tmp_path, steps=100, log_every=20, checkpoint_every=30, eval_every=25,
-                      image_every=40, crop=(32, 32), stop_after=None)
-    small = constant_data(size=32)
+                      image_every=40, crop=(32, 32), batch_size=1, stop_after=None)
+    small = constant_data(batch=1, size=32)
     real_init = trainer_lib.Trainer.__init__
 
     def init(self, *a, **kw):
