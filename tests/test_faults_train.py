@@ -198,3 +198,15 @@ def test_checkpoint_of_another_network_without_its_config_is_one_line(run_copy):
     assert "REFUSED" in proc.stdout and "ckpt-4 does not fit" in proc.stdout, proc.stderr[-2000:]
     assert "\n" not in proc.stdout.strip()
     assert [l for l in proc.stderr.splitlines() if "WARNING" in l] == []
+
+
+def test_interrupt_right_after_a_resume_does_not_rewrite_the_good_checkpoint(run_copy,
+                                                                          monkeypatch):
+    before = _digests(run_copy / "checkpoints")
+
+    def interrupted(self, iterator, n):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(trainer_lib.Trainer, "train_steps", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(run_copy, steps=6), DATA, DATA)
+    assert _digests(run_copy / "checkpoints") == before

@@ -646,8 +646,10 @@ def train(cfg: TrainConfig, train_data: Optional[tf.data.Dataset] = None,
                 tf.summary.scalar(f"{cfg.test_split}/miou", test_miou, step=step)
                 logging.info("final %s mIoU %.4f at step %d", cfg.test_split, test_miou, step)
     except KeyboardInterrupt:
-        trainer.manager.save(checkpoint_number=trainer.step)
-        _write_progress(cfg.logdir, trainer.step, seconds_before + time.time() - t0)
+        prefix = _checkpoint_steps(trainer.manager.directory).get(trainer.step)
+        if prefix is None or checkpoint_problem(prefix):  # never rewrite a good checkpoint
+            trainer.manager.save(checkpoint_number=trainer.step)
+            _write_progress(cfg.logdir, trainer.step, seconds_before + time.time() - t0)
         logging.info("interrupted: checkpoint saved at step %d", trainer.step)
         raise
     finally:
