@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
@@ -172,17 +173,23 @@ def _json_default(v):
     return str(v)
 
 
+class _Aborted(Exception):
+    """Raised inside the writer's frame generator to make the encoder discard its output."""
+
+
 class _Writer:
     """Overlay video writer on its own thread (bounded queue): blending and encoding overlap
-    the engine's work on the next frames. Errors surface in the caller on put() / close()."""
+    the engine's work on the next frames. finish() completes the video; abort() makes the
+    encoder discard it. Errors surface in the caller on put() / finish()."""
 
-    _DONE = object()
+    _DONE, _ABORT = object(), object()
 
     def __init__(self, path: str, fps: float, gop: int, depth: int = 8):
         self.path, self.fps, self.gop = path, fps, gop
         self.queue: "queue.Queue" = queue.Queue(maxsize=depth)
         self.error: Optional[BaseException] = None
         self.seconds = 0.0
+        self._closing = threading.Event()
         self.thread = threading.Thread(target=self._run, name="taplab-writer", daemon=True)
         self.thread.start()
 
@@ -191,6 +198,8 @@ class _Writer:
             item = self.queue.get()
             if item is self._DONE:
                 return
+            if item is self._ABORT:
+                raise _Aborted()
             t0 = time.perf_counter()
             frame = item()
             self.seconds += time.perf_counter() - t0
@@ -200,40 +209,53 @@ class _Writer:
         from third_party.compressed_video import encode_video
         try:
             encode_video(self._frames(), self.path, gop=self.gop, fps=self.fps)
+        except _Aborted:
+            return
         except BaseException as e:  # noqa: BLE001 -- handed to the caller
             self.error = e
-            while True:  # drain so that put() never blocks on a dead writer
-                try:
-                    if self.queue.get(timeout=0.1) is self._DONE:
-                        break
-                except queue.Empty:
-                    if not self.thread.is_alive():
-                        break
+        # The encoder stopped early: drain until the caller closes, so put() never blocks.
+        while True:
+            try:
+                if self.queue.get(timeout=0.1) in (self._DONE, self._ABORT):
+                    return
+            except queue.Empty:
+                if self._closing.is_set():
+                    return
 
     def put(self, make_frame: Callable[[], np.ndarray]) -> None:
-        if self.error is not None:
-            raise self.error
-        while self.thread.is_alive():
+        while self.error is None and self.thread.is_alive():
             try:
                 self.queue.put(make_frame, timeout=0.5)
                 return
             except queue.Full:
-                if self.error is not None:
-                    raise self.error
+                continue
         if self.error is not None:
             raise self.error
 
-    def close(self, wait: bool = True) -> None:
+    def _send(self, sentinel) -> None:
+        self._closing.set()
         while self.thread.is_alive():
             try:
-                self.queue.put(self._DONE, timeout=0.5)
-                break
+                self.queue.put(sentinel, timeout=0.2)
+                return
             except queue.Full:
-                continue
-        if wait:
-            self.thread.join()
+                if sentinel is self._ABORT:
+                    try:
+                        self.queue.get_nowait()  # drop a pending frame to make room
+                    except queue.Empty:
+                        pass
+
+    def finish(self) -> None:
+        """Completes the video (all frames put so far) and waits for the encoder."""
+        self._send(self._DONE)
+        self.thread.join()
         if self.error is not None:
             raise self.error
+
+    def abort(self, timeout: float = 30.0) -> None:
+        """Makes the encoder discard what it wrote; never raises."""
+        self._send(self._ABORT)
+        self.thread.join(timeout)
 
 
 # --------------------------------------------------------------------------- one video
@@ -319,25 +341,25 @@ def _segment_stream(engine, path, output_path, *, dataset, labels_dir, draw_regi
     from third_party.compressed_video import open_compressed
     results: List[engine_lib.FrameResult] = []
     writer, partial = None, None
-    written_pngs: List[str] = []
+    writer_seconds = [0.0]
     t0 = time.perf_counter()
     try:
         with open_compressed(path, **engine.reader_options(keep_images=bool(output_path))) \
                 as video:
             if output_path:
+                # A name no other run uses, in the output's folder; renamed when complete.
+                folder = os.path.dirname(os.path.abspath(output_path))
                 root, ext = os.path.splitext(os.path.basename(output_path))
-                fd, partial = tempfile.mkstemp(prefix=f".{root}.", suffix=ext or ".mp4",
-                                               dir=os.path.dirname(os.path.abspath(output_path)))
-                os.close(fd)
+                partial = os.path.join(folder, f".{root}.{uuid.uuid4().hex[:12]}.partial"
+                                               f"{ext or '.mp4'}")
                 writer = _Writer(partial, fps=fps, gop=gop)
             bar = _Progress(getattr(video, "num_frames", None)) if progress else None
             strip = None
             for r in engine.segment(video, keep_images=bool(output_path)):
                 results.append(r)
                 if labels_dir:
-                    png = os.path.join(labels_dir, f"{r.index:06d}_labelTrainIds.png")
-                    _write_png_atomic(png, r.labels)
-                    written_pngs.append(png)
+                    _write_png_atomic(os.path.join(labels_dir, f"{r.index:06d}_labelTrainIds.png"),
+                                      r.labels)
                 if writer is not None:
                     if show_legend and strip is None:
                         strip = legend(dataset, r.image.shape[1],
@@ -358,23 +380,20 @@ def _segment_stream(engine, path, output_path, *, dataset, labels_dir, draw_regi
             if bar:
                 bar.close()
         if writer is not None:
-            writer.close()
+            writer.finish()
+            writer_seconds[0] = writer.seconds
+            writer = None
             _publish(partial, output_path)
             partial = None
-    except BaseException:
-        if writer is not None:
-            try:
-                writer.close(wait=True)
-            except BaseException:  # noqa: BLE001 -- the first error is the one to report
-                pass
-        raise
     finally:
+        if writer is not None:
+            writer.abort()
         if partial and os.path.exists(partial):
             os.remove(partial)
     if not results:
         raise SegmentError(f"{path}: no frames were decoded")
     summary = engine_lib.summarize(results)
-    summary["writer_ms"] = 1000.0 * (writer.seconds if writer else 0.0) / len(results)
+    summary["writer_ms"] = 1000.0 * writer_seconds[0] / len(results)
     summary["segment_seconds"] = time.perf_counter() - t0
     return summary
 
