@@ -69,6 +69,18 @@ def _input_scale(value: str):
     return scale
 
 
+def _rgfs_note(engine, summary) -> None:
+    """Says so where the fixed RGFS threshold never fired: on real video the residual sums
+    follow the encoder's quantiser, and the paper's 3.6e7 may lie above all of them."""
+    cfg = engine.config
+    scores = summary.get("rgfs_score_range")
+    if (cfg.use_rgfs and cfg.rgfs_fraction == 0 and summary["rgfs_keyframes"] == 0 and scores
+            and summary["frames"] - summary["i_frames"] >= 2 * cfg.gop):
+        print(f"note: RGFS never fired: the P-frames' sum|Res| lie in {scores[0]:.3g}.."
+              f"{scores[1]:.3g}, below thr_rgfs; --rgfs_fraction=0.1 sends 10% of P-frames to "
+              f"phi whatever the encoding (or calibrate --thr_rgfs with calibrate_rgfs)")
+
+
 def main(argv):
     common.reject_extra_args(argv)
     common.quiet_tensorflow(FLAGS.verbosity)
@@ -137,6 +149,7 @@ def main(argv):
         summary = common.run_or_exit(lambda: segment_lib.segment_file(
             engine, video, output, labels_dir=FLAGS.labels_dir, **options))
         print(segment_lib.format_summary(summary))
+        _rgfs_note(engine, summary)
         print(f"wrote {output}")
         if FLAGS.summary_json:
             segment_lib.write_json_atomic(FLAGS.summary_json, {

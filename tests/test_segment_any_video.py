@@ -268,3 +268,17 @@ def test_app_sigterm_leaves_no_temporary_files(tmp_path, checkpoint):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode != 0 and "Traceback" not in err
     assert os.listdir(out) == [] and os.listdir(env["TMPDIR"]) == []
+
+
+def test_app_one_phone_video_says_what_it_did(tmp_path, checkpoint):
+    src = make_clip(tmp_path / "phone.mp4", "libx264", n=30,
+                    options={"bf": "2", "preset": "ultrafast", "g": "250"})
+    p = run_app(f"--video={src}", f"--output={tmp_path / 'o.mp4'}", f"--checkpoint={checkpoint}",
+                "--gop=6", f"--summary_json={tmp_path / 's.json'}", "--input_scale=0.5")
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "re-encoding" in p.stdout and "h264" in p.stdout
+    assert "end to end, including the" in p.stdout  # the FPS says the re-encode is counted
+    assert "note: RGFS never fired" in p.stdout     # the paper's 3.6e7 on this clip
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["frames"] == 30 and s["wall_seconds"] > 0 and s["transcoded"]
+    assert s["settings"]["input_scale"] == 0.5 and s["frame_stride"] == 8

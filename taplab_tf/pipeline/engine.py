@@ -465,6 +465,9 @@ def summarize(results: Iterable[FrameResult], wall_seconds: Optional[float] = No
         "rgfs_fraction": (sum(r.action == "rgfs" for r in p_frames) / len(p_frames)
                           if p_frames else 0.0),
         "rgc_corrections": sum(r.rgc_region is not None for r in results),
+        # the P-frames' RGFS scores (sum |Res|, Eq. 4), to see where a threshold falls
+        "rgfs_score_range": ([min(r.rgfs_score for r in p_frames),
+                              max(r.rgfs_score for r in p_frames)] if p_frames else None),
         "time_split_ms": {k: 1000.0 * v / max(n, 1) for k, v in sorted(split.items())},
     }
     out["reader_ms"] = 1000.0 * sum(r.reader_seconds for r in results) / max(n, 1)

@@ -241,3 +241,46 @@ class TemporaryTranscode:
 
     def __exit__(self, *exc) -> None:
         self.cleanup()
+
+
+def encode_h264(frames, output_path, fps: float = 30.0, gop: int = 30, b_frames: int = 3,
+                crf: int = 23, preset: str = "fast") -> int:
+    """Encodes RGB uint8 frames [H, W, 3] as a phone or dash-cam would: H.264 (libx264) with
+    B-frames and a long GOP, in the container of the output's extension. Test and benchmark
+    inputs for the re-encode path; returns the number of frames written (whole or nothing)."""
+    import av
+    import numpy as np
+    out = os.fspath(output_path)
+    folder = os.path.dirname(os.path.abspath(out))
+    root, ext = os.path.splitext(os.path.basename(out))
+    fd, tmp = tempfile.mkstemp(prefix=f".{root}.", suffix=ext or ".mp4", dir=folder)
+    os.close(fd)
+    written = 0
+    try:
+        container = av.open(tmp, "w")
+        try:
+            stream = None
+            for img in frames:
+                img = np.ascontiguousarray(img, dtype=np.uint8)
+                if stream is None:
+                    stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+                    stream.height, stream.width = img.shape[:2]
+                    stream.pix_fmt = "yuv420p"
+                    stream.codec_context.options = {"bf": str(b_frames), "g": str(gop),
+                                                    "crf": str(crf), "preset": preset}
+                vf = av.VideoFrame.from_ndarray(img, format="rgb24")
+                vf.pts = written
+                for packet in stream.encode(vf):
+                    container.mux(packet)
+                written += 1
+            if stream is None:
+                raise TranscodeError(f"{out}: no frames to encode")
+            for packet in stream.encode():
+                container.mux(packet)
+        finally:
+            container.close()
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return written
