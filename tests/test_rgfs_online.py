@@ -142,7 +142,7 @@ def test_config_default_is_the_fixed_threshold():
 # -- the engine --------------------------------------------------------------------------------
 
 def _fake_clip(scores, gop=GOP):
-    from tests.test_engine import clip
+    from tests.helpers.stream import clip
     frames = clip(len(scores), gop=gop)
     for f, s in zip(frames, scores):
         f.residual_sum = float(s) if f.pict_type == "P" else 0.0
@@ -151,7 +151,7 @@ def _fake_clip(scores, gop=GOP):
 
 @pytest.mark.parametrize("accumulate", [False, True])
 def test_engine_decides_with_the_online_trigger(accumulate):
-    from tests.test_engine import tiny_model
+    from tests.helpers.stream import tiny_model
     scores = sequence("drift_down", 7, n=GOP * N_GOPS)
     cfg = C.TapLabConfig(modules="ffw,rgfs", thr_rgfs=1e30, rgfs_fraction=0.1,
                          rgfs_accumulate=accumulate)
@@ -172,7 +172,7 @@ def test_engine_decides_with_the_online_trigger(accumulate):
 def test_engine_on_a_real_stream_at_two_quantisers(tmp_path):
     """A tiny encoded clip of 10 GOPs at qscale 2 and 10: the online fraction stays on target
     (and equals a replay of the reader's residual sums); a fixed threshold's does not."""
-    from tests.test_pipeline_video import textured_pan, tiny_model
+    from tests.helpers.video import textured_pan, tiny_model
     from third_party.compressed_video import encode_video, open_compressed
     gop, n = 6, 6 * 10 + 1
     frames, _ = textured_pan(n, dx=3, seed=4)
@@ -233,7 +233,7 @@ def test_bad_flag_is_rejected_naming_it(parse, bad):
 
 def test_benchmark_compares_the_triggers_across_qscales(tmp_path):
     from taplab_tf.pipeline import rgfs_benchmark as R
-    from tests.test_pipeline_video import NC, tiny_model
+    from tests.helpers.video import NC, tiny_model
     gop = 6
     clips = R.make_clips(str(tmp_path), num_clips=1, num_frames=6 * 8 + 1, height=64, width=128,
                          gop=gop, qscales=(2, 10), progress=None)
