@@ -66,12 +66,20 @@ def load_checkpoint(path: Optional[str], model_name: Optional[str] = None):
     model_name (an explicit --model) must match the checkpoint."""
     from taplab_tf import models
     directory = path or DEFAULT_CHECKPOINT
+    shipped = path is None or os.path.abspath(os.path.dirname(directory)) == \
+        os.path.abspath(ASSETS)
     if not os.path.isdir(directory):
-        if path is None:
-            raise SystemExit(f"error: the shipped checkpoint {directory} is missing; reinstall "
+        if shipped:
+            raise SystemExit(f"error: the shipped model {directory} is missing; reinstall "
                              "the package or pass --checkpoint")
         raise SystemExit(f"error: --checkpoint {directory} is not a directory written by "
-                         "experiments.train")
+                         "experiments.train or experiments.export")
+    from taplab_tf.models import export
+    if export.is_saved_model(directory):  # a SavedModel from experiments.export
+        phi = run_or_exit(lambda: export.load_saved_model(directory))
+        meta = dict(phi.metadata)
+        meta.setdefault("model", "savedmodel")
+        return phi, meta
     model, meta = run_or_exit(lambda: models.load_model(directory))
     if model_name and meta["model"] != model_name:
         raise SystemExit(f"error: --model={model_name} but {directory} holds a {meta['model']} "
