@@ -16,7 +16,7 @@ from taplab_tf import config as C
 from taplab_tf.pipeline import engine as E
 from taplab_tf.pipeline import segment as S
 from tests.helpers import video as V
-from third_party.compressed_video import encode_video, open_compressed
+from third_party.compressed_video import open_compressed
 from third_party.compressed_video import transcode as T
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -17,11 +17,9 @@ video, and the label PNGs present are whole.
 """
 from __future__ import annotations
 
-import json
 import os
 import queue
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -30,6 +28,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from taplab_tf import io_utils
 from taplab_tf.data import labels as labels_lib
 from taplab_tf.pipeline import engine as engine_lib
 
@@ -136,33 +135,14 @@ def _write_png_atomic(path: str, image: np.ndarray) -> None:
     ok, buf = cv2.imencode(".png", image)
     if not ok:
         raise SegmentError(f"{path}: cannot encode the label PNG")
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".png.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with io_utils.atomic_write(path) as tmp:
+        with open(tmp, "wb") as f:
             f.write(buf.tobytes())
-        _publish(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def write_json_atomic(path: str, obj) -> None:
-    """obj as JSON at path, whole or not at all (unique temporary name, atomic rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=folder)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, default=_json_default)
-            f.write("\n")
-        _publish(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """obj as JSON at path, whole or not at all (numpy scalars as numbers)."""
+    io_utils.write_json(path, obj, default=_json_default)
 
 
 def _json_default(v):
@@ -474,18 +454,7 @@ def segment_many(engine_for, videos: Sequence[str], output_dir: str, *, labels: 
 
 def write_text_atomic(path: str, text: str) -> None:
     """text at path, whole or not at all."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=folder)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        _publish(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    io_utils.write_text(path, text)
 
 
 def format_table(done: Sequence[dict], failed: Sequence[dict]) -> str:
