@@ -120,3 +120,13 @@ def test_auto_scale_from_the_training_size():
     assert C.auto_input_scale(512, 512, 4) == 1.0               # the shipped synthetic default
     assert C.auto_input_scale(None, 720, 4) == 1.0              # unknown: no resize
     assert L.training_frame_height({"dataset": "x", "train_frame_height": 480}) == 480
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 2), (3, 64)])
+def test_a_frame_smaller_than_one_logit_cell_says_so(size):
+    engine = E.TapLabEngine(model_(), C.TapLabConfig())
+    with pytest.raises(E.EngineError, match="smaller than the model's minimum of 4x4"):
+        engine.settings_for(*size)
+    half = E.TapLabEngine(model_(), C.TapLabConfig(input_scale=0.5))
+    with pytest.raises(E.EngineError, match="minimum of 8x8"):
+        half.settings_for(6, 64)

@@ -234,7 +234,7 @@ class TapLabEngine:
         thr_rgfs = (cfg.scaled_thr_rgfs(height, width) if self.scale_to_frame
                     else float(cfg.thr_rgfs))
         try:
-            cfg.check_frame(height, width)
+            cfg.check_frame(height, width, min_size=self.frame_stride)
         except config_lib.ConfigError as e:
             raise EngineError(str(e)) from None
         s = self.frame_stride
