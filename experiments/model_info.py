@@ -1,7 +1,8 @@
 """Parameters, FLOPs and CPU forward time of BL1/BL2/BL3 at 1024x2048 (paper Table 2 context).
 
     python -m experiments.model_info [--height=1024 --width=2048 --models=bl1,bl2,bl3 \
-        --repeats=2 --num_classes=19 --flops_only --crop=512]
+        --repeats=2 --num_classes=19 --flops_only --crop=512 \
+        --checkpoints=taplab_tf/assets/bl2_camvid]
 
 FLOPs come from the tf.compat.v1 profiler on the frozen concrete function at a static input
 shape (multiply and add counted separately, i.e. FLOPs = 2 x MACs for convolutions). Time is
@@ -28,6 +29,8 @@ flags.DEFINE_integer("num_classes", 19, "Classes (Cityscapes 19).", lower_bound=
 flags.DEFINE_integer("repeats", 2, "Timed forward passes per model (after one warm-up).",
                      lower_bound=1)
 flags.DEFINE_bool("flops_only", False, "Skip the timing.")
+flags.DEFINE_list("checkpoints", [], "Also report these saved models (e.g. the shipped "
+                  "taplab_tf/assets/bl2_camvid), beside the paper-size networks.")
 flags.DEFINE_integer("crop", None, "Also time an SxS input (the RGC crop: 512 at 1024x2048).",
                      lower_bound=8)
 
@@ -78,8 +81,14 @@ def main(argv):
                          f"{list(models.MODEL_NAMES)}")
     h, w = FLAGS.height, FLAGS.width
     rows = []
-    for name in FLAGS.models:
-        model = models.build_model(name, FLAGS.num_classes)
+    import os
+    todo = [(name, None) for name in FLAGS.models] + [
+        (os.path.basename(os.path.normpath(c)), c) for c in FLAGS.checkpoints]
+    for name, ckpt in todo:
+        if ckpt is None:
+            model = models.build_model(name, FLAGS.num_classes)
+        else:
+            model, _ = common.load_checkpoint(ckpt)
         params = model.count_params()
         flops = count_flops(model, h, w)
         sec = crop = None
@@ -88,7 +97,7 @@ def main(argv):
             if FLAGS.crop:
                 crop = common.run_or_exit(lambda: time_forward(model, FLAGS.crop, FLAGS.crop,
                                                                FLAGS.repeats))
-        rows.append((name, params, flops, sec, crop, models.output_stride(name)))
+        rows.append((name, params, flops, sec, crop, int(model.output_stride)))
         line = f"{name}: {params / 1e6:.2f} M params, {flops / 1e9:.1f} GFLOPs at {h}x{w}"
         if sec is not None:
             line += (f", {sec['variables'] * 1000:.0f} ms/frame on CPU "
@@ -97,17 +106,18 @@ def main(argv):
             line += (f"; {FLAGS.crop}x{FLAGS.crop}: {crop['variables'] * 1000:.0f} ms "
                      f"({crop['frozen'] * 1000:.0f} ms frozen)")
         print(line, flush=True)
-    print(f"\n{'model':6} {'stride':>6} {'params(M)':>10} {'GFLOPs':>9} {'CPU ms':>9} "
+    print(f"\n{'model':14} {'stride':>6} {'params(M)':>10} {'GFLOPs':>9} {'CPU ms':>9} "
           f"{'frozen ms':>10} {'CPU rel.speed':>14} {'paper FPS':>10} {'paper rel.':>10}")
     base = dict((r[0], r) for r in rows).get("bl2")
     for name, params, flops, sec, _, stride in rows:
         rel = ("" if sec is None or base is None or base[3] is None
                else f"{base[3]['variables'] / sec['variables']:.2f}")
-        prel = f"{PAPER_FPS[name] / PAPER_FPS['bl2']:.2f}"
+        paper = PAPER_FPS.get(name)
+        prel = f"{paper / PAPER_FPS['bl2']:.2f}" if paper else ""
         ms = "" if sec is None else f"{sec['variables'] * 1000:.0f}"
         fz = "" if sec is None else f"{sec['frozen'] * 1000:.0f}"
-        print(f"{name:6} {stride:>6} {params / 1e6:>10.2f} {flops / 1e9:>9.1f} {ms:>9} {fz:>10} "
-              f"{rel:>14} {PAPER_FPS[name]:>10.1f} {prel:>10}")
+        print(f"{name:14} {stride:>6} {params / 1e6:>10.2f} {flops / 1e9:>9.1f} {ms:>9} {fz:>10} "
+              f"{rel:>14} {paper or '':>10} {prel:>10}")
     print("relative speed = BL2 time / model time on variables (1.00 = BL2); paper: FPS / BL2 "
           "FPS, 1080 Ti. CPU times are not comparable with the paper's GPU FPS.")
 
