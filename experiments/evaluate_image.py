@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import json
 import os
-import time
-from typing import Callable, Optional
+from typing import Optional
 
 from absl import app, flags
 
 from experiments import common
 from experiments import flags as flags_lib
+from taplab_tf.pipeline.evaluate_images import check_checkpoint, evaluate_dataset
 
 FLAGS = flags.FLAGS
 
@@ -52,78 +52,6 @@ def define_flags() -> None:
                          lower_bound=1)
     flags.DEFINE_bool("allow_other_dataset", False, "Accept a checkpoint whose metadata names "
                       "another dataset with the same classes (e.g. synthetic -> cityscapes).")
-
-
-def check_checkpoint(meta: dict, dataset: str, allow_other_dataset: bool = False) -> None:
-    """ValueError (one line) when the checkpoint does not fit the dataset's classes."""
-    from taplab_tf.data import datasets as datasets_lib
-    nc = datasets_lib.num_classes(dataset)
-    if int(meta.get("num_classes", -1)) != nc:
-        raise ValueError(f"the checkpoint predicts {meta.get('num_classes')} classes "
-                         f"(trained on {meta.get('dataset', 'an unknown dataset')}) but "
-                         f"{dataset} has {nc}: use a checkpoint trained on {dataset}")
-    trained_on = meta.get("dataset")
-    if trained_on and trained_on != dataset:
-        same_classes = (trained_on in datasets_lib.DATASET_NAMES and
-                        datasets_lib.class_names(trained_on) ==
-                        datasets_lib.class_names(dataset))
-        if not (allow_other_dataset and same_classes):
-            hint = " (pass --allow_other_dataset to evaluate it anyway)" if same_classes else ""
-            raise ValueError(f"the checkpoint was trained on {trained_on}, not {dataset}{hint}")
-
-
-def evaluate_dataset(model: Callable, output_stride: int, ds, num_classes: int,
-                     num_images: Optional[int] = None,
-                     progress: Optional[Callable[[str], None]] = print):
-    """Runs `model` (float32 [N,H,W,3] in [0,255] -> logits at `output_stride`) over `ds`
-    (make_dataset, training=False); returns (ConfusionMatrix, images, seconds)."""
-    import tensorflow as tf
-
-    from taplab_tf.metrics import ConfusionMatrix
-
-    stride = int(output_stride)
-
-    @tf.function(reduce_retracing=True)
-    def predict(images):
-        logits = model(images, training=False)
-        shape = tf.shape(logits)
-        up = tf.image.resize(logits, tf.stack([shape[1] * stride, shape[2] * stride]),
-                             method="bilinear")
-        h, w = tf.shape(images)[1], tf.shape(images)[2]
-        return tf.argmax(up[:, :h, :w], axis=-1, output_type=tf.int32)
-
-    cm = ConfusionMatrix(num_classes)
-    done, start = 0, time.perf_counter()
-    every = max(1, (num_images or 0) // 20)
-    next_report = every
-    for images, labels in _one_line_errors(ds, tf):
-        preds = predict(images)
-        cm.update(labels.numpy(), preds.numpy())
-        done += int(images.shape[0])
-        if progress and (done >= next_report or done == num_images):
-            rate = done / max(time.perf_counter() - start, 1e-9)
-            total = f"/{num_images}" if num_images else ""
-            progress(f"[{done}{total}] {rate:.2f} images/s, running mIoU {100 * cm.miou():.2f}")
-            while next_report <= done:
-                next_report += every
-    return cm, done, time.perf_counter() - start
-
-
-def _one_line_errors(ds, tf):
-    """Iterates ds; a TF input-pipeline failure (e.g. an image/label size mismatch or an
-    out-of-range label caught inside make_dataset) becomes a ValueError with its first line."""
-    it = iter(ds)
-    while True:
-        try:
-            item = next(it)
-        except StopIteration:
-            return
-        except tf.errors.OpError as e:
-            msg = (e.message or type(e).__name__).strip().splitlines()[0]
-            if "}} " in msg:
-                msg = msg.split("}} ", 1)[1]
-            raise ValueError(f"input pipeline: {msg}") from None
-        yield item
 
 
 def format_table(result: dict) -> str:

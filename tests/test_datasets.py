@@ -279,7 +279,7 @@ def test_camvid_real_files():
 def test_evaluate_dataset_perfect_and_wrong_predictions():
     import tensorflow as tf
 
-    from experiments import evaluate_image
+    from taplab_tf.pipeline import evaluate_images as evaluate_image
 
     lab = np.array([[[0, 1, 2, 255], [2, 2, 1, 0]]], np.uint8)           # [1, 2, 4]
     img = np.repeat((lab.astype(np.float32) % 255)[..., None], 3, axis=-1)  # class id in pixels

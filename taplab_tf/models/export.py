@@ -43,12 +43,11 @@ class _Serving(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8,
                                                 name="images")])
     def serve(self, images):
+        from taplab_tf.ops.upsample_argmax import logits_to_labels
         logits = self.model(tf.cast(images, tf.float32), training=False)
-        size = tf.shape(logits)[1:3] * self.stride
-        up = tf.image.resize(logits, size, method="bilinear")
-        labels = tf.argmax(up, axis=-1, output_type=tf.int32)
         shape = tf.shape(images)
-        labels = labels[:, :shape[1], :shape[2]]
+        # plain TF ops (backend='tf'): TF Serving has no custom ops
+        labels = logits_to_labels(logits, shape[1], shape[2], self.stride, backend="tf")
         return {"logits": tf.identity(logits, name="logits"),
                 "labels": tf.cast(labels, tf.uint8, name="labels")}
 

@@ -5,6 +5,8 @@
         Feature-flow warp with block motion vectors (Eq. 1); see taplab_tf.ops.mv_warp.
     upsample_argmax(logits, size) -> int32 [N, H, W]
         argmax(tf.image.resize(logits, size, 'bilinear')) without the [N, H, W, C] tensor.
+    logits_to_labels(logits, height, width, output_stride) -> [N, height, width]
+        The one logits-to-labels rule (upsample to the stride's frame, argmax, crop).
     backend() -> 'cpp' | 'tf-fallback'
         Which implementation the calls above use (building the library on first call).
 
@@ -30,6 +32,7 @@ _EXPORTS = {
     "mv_warp_tf": "taplab_tf.ops.mv_warp",
     "upsample_argmax": "taplab_tf.ops.upsample_argmax",
     "upsample_argmax_tf": "taplab_tf.ops.upsample_argmax",
+    "logits_to_labels": "taplab_tf.ops.upsample_argmax",
 }
 __all__ = list(_EXPORTS)
 

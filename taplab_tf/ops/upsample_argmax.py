@@ -58,4 +58,21 @@ def upsample_argmax_tf(logits, size):
     return tf.argmax(resized, axis=-1, output_type=tf.int32)
 
 
+def logits_to_labels(logits, height, width, output_stride, backend=None,
+                     output_dtype=tf.int32, name=None):
+    """The one rule from logits to labels, used by the engine, evaluation, training validation
+    and the SavedModel's serving signature: upsample the logits [N, h, w, C] bilinearly to
+    (h * s, w * s), the frame they tile at output stride s, take the argmax over C and crop to
+    height x width. (Resizing straight to height x width would stretch the logits by up to one
+    cell where the size is not a multiple of s; this keeps every logit cell on its own pixels.)
+    """
+    with tf.name_scope(name or "logits_to_labels"):
+        logits = tf.convert_to_tensor(logits, dtype_hint=tf.float32)
+        shape = tf.shape(logits)
+        s = int(output_stride)
+        full = upsample_argmax(logits, tf.stack([shape[1] * s, shape[2] * s]), backend=backend,
+                               output_dtype=output_dtype)
+        return full[:, :height, :width]
+
+
 tf.no_gradient("TapLab>UpsampleArgmax")

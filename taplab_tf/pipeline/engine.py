@@ -201,11 +201,8 @@ class TapLabEngine:
 
         def output(logits, height, width):
             counts["output"] += 1
-            h, w = tf.shape(logits)[1], tf.shape(logits)[2]
             # uint8 labels straight from the fused kernel (no int32 map, no cast pass).
-            full = ops.upsample_argmax(logits, tf.stack([h * stride, w * stride]),
-                                       output_dtype=tf.uint8)
-            return full[0, :height, :width]
+            return ops.logits_to_labels(logits, height, width, stride, output_dtype=tf.uint8)[0]
 
         spec = tf.TensorSpec
         self._phi = tf.function(phi, reduce_retracing=False)

@@ -46,11 +46,23 @@ def masked_cross_entropy(labels, logits, ignore_label: int = IGNORE_LABEL) -> tf
     return tf.math.divide_no_nan(total, count)
 
 
-def confusion(labels, logits, num_classes: int, ignore_label: int = IGNORE_LABEL) -> tf.Tensor:
-    """int64 [C, C] confusion (rows = ground truth) of argmax(upsampled logits) vs labels."""
+def confusion(labels, logits, num_classes: int, ignore_label: int = IGNORE_LABEL,
+              output_stride: int | None = None) -> tf.Tensor:
+    """int64 [C, C] confusion (rows = ground truth) of the predicted labels vs labels.
+
+    With output_stride (the model's), the labels follow the project's one rule
+    (taplab_tf.ops.logits_to_labels: upsample to the stride's frame, argmax, crop), so training
+    validation agrees with evaluate_image, evaluate and the engine at any size; without it the
+    logits are resized straight to the label size."""
     labels = tf.cast(labels, tf.int32)
-    preds = tf.argmax(upsample_logits(tf.cast(logits, tf.float32), tf.shape(labels)[1:3]),
-                      axis=-1, output_type=tf.int32)
+    if output_stride:
+        from taplab_tf.ops.upsample_argmax import logits_to_labels
+        shape = tf.shape(labels)
+        preds = logits_to_labels(tf.cast(logits, tf.float32), shape[1], shape[2],
+                                 int(output_stride), backend="tf")
+    else:
+        preds = tf.argmax(upsample_logits(tf.cast(logits, tf.float32), tf.shape(labels)[1:3]),
+                          axis=-1, output_type=tf.int32)
     valid = tf.logical_and(tf.not_equal(labels, ignore_label), labels < num_classes)
     return tf.math.confusion_matrix(tf.boolean_mask(labels, valid),
                                     tf.boolean_mask(preds, valid),

@@ -284,12 +284,14 @@ def _format_eta(seconds):
 
 
 def evaluate_confusion(model, dataset, num_classes, max_batches=0) -> np.ndarray:
-    """int64 [C, C] confusion of model on (image, label) batches, logits upsampled bilinearly
-    to the label size."""
+    """int64 [C, C] confusion of model on (image, label) batches, labels by the project's one
+    rule (ops.logits_to_labels at the model's output stride), as evaluate_image computes them."""
+    stride = getattr(model, "output_stride", None)
 
     @tf.function(reduce_retracing=True)
     def step(images, labels):
-        return losses.confusion(labels, model(images, training=False), num_classes)
+        return losses.confusion(labels, model(images, training=False), num_classes,
+                                output_stride=stride)
 
     cm = np.zeros((num_classes, num_classes), np.int64)
     for i, (images, labels) in enumerate(dataset):
@@ -464,6 +466,7 @@ class Trainer:
         kernels = _kernels(model)
         replicas = float(strategy.num_replicas_in_sync)
         class_weights = self.class_weights
+        stride = getattr(model, "output_stride", None)
 
         def step_fn(images, labels):
             with tf.GradientTape() as tape:
@@ -477,7 +480,8 @@ class Trainer:
                     objective += wd * tf.add_n([tf.nn.l2_loss(k) for k in kernels]) / replicas
             grads = tape.gradient(objective, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
-            return loss, losses.confusion(labels, logits, num_classes)
+            return loss, losses.confusion(labels, logits, num_classes,
+                                          output_stride=stride)
 
         @tf.function
         def train_step(iterator):

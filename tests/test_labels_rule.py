@@ -1,0 +1,55 @@
+"""One rule from logits to labels (ops.logits_to_labels): training validation, evaluate_image's
+evaluation, the engine's output and the SavedModel's labels agree at any size, also where the
+size is not a multiple of the output stride."""
+import numpy as np
+import tensorflow as tf
+
+from taplab_tf import config as C
+from taplab_tf import models, ops
+from taplab_tf.pipeline import engine as E
+from taplab_tf.pipeline import evaluate_images
+from taplab_tf.train import losses, trainer
+
+H, W, NC = 70, 90, 5  # neither a multiple of BL2's stride 4
+
+
+def data(n=3, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(0, 255, (n, H, W, 3)).astype(np.float32)
+    labels = rng.integers(0, NC, (n, H, W)).astype(np.uint8)
+    labels[:, :5] = 255  # some ignored pixels
+    return tf.data.Dataset.from_tensor_slices((images, labels)).batch(1)
+
+
+def test_validation_miou_equals_evaluation_miou_off_the_stride_grid():
+    model = models.build_model("bl2", NC, width_multiplier=0.35)
+    ds = data()
+    val = trainer.evaluate(model, ds, NC)
+    cm, n, _ = evaluate_images.evaluate_dataset(model, model.output_stride, ds, NC,
+                                                progress=None)
+    assert n == 3
+    assert abs(val - cm.miou()) < 1e-12
+    # the rule this replaced (resize straight to the label size) gives other labels here
+    images, labels = next(iter(ds))
+    logits = model(images, training=False)
+    rule = ops.logits_to_labels(logits, H, W, model.output_stride).numpy()
+    stretched = tf.argmax(tf.image.resize(logits, (H, W)), -1).numpy()
+    assert (rule != stretched).any()
+    cm_rule = losses.confusion(labels, logits, NC, output_stride=model.output_stride).numpy()
+    assert cm_rule.sum() == int((labels.numpy() != 255).sum())
+
+
+def test_engine_output_follows_the_same_rule():
+    model = models.build_model("bl2", NC, width_multiplier=0.35)
+    image = np.random.default_rng(1).integers(0, 256, (H, W, 3), dtype=np.uint8)
+
+    class Frame:
+        index, pict_type, gop_position, motion_vectors, residual_sum = 0, "I", 0, None, 0.0
+        height, width = H, W
+
+    Frame.image = image
+    engine = E.TapLabEngine(model, C.TapLabConfig(modules="none"), freeze=False)
+    (r,) = list(engine.segment([Frame()]))
+    logits = model(tf.cast(image, tf.float32)[None], training=False)
+    expected = ops.logits_to_labels(logits, H, W, model.output_stride).numpy()[0]
+    np.testing.assert_array_equal(r.labels, expected)
