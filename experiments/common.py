@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 from typing import Callable, Optional, Tuple
 
-import taplab_tf
-
-ASSETS = os.path.join(os.path.dirname(taplab_tf.__file__), "assets")
 # The embedded default's model (synthetic streets) and the real-data model (CamVid) that
-# `segment --video=X` uses when no --checkpoint is given.
-DEFAULT_CHECKPOINT = os.path.join(ASSETS, "bl2_synthetic")
-REAL_DATA_CHECKPOINT = os.path.join(ASSETS, "bl2_camvid")
+# `segment --video=X` uses when no --checkpoint is given: their one home is taplab_tf.api.
+from taplab_tf.api import ASSETS  # noqa: F401
+from taplab_tf.api import REAL_DATA_MODEL as REAL_DATA_CHECKPOINT  # noqa: F401
+from taplab_tf.api import SYNTHETIC_MODEL as DEFAULT_CHECKPOINT  # noqa: F401
 
 
 def quiet_tensorflow(verbosity: int = 0) -> None:

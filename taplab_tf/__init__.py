@@ -12,6 +12,18 @@ Packages:
   taplab_tf.pipeline  the TapLab engine (Algorithm 1) and video evaluation
 third_party.compressed_video reads I-frames, motion vectors and residuals from MPEG-4 Part 2.
 """
-from taplab_tf.config import TapLabConfig, ConfigError  # noqa: F401
+from taplab_tf.config import ConfigError, TapLabConfig
+
+__all__ = ["TapLabConfig", "ConfigError", "load_model", "segment_video", "__version__"]
+
+
+def __getattr__(name):
+    # load_model and segment_video import TensorFlow: resolved on first use, so that
+    # `import taplab_tf` stays light (the apps parse their flags before TF loads).
+    if name in ("load_model", "segment_video"):
+        from taplab_tf import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'taplab_tf' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"

@@ -1,0 +1,27 @@
+"""The public API: taplab_tf.load_model and taplab_tf.segment_video."""
+import os
+
+import taplab_tf
+from tests.helpers import video as V
+
+
+def test_all_names_resolve():
+    for name in taplab_tf.__all__:
+        assert getattr(taplab_tf, name) is not None
+
+
+def test_load_model_defaults_to_the_shipped_real_data_model():
+    model, meta = taplab_tf.load_model()
+    assert meta["dataset"] == "camvid" and meta["num_classes"] == 11
+    assert model.output_stride == 4
+    assert os.path.isfile(os.path.join(os.path.dirname(taplab_tf.__file__), "assets",
+                                       "bl2_camvid", "metrics.json"))
+
+
+def test_segment_video_in_one_call(tmp_path):
+    src = V.encoded_pan(tmp_path, 13, gop=6)
+    out = str(tmp_path / "seg.mp4")
+    s = taplab_tf.segment_video(src, out, gop=6, modules="ffw,rgc,rgfs", rgfs_fraction=0.2,
+                                input_scale=1.0, labels_dir=str(tmp_path / "labels"))
+    assert s["frames"] == 13 and os.path.isfile(out) and not s["transcoded"]
+    assert len(os.listdir(tmp_path / "labels")) == 13
