@@ -1,9 +1,6 @@
 """phi at another input scale (TapLabConfig.input_scale): phi runs on the resized frame, FFW, RGC
 and the output work at stride output_stride / input_scale of the video, and the labels come back
 at the video's size."""
-import dataclasses
-from typing import Optional
-
 import cv2
 import numpy as np
 import pytest
@@ -12,22 +9,9 @@ import tensorflow as tf
 from taplab_tf import config as C
 from taplab_tf.data import labels as L
 from taplab_tf.pipeline import engine as E
+from tests.helpers.stream import FakeFrame as Frame
 
 H, W, STRIDE, NC = 96, 160, 4, 5
-
-
-@dataclasses.dataclass
-class Frame:
-    index: int
-    pict_type: str
-    gop_position: int
-    image: np.ndarray
-    motion_vectors: Optional[np.ndarray] = None
-    residual_sum: float = 0.0
-    counts: Optional[np.ndarray] = None
-
-    def residual_block_counts(self, thr):
-        return self.counts if self.counts is not None else np.zeros((H // 16, W // 16), np.int32)
 
 
 def model_(seed=0):
