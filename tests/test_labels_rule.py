@@ -53,3 +53,20 @@ def test_engine_output_follows_the_same_rule():
     logits = model(tf.cast(image, tf.float32)[None], training=False)
     expected = ops.logits_to_labels(logits, H, W, model.output_stride).numpy()[0]
     np.testing.assert_array_equal(r.labels, expected)
+
+
+def test_importing_an_op_submodule_keeps_the_package_functions():
+    """`from taplab_tf.ops.upsample_argmax import ...` used to bind the submodule over the
+    function taplab_tf.ops.upsample_argmax (and likewise mv_warp), in a fresh interpreter."""
+    import subprocess
+    import sys
+    code = ("import types\n"
+            "from taplab_tf.ops.upsample_argmax import logits_to_labels\n"
+            "from taplab_tf.ops.mv_warp import mv_warp_tf\n"
+            "from taplab_tf import ops\n"
+            "assert not isinstance(ops.upsample_argmax, types.ModuleType)\n"
+            "assert not isinstance(ops.mv_warp, types.ModuleType)\n"
+            "print('functions')\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0 and "functions" in p.stdout, p.stderr[-2000:]

@@ -25,6 +25,8 @@ The names below are resolved on first access, so `import taplab_tf.ops.cuda` (or
 without TensorFlow installed (the GPU test machine has none).
 """
 import importlib
+import sys
+import types
 
 _EXPORTS = {
     "backend": "taplab_tf.ops._loader",
@@ -48,3 +50,17 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(list(globals()) + __all__)
+
+
+class _OpsPackage(types.ModuleType):
+    """Keeps the functions mv_warp and upsample_argmax on the package when their submodules of
+    the same names are imported directly (`from taplab_tf.ops.mv_warp import ...`): the import
+    system would otherwise bind the submodule over the function."""
+
+    def __setattr__(self, name, value):
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _OpsPackage
