@@ -87,7 +87,8 @@ def main(argv):
     common.terminate_as_interrupt()
     cfg = flags_lib.config_from_flags()
     scale = _input_scale(FLAGS.input_scale)
-    from taplab_tf.pipeline import segment as segment_lib
+    # The inputs are checked with the TF-free helpers first; the engine (TF) loads after.
+    from taplab_tf.pipeline import inputs as segment_lib
 
     # Inputs are checked before the model loads: a bad file fails in well under a second.
     default_run = FLAGS.video is None
@@ -111,6 +112,7 @@ def main(argv):
     if FLAGS.summary_json:  # fail now, not after the videos were written
         os.makedirs(os.path.dirname(os.path.abspath(FLAGS.summary_json)), exist_ok=True)
 
+    from taplab_tf.pipeline import segment as segment_lib
     checkpoint = FLAGS.checkpoint or (common.DEFAULT_CHECKPOINT if default_run
                                       else common.REAL_DATA_CHECKPOINT)
     model, meta = common.load_checkpoint(checkpoint, cfg.model if FLAGS["model"].present

@@ -282,3 +282,15 @@ def test_app_one_phone_video_says_what_it_did(tmp_path, checkpoint):
     s = json.loads((tmp_path / "s.json").read_text())
     assert s["frames"] == 30 and s["wall_seconds"] > 0 and s["transcoded"]
     assert s["settings"]["input_scale"] == 0.5 and s["frame_stride"] == 8
+
+
+def test_app_rejects_a_bad_video_before_tensorflow_loads(tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video")
+    code = ("import sys\nfrom absl import app\nimport experiments.segment as s\n"
+            "try:\n    app.run(s.main, argv=['segment', '--video=' + sys.argv[1]])\n"
+            "except SystemExit as e:\n    print('exit', e.code)\n"
+            "print('tensorflow loaded:', 'tensorflow' in sys.modules)\n")
+    p = subprocess.run([sys.executable, "-c", code, str(bad)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    assert "bad.mp4" in p.stdout and "tensorflow loaded: False" in p.stdout, p.stderr[-2000:]

@@ -31,13 +31,8 @@ import numpy as np
 from taplab_tf import io_utils
 from taplab_tf.data import labels as labels_lib
 from taplab_tf.pipeline import engine as engine_lib
-
-VIDEO_EXTENSIONS = (".avi", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".mts", ".m2ts",
-                    ".mpg", ".mpeg", ".3gp", ".flv", ".wmv", ".h264", ".264", ".hevc", ".265")
-
-
-class SegmentError(ValueError):
-    """A video cannot be segmented as asked; the message names the file."""
+from taplab_tf.pipeline.inputs import (VIDEO_EXTENSIONS, SegmentError,  # noqa: F401
+                                       check_video, find_videos)
 
 
 # --------------------------------------------------------------------------- drawing
@@ -239,16 +234,6 @@ class _Writer:
 
 
 # --------------------------------------------------------------------------- one video
-def check_video(path: str):
-    """Probes a video before anything heavy is loaded: one SegmentError line for a missing,
-    empty, truncated or non-video file. Returns its StreamInfo."""
-    from third_party.compressed_video.transcode import TranscodeError, probe
-    try:
-        return probe(path)
-    except TranscodeError as e:
-        raise SegmentError(str(e)) from None
-
-
 def segment_file(engine: engine_lib.TapLabEngine, video_path: str, output_path: Optional[str],
                  *, dataset: str = "cityscapes", labels_dir: Optional[str] = None,
                  draw_regions: bool = False, mark_keyframes: bool = False,
@@ -399,26 +384,6 @@ def format_summary(summary: dict) -> str:
 
 
 # --------------------------------------------------------------------------- many videos
-def find_videos(spec: str) -> List[str]:
-    """The videos named by `spec`: a file, a directory (its video files, sorted by name) or a
-    glob pattern. SegmentError where it names nothing."""
-    import glob
-    if os.path.isdir(spec):
-        found = sorted(os.path.join(spec, n) for n in os.listdir(spec)
-                       if os.path.isfile(os.path.join(spec, n))
-                       and os.path.splitext(n)[1].lower() in VIDEO_EXTENSIONS)
-        if not found:
-            raise SegmentError(f"{spec}: the directory holds no video files "
-                               f"({', '.join(VIDEO_EXTENSIONS[:6])}, ...)")
-        return found
-    if any(c in spec for c in "*?["):
-        found = sorted(p for p in glob.glob(spec) if os.path.isfile(p))
-        if not found:
-            raise SegmentError(f"{spec}: the pattern matches no file")
-        return found
-    return [spec]
-
-
 def output_name(video_path: str, output_dir: str, taken: Dict[str, int]) -> str:
     """<output_dir>/<stem>.mp4, numbered where two inputs share a stem."""
     stem = os.path.splitext(os.path.basename(video_path))[0]
