@@ -56,7 +56,16 @@ def run_or_exit(fn: Callable):
         raise SystemExit("interrupted: no output was left half-written") from None
     except _known_errors() as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise SystemExit(f"error: {msg}") from None
+        raise SystemExit(f"error: {msg}{reencode_hint(msg)}") from None
+
+
+def reencode_hint(message: str) -> str:
+    """The project's own re-encode command beside the reader's FFmpeg one (the reader, in
+    third_party, names no application)."""
+    if "ffmpeg -i " not in message:
+        return ""
+    return (" (or: python -m experiments.encode --input=IN --output=OUT.avi --gop=12; "
+            "experiments.segment re-encodes by itself)")
 
 
 def load_checkpoint(path: Optional[str], model_name: Optional[str] = None):

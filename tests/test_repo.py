@@ -37,3 +37,27 @@ def test_no_dataset_files_tracked():
     import subprocess
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout
     assert not re.search(r"(0001TP|0006R0|0016E5|Seq05VD)_\d+\.png|leftImg8bit\.png$", files, re.M)
+
+
+def test_third_party_names_no_application_and_imports_no_taplab_tf():
+    """third_party/ stands alone: no import of taplab_tf, and no app (experiments.*) in its code
+    or messages; the apps compose their own hints (experiments.common.reencode_hint)."""
+    import re
+    bad = []
+    for folder, _, files in os.walk(os.path.join(ROOT, "third_party")):
+        for name in files:
+            if not name.endswith((".py", ".cc", ".h")):
+                continue
+            path = os.path.join(folder, name)
+            text = open(path, encoding="utf-8").read()
+            if "experiments" in text or re.search(r"^\s*(from|import) taplab_tf", text, re.M):
+                bad.append(os.path.relpath(path, ROOT))
+    assert not bad, bad
+
+
+def test_the_app_adds_its_reencode_hint_to_the_readers_command():
+    from experiments import common
+    from third_party.compressed_video import encode_command
+    msg = f"x.avi: stream has B-frames; re-encode without them: {encode_command('x.avi')}"
+    assert "experiments.encode" in common.reencode_hint(msg)
+    assert common.reencode_hint("x.avi: empty file") == ""

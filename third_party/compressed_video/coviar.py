@@ -20,7 +20,7 @@ int32) and residual = frame_t - I-frame sampled at p - acc(p) (nearest pixel, cl
 Differences from the C coviar loader, documented rather than hidden: coviar's residual is computed
 with integer (truncated) vectors; ours uses the exact sub-pixel vectors, so residuals differ where
 vectors are fractional (never for integer motion). coviar assumes GOP_SIZE = 12; here GOPs are the
-I-frame intervals actually in the stream (a fixed 12 with experiments.encode --gop=12).
+I-frame intervals actually in the stream (a fixed 12 with encode_video(..., gop=12)).
 
 Cost: a call decodes from the GOP's I-frame to the requested frame (like coviar), but the last GOP
 decoded is cached, so loading every frame of a GOP in order decodes it once.

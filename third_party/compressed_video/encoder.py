@@ -31,9 +31,8 @@ returns frames of exactly the size written, and block grids have ceil(H/16) x ce
 Container: chosen by the output extension (.avi recommended, as coviar uses; .mp4/.mkv/.m4v work);
 AVI when FFmpeg knows no container for the extension.
 
-Equivalent command line (``python -m experiments.encode``):
-    python -m experiments.encode --input=frames/ --output=X.avi --gop=12 --fps=17 --qscale=3
-or with plain FFmpeg:
+Equivalent command line, with plain FFmpeg (``encode_command``; an application built on this
+package may offer its own):
     ffmpeg -i IN -c:v mpeg4 -q:v 3 -g 12 -bf 0 -sc_threshold 1000000000 -pix_fmt yuv420p X.avi
 """
 from __future__ import annotations
@@ -58,11 +57,11 @@ _NO_SCENECUT = "1000000000"
 
 def encode_command(input_path: str = "IN", output_path: str = "OUT.avi", gop: int = 12,
                    fps: Optional[float] = None) -> str:
-    """The shell command that re-encodes ``input_path`` into the layout this package reads."""
-    cmd = f"python -m experiments.encode --input={input_path} --output={output_path} --gop={gop}"
-    if fps:
-        cmd += f" --fps={fps:g}"
-    return cmd
+    """An FFmpeg command line that re-encodes ``input_path`` into the layout this package reads
+    (what encode_video does). Applications may add their own equivalent to their messages."""
+    rate = f" -r {fps:g}" if fps else ""
+    return (f"ffmpeg -i {input_path} -c:v mpeg4 -q:v {DEFAULT_QSCALE} -g {gop} -bf 0 "
+            f"-sc_threshold {_NO_SCENECUT} -pix_fmt yuv420p{rate} {output_path}")
 
 
 def _as_rgb(frame, where: str) -> np.ndarray:
