@@ -22,12 +22,12 @@ full-frame logits away from the crop border. BL1 and BL3 contain pyramid pooling
 over the whole *input*: on a crop they pool over the crop only, so crop logits differ from the
 full-frame logits everywhere, not only near the border (the paper accepts this for RGC).
 
-Cost at 1024x2048, 19 classes, default widths (python -m experiments.model_info, 2 CPU cores,
-on the model's variables; the engine's frozen graph is faster, see taplab_tf.models.inference;
-times vary by about a tenth between runs on this shared machine):
-  bl1  6.19 M params,   39.4 GFLOPs,   191-212 ms     (paper Table 2, 1080 Ti: 33.2 FPS)
-  bl2  1.98 M params,   36.1 GFLOPs,   397-442 ms     (29.3 FPS)
-  bl3 65.71 M params, 4095.0 GFLOPs, 14.0-16.5 s      (7.2 FPS)
+Cost at 1024x2048, 19 classes, default widths: parameters and FLOPs (fixed by the architecture;
+`python -m experiments.model_info` prints them with the forward time, whose measured figures
+live in README.md's Table 2 section, not here):
+  bl1  6.19 M params,   39.4 GFLOPs     (paper Table 2, 1080 Ti: 33.2 FPS)
+  bl2  1.98 M params,   36.1 GFLOPs     (29.3 FPS)
+  bl3 65.71 M params, 4095.0 GFLOPs     (7.2 FPS)
 BL3 as built here (ResNet-101 dilated to stride 8 at full resolution) is ~100x BL2 in FLOPs,
 far more than the paper's 4x FPS gap; dilated=False (stride 32) is much cheaper.
 """

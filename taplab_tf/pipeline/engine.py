@@ -16,8 +16,8 @@ so that it overlaps inference.
 
 phi runs as a frozen inference graph (freeze=True, the default; taplab_tf.models.frozen_forward):
 the model's weights are folded into constants once, when the engine is built (and each
-depthwise convolution's BatchNorm into its filter), which on this project's 2-core CPU makes BL2
-16% faster at 1024x2048 and 31% faster on a 512x512 RGC crop (experiments.model_info); the
+depthwise convolution's BatchNorm into its filter), which makes BL2 faster on the CPU, most on
+the small RGC crops (the measured figures are in README.md, from experiments.model_info); the
 outputs agree to float rounding. The engine therefore serves the weights it was built with:
 build a new engine after changing them. Where a model cannot be frozen the engine says so once
 and runs phi on the live variables (`engine.phi_graph` tells which).
@@ -189,8 +189,8 @@ class TapLabEngine:
 
         def blend(logits, crop_logits, top, left, alpha):
             # Eq. 6 on the region [top, top+h) x [left, left+w) of the logits. Only the region
-            # is computed; two concats copy the rest (2.6 ms at 256x512x19 here, against 2.9 ms
-            # for a masked blend over the whole map and 3.0 ms for TensorStridedSliceUpdate).
+            # is computed; two concats copy the rest (measured faster here than a masked blend
+            # over the whole map or TensorStridedSliceUpdate).
             counts["blend"] += 1
             h, w = tf.shape(crop_logits)[1], tf.shape(crop_logits)[2]
             rows = logits[:, top:top + h]
