@@ -149,7 +149,7 @@ def main(argv):
             os.path.splitext(os.path.basename(video))[0] + ".mp4")
         engine = engine_for(infos[video])
         summary = common.run_or_exit(lambda: segment_lib.segment_file(
-            engine, video, output, labels_dir=FLAGS.labels_dir, **options))
+            engine, video, output, labels_dir=FLAGS.labels_dir, info=infos[video], **options))
         print(segment_lib.format_summary(summary))
         _rgfs_note(engine, summary)
         print(f"wrote {output}")

@@ -61,11 +61,11 @@ def test_rgfs_threshold_drives_the_keyframes(video):
     assert all(r.action == "rgfs" for r in results if r.pict_type == "P" and r.rgfs_score > 0)
 
 
-def test_segment_to_file_writes_a_complete_overlay(video, tmp_path):
+def test_segment_file_writes_a_complete_overlay(video, tmp_path):
     engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(gop=6), scale_to_frame=True)
     out = str(tmp_path / "out.mp4")
-    summary = S.segment_to_file(engine, video, out, labels_dir=str(tmp_path / "labels"),
-                                draw_regions=True, mark_keyframes=True, progress=False)
+    summary = S.segment_file(engine, video, out, labels_dir=str(tmp_path / "labels"),
+                             draw_regions=True, mark_keyframes=True, progress=False)
     assert summary["frames"] == 14 and os.path.isfile(out)
     with open_compressed(out, residual=None) as v:
         assert v.num_frames == 14 and (v.height, v.width) == (H, W)
@@ -86,7 +86,7 @@ def test_failed_run_leaves_no_output(video, tmp_path, monkeypatch):
 
     monkeypatch.setattr(engine, "_output", failing)
     with pytest.raises(KeyboardInterrupt):
-        S.segment_to_file(engine, video, str(tmp_path / "out.mp4"), progress=False)
+        S.segment_file(engine, video, str(tmp_path / "out.mp4"), progress=False)
     assert os.listdir(tmp_path) == []
 
 

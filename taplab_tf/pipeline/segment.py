@@ -239,18 +239,19 @@ def segment_file(engine: engine_lib.TapLabEngine, video_path: str, output_path: 
                  draw_regions: bool = False, mark_keyframes: bool = False,
                  show_legend: bool = True, transcode: str = "auto", gop_given: bool = False,
                  qscale: float = 3, progress: bool = True, tmp_dir: Optional[str] = None,
-                 log: Callable[[str], None] = print) -> dict:
+                 log: Callable[[str], None] = print, info=None) -> dict:
     """Segments one video file with the engine: overlay video at `output_path` (None: none),
     label PNGs (trainIds) in `labels_dir`. Re-encodes an input the reader cannot take
     (transcode='auto'; 'always' re-encodes any input; 'never' refuses instead) at the engine's
     config.gop. gop_given: the user chose that GOP explicitly (an MPEG-4 input whose own GOP
     differs is then said in one line). Returns the summary (engine.summarize plus wall-clock
-    seconds, the re-encode's seconds and whether the FPS counts it)."""
+    seconds, the re-encode's seconds and whether the FPS counts it). info: the video's
+    StreamInfo where the caller probed it already (check_video)."""
     from third_party.compressed_video import transcode as tc_lib
     if transcode not in tc_lib.TRANSCODE_MODES:
         raise SegmentError(f"transcode: {transcode!r} is not one of {list(tc_lib.TRANSCODE_MODES)}")
     t_start = time.perf_counter()
-    info = check_video(video_path)
+    info = info or check_video(video_path)
     if output_path:
         if os.path.exists(output_path) and os.path.samefile(output_path, video_path):
             raise SegmentError(f"{output_path}: the output would overwrite the input video")
@@ -405,9 +406,10 @@ def segment_many(engine_for, videos: Sequence[str], output_dir: str, *, labels: 
         labels_dir = os.path.splitext(out)[0] + "_labels" if labels else None
         log(f"[{k}/{len(videos)}] {video} -> {out}")
         try:
-            engine = engine_for(check_video(video)) if callable(engine_for) else engine_for
+            info = check_video(video)
+            engine = engine_for(info) if callable(engine_for) else engine_for
             done.append(segment_file(engine, video, out, labels_dir=labels_dir, log=log,
-                                     **kwargs))
+                                     info=info, **kwargs))
         except KeyboardInterrupt:
             raise
         except Exception as e:  # noqa: BLE001 -- one bad file must not stop the batch
@@ -434,13 +436,6 @@ def format_table(done: Sequence[dict], failed: Sequence[dict]) -> str:
     for f in failed:
         rows.append(f"| {os.path.basename(f['video'])} | failed: {f['error']} | | | | | |")
     return "\n".join(rows)
-
-
-# Kept for callers of the earlier name.
-def segment_to_file(engine, video_path, output_path, **kwargs) -> dict:
-    """segment_file (the earlier name)."""
-    kwargs.pop("fps", None)
-    return segment_file(engine, video_path, output_path, **kwargs)
 
 
 __all__ = ["segment_file", "segment_many", "find_videos", "format_summary", "format_table",

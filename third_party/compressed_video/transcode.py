@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import tempfile
 import time
 from fractions import Fraction
@@ -227,16 +228,8 @@ class TemporaryTranscode:
         return self
 
     def cleanup(self) -> None:
-        if self.folder and os.path.isdir(self.folder):
-            for name in os.listdir(self.folder):
-                try:
-                    os.remove(os.path.join(self.folder, name))
-                except OSError:
-                    pass
-            try:
-                os.rmdir(self.folder)
-            except OSError:
-                pass
+        if self.folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
         self.folder = None
 
     def __exit__(self, *exc) -> None:
