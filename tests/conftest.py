@@ -18,3 +18,21 @@ def one_clip_tree(tmp_path):
     root = tmp_path / "tree"
     video_helpers.write_tree(str(root), n_clips=1)
     return str(root)
+
+
+@pytest.fixture
+def parse():
+    """parse(*flags) -> the TapLabConfig the shared flags describe (experiments.flags), the
+    flags reset before and after."""
+    from absl import flags
+
+    from experiments import flags as flags_lib
+    flags_lib.define_taplab_flags()
+
+    def _parse(*args):
+        flags.FLAGS.unparse_flags()
+        flags.FLAGS(["prog", *args])
+        return flags_lib.config_from_flags()
+
+    yield _parse
+    flags.FLAGS.unparse_flags()

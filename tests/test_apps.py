@@ -18,11 +18,8 @@ def run(*args, timeout=300):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    from taplab_tf import models
-    path = str(tmp_path_factory.mktemp("ckpt") / "bl2")
-    models.save_model(models.build_model("bl2", 19, width_multiplier=0.35), path,
-                      dataset="synthetic")
-    return path
+    from tests.helpers.training import tiny_checkpoint
+    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "bl2", "synthetic")
 
 
 def test_segment_embedded_default_clip(checkpoint, tmp_path):

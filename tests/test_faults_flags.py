@@ -3,22 +3,8 @@ flag, instead of an OverflowError later or a trigger that never fires."""
 import pytest
 from absl import flags
 
-from experiments import flags as flags_lib
 
 FLAGS = flags.FLAGS
-
-
-@pytest.fixture
-def parse():
-    flags_lib.define_taplab_flags()
-
-    def _parse(*args):
-        FLAGS.unparse_flags()
-        FLAGS(["prog", *args])
-        return flags_lib.config_from_flags()
-
-    yield _parse
-    FLAGS.unparse_flags()
 
 
 @pytest.mark.parametrize("flag", ["thr_rgc", "thr_rgfs", "alpha"])

@@ -214,11 +214,8 @@ def run_app(*args, timeout=300):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    from taplab_tf import models
-    path = str(tmp_path_factory.mktemp("ckpt") / "bl2")
-    models.save_model(models.build_model("bl2", 11, width_multiplier=0.35), path,
-                      dataset="camvid")
-    return path
+    from tests.helpers.training import tiny_checkpoint
+    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "bl2", "camvid")
 
 
 def test_app_directory_mode_reports_and_exits_nonzero(tmp_path, checkpoint):

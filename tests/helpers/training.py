@@ -29,3 +29,13 @@ def tiny_config(logdir, **kw):
                 bn_recalibration_batches=2, command="pytest")
     base.update(kw)
     return TrainConfig(**base)
+
+
+def tiny_checkpoint(path, dataset):
+    """A small BL2 (width 0.35, untrained) saved with save_model for `dataset`'s classes: what
+    the app tests load with --checkpoint. Returns the path as a str."""
+    from taplab_tf import models
+    from taplab_tf.data import labels
+    models.save_model(models.build_model("bl2", labels.num_classes(dataset),
+                                         width_multiplier=0.35), str(path), dataset=dataset)
+    return str(path)
