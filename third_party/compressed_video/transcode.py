@@ -23,6 +23,7 @@ import time
 from fractions import Fraction
 from typing import Callable, Optional
 
+from .encoder import _temporary_name
 from .errors import CompressedVideoError
 
 NATIVE_CODEC = "mpeg4"
@@ -135,8 +136,7 @@ def transcode(path, output_path, gop: int = 12, qscale: float = DEFAULT_QSCALE,
         source = av.open(p, "r")
     except Exception as e:  # noqa: BLE001
         raise TranscodeError(f"{p}: not a readable video ({_short(e)})") from None
-    fd, tmp = tempfile.mkstemp(prefix=".taplab-transcode-", suffix=".avi", dir=folder)
-    os.close(fd)
+    tmp = _temporary_name(out)
     written, ok = 0, False
     sink = None
     try:
@@ -244,10 +244,7 @@ def encode_h264(frames, output_path, fps: float = 30.0, gop: int = 30, b_frames:
     import av
     import numpy as np
     out = os.fspath(output_path)
-    folder = os.path.dirname(os.path.abspath(out))
-    root, ext = os.path.splitext(os.path.basename(out))
-    fd, tmp = tempfile.mkstemp(prefix=f".{root}.", suffix=ext or ".mp4", dir=folder)
-    os.close(fd)
+    tmp = _temporary_name(out)
     written = 0
     try:
         container = av.open(tmp, "w")
