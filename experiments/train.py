@@ -34,6 +34,9 @@ flags.DEFINE_integer("steps", 60000, "Total training steps (poly decay ends here
 flags.DEFINE_integer("batch_size", 8, "Global batch size (split across replicas).", lower_bound=1)
 flags.DEFINE_list("crop", ["512", "512"], "Training crop HEIGHT,WIDTH.")
 flags.DEFINE_list("scale_range", ["0.5", "2.0"], "Random scale range MIN,MAX before cropping.")
+flags.DEFINE_float("photometric", 0.0, "Colour jitter strength in [0, 1] on training crops "
+                   "(brightness, contrast, saturation, hue; 0: off).", lower_bound=0.0,
+                   upper_bound=1.0)
 flags.DEFINE_float("learning_rate", 2e-4, "Initial Adam learning rate.", lower_bound=0.0)
 flags.DEFINE_float("poly_power", 0.9, "Poly learning-rate decay power.", lower_bound=0.0)
 flags.DEFINE_float("weight_decay", 1e-6, "L2 weight decay on conv kernels.", lower_bound=0.0)
@@ -67,7 +70,7 @@ flags.DEFINE_integer("seed", 0, "Random seed (initialisation; data order when > 
 flags.DEFINE_bool("restart", False, "Train from step 0 even though --logdir holds checkpoints "
                   "(without it a logdir resumes from its newest intact checkpoint, and one whose "
                   "checkpoints are all damaged or of another network is an error).")
-flags_lib.require_finite("learning_rate", "poly_power", "weight_decay", "width_multiplier")
+flags_lib.require_finite("photometric", "learning_rate", "poly_power", "weight_decay", "width_multiplier")
 
 
 def _config():
@@ -100,7 +103,7 @@ def _config():
     cfg = TrainConfig(
         model=FLAGS.model, model_kwargs=kwargs, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
         logdir=FLAGS.logdir, steps=FLAGS.steps, batch_size=FLAGS.batch_size, crop=crop,
-        scale_range=scale, use_sequence_frames=FLAGS.use_sequence_frames,
+        scale_range=scale, photometric=FLAGS.photometric, use_sequence_frames=FLAGS.use_sequence_frames,
         learning_rate=FLAGS.learning_rate, poly_power=FLAGS.poly_power,
         weight_decay=FLAGS.weight_decay, strategy=FLAGS.strategy, log_every=FLAGS.log_every,
         checkpoint_every=FLAGS.checkpoint_every, eval_every=FLAGS.eval_every,

@@ -113,13 +113,15 @@ def make_dataset(dataset: str, data_dir: str, split: str, training: bool, batch_
                  limit: Optional[int] = None,
                  validate_labels: Optional[bool] = None,
                  pad_value: Sequence[float] = IMAGENET_MEAN,
-                 image_size: Union[None, int, Sequence[int]] = None):
+                 image_size: Union[None, int, Sequence[int]] = None,
+                 photometric: float = 0.0):
     """See the module docstring. `shuffle` defaults to `training`; `limit` keeps the first N
     file pairs (in sorted order, before shuffling); validate_labels defaults to True for camvid
     (eager value check of every label file), False otherwise (Cityscapes labelIds of any value
     are valid: unknown ids map to 255). image_size=(H, W): every image (bilinear) and label
     (nearest) is first resized to it, e.g. to batch or to evaluate at a lower resolution (the
-    metric is then computed at that resolution, not the original one)."""
+    metric is then computed at that resolution, not the original one). photometric=s in [0, 1]
+    (training only): colour jitter of strength s on the crop, see _photometric."""
     import tensorflow as tf
 
     _check_dataset(dataset)
@@ -137,6 +139,9 @@ def make_dataset(dataset: str, data_dir: str, split: str, training: bool, batch_
                          f"{scale_range!r}")
     if len(tuple(pad_value)) != 3:
         raise ValueError("make_dataset: pad_value must be 3 numbers (RGB)")
+    photometric = float(photometric)
+    if not 0.0 <= photometric <= 1.0:  # also rejects NaN
+        raise ValueError(f"make_dataset: photometric must be in [0, 1], got {photometric!r}")
     if limit is not None and int(limit) < 1:
         raise ValueError(f"make_dataset: limit must be >= 1, got {limit!r}")
 
@@ -204,6 +209,9 @@ def make_dataset(dataset: str, data_dir: str, split: str, training: bool, batch_
                                            dtype=tf.int32)
         image = image[top:top + crop_h, left:left + crop_w]
         label = label[top:top + crop_h, left:left + crop_w]
+        if photometric > 0:
+            image = _photometric(image, tf.random.experimental.stateless_fold_in(seed, 1),
+                                 photometric)
         pad_h = crop_h - tf.shape(label)[0]
         pad_w = crop_w - tf.shape(label)[1]
         image = tf.pad(image - mean, [[0, pad_h], [0, pad_w], [0, 0]]) + mean
@@ -233,6 +241,23 @@ def make_dataset(dataset: str, data_dir: str, split: str, training: bool, batch_
         ds = ds.map(load, num_parallel_calls=autotune, deterministic=True)
         ds = ds.batch(batch_size, drop_remainder=False)
     return ds.prefetch(autotune)
+
+
+def _photometric(image, seed, strength: float):
+    """Colour jitter of a float RGB crop in [0, 255], the same random draw for a given seed:
+    brightness +-0.2*s (of full scale), contrast and saturation x[1-0.4s, 1+0.4s], hue +-0.05*s
+    turns, in that order, clipped to [0, 255]. Cross-sequence lighting (CamVid's test sequences
+    are not in its train split) is what it is for; the geometry and labels are untouched."""
+    import tensorflow as tf
+    seeds = tf.random.experimental.stateless_split(seed, 4)
+    x = image / 255.0
+    x = tf.image.stateless_random_brightness(x, 0.2 * strength, seeds[0])
+    x = tf.image.stateless_random_contrast(x, 1 - 0.4 * strength, 1 + 0.4 * strength, seeds[1])
+    x = tf.clip_by_value(x, 0.0, 1.0)
+    x = tf.image.stateless_random_saturation(x, 1 - 0.4 * strength, 1 + 0.4 * strength,
+                                             seeds[2])
+    x = tf.image.stateless_random_hue(x, 0.05 * strength, seeds[3])
+    return tf.clip_by_value(x, 0.0, 1.0) * 255.0
 
 
 CLASS_WEIGHTINGS = ("none", "median_frequency", "sqrt_median_frequency")

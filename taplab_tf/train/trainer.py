@@ -56,6 +56,7 @@ class TrainConfig:
     batch_size: int = 8                   # global batch, split across replicas
     crop: Sequence[int] = (512, 512)      # training crop (height, width)
     scale_range: Sequence[float] = (0.5, 2.0)  # random scaling before the crop
+    photometric: float = 0.0              # colour jitter strength in [0, 1] (make_dataset)
     use_sequence_frames: bool = False     # cityscapes/synthetic: every labelled sequence frame
     learning_rate: float = 2e-4
     poly_power: float = 0.9
@@ -99,6 +100,8 @@ class TrainConfig:
         if len(self.scale_range) != 2 or not 0 < self.scale_range[0] <= self.scale_range[1]:
             raise ValueError(f"scale_range: must be (min, max) with 0 < min <= max, got "
                              f"{list(self.scale_range)}")
+        if not 0.0 <= self.photometric <= 1.0:
+            raise ValueError(f"photometric: must be in [0, 1], got {self.photometric}")
         if self.use_sequence_frames and self.dataset == "camvid":
             raise ValueError("use_sequence_frames: applies to cityscapes/synthetic, not camvid")
         if not self.learning_rate > 0:
@@ -269,7 +272,7 @@ def make_datasets(cfg: TrainConfig):
     train = make_dataset(cfg.dataset, cfg.data_dir, "train", training=True,
                          batch_size=cfg.batch_size, crop_size=tuple(cfg.crop),
                          scale_range=tuple(cfg.scale_range), shuffle_seed=cfg.seed or None,
-                         **seq)
+                         photometric=cfg.photometric, **seq)
     val = make_dataset(cfg.dataset, cfg.data_dir, "val", training=False, batch_size=1, **seq)
     return train, val
 
@@ -672,6 +675,8 @@ def train(cfg: TrainConfig, train_data: Optional[tf.data.Dataset] = None,
         metrics = {
             "model": cfg.model, "model_kwargs": dict(cfg.model_kwargs), "dataset": cfg.dataset,
             "steps": step, "batch_size": cfg.batch_size, "crop": list(cfg.crop),
+            "scale_range": list(cfg.scale_range), "photometric": cfg.photometric,
+            "learning_rate": cfg.learning_rate, "weight_decay": cfg.weight_decay,
             "class_weighting": cfg.class_weighting,
             "train_seconds": round(seconds_before + time.time() - t0, 1),
             "resumed_from_step": start, "command": cfg.command,
