@@ -59,6 +59,25 @@ def run_or_exit(fn: Callable):
         raise SystemExit(f"error: {msg}{reencode_hint(msg)}") from None
 
 
+def write_run_config(path: str, app: str, experiment=None, settings=None) -> str:
+    """Writes the app's resolved configuration to path (JSON, whole or not at all): the command
+    line, every flag's value, and the resolved experiment (taplab_tf.experiment) or settings."""
+    import sys
+
+    from absl import flags
+
+    from taplab_tf import io_utils, provenance
+    given = {name: flags.FLAGS[name].value for name in flags.FLAGS
+             if not flags.FLAGS[name].using_default_value and name != "flagfile"}
+    record = {"app": app, "command": " ".join(sys.argv), "given_flags": given,
+              "git": provenance.git_commit()}
+    if experiment is not None:
+        record["experiment"] = experiment.to_dict()
+    if settings is not None:
+        record["settings"] = settings
+    return io_utils.write_json(path, record, sort_keys=True, default=str)
+
+
 def reencode_hint(message: str) -> str:
     """The project's own re-encode command beside the reader's FFmpeg one (the reader, in
     third_party, names no application)."""

@@ -1,7 +1,10 @@
 """Command-line flags shared by every experiment, defined once.
 
-They mirror taplab_tf.config.TapLabConfig; `config_from_flags()` is the one place that turns them
-into a config. Flag files under experiments/configs/ reproduce the paper's settings:
+They carry the field names of taplab_tf.experiment.ExperimentConfig (model, data, taplab and train
+sections); `experiment_from_flags()` is the one place that turns flags into a config: the named
+experiment (--config, a factory in taplab_tf.experiment.FACTORIES) with every flag given on the
+command line laid over it. Flag files under experiments/configs/ are thin wrappers over the
+factories:
 
     python -m experiments.segment --flagfile=experiments/configs/cityscapes_bl2.flags
 """
@@ -13,12 +16,17 @@ import os
 from absl import flags
 
 from taplab_tf import config as config_lib
+from taplab_tf import experiment as experiment_lib
 
 FLAGS = flags.FLAGS
 CONFIG_DIR = os.path.join(os.path.dirname(__file__), "configs")
 
 _DEFAULTS = config_lib.TapLabConfig()
 _defined = False
+# The flags define_taplab_flags defines for TapLabConfig's fields (the taplab section). Other apps'
+# flags of the same name (segment --seed, --input_scale) are theirs, not the config's.
+TAPLAB_FLAGS = ("model", "gop", "modules", "region_shape", "region_stride", "thr_rgc",
+                "thr_rgfs", "alpha", "rgc_accumulate", "rgfs_accumulate", "rgfs_fraction")
 
 
 def define_taplab_flags() -> None:
@@ -29,6 +37,9 @@ def define_taplab_flags() -> None:
     if _defined:
         return
     _defined = True
+    flags.DEFINE_enum("config", None, sorted(experiment_lib.FACTORIES),
+                      "A named experiment (taplab_tf.experiment): its settings are the defaults, "
+                      "and every flag given on the command line overrides its own.")
     flags.DEFINE_enum("model", _DEFAULTS.model, list(config_lib.MODEL_NAMES),
                       "Segmentation network phi: bl1 (ICNet-style), bl2 (MobileNet+FPN, default), "
                       "bl3 (PSPNet).")
@@ -104,24 +115,30 @@ def define_workspace_flags(output_default: str | None = None) -> None:
                         "default (env TAPLAB_WORKSPACE).")
 
 
+def given_flags(names) -> dict:
+    """{name: value} of the flags among `names` set on the command line (or assigned)."""
+    return {name: FLAGS[name].value for name in names
+            if name in FLAGS and not FLAGS[name].using_default_value}
+
+
+def experiment_from_flags(sections=("taplab",)) -> experiment_lib.ExperimentConfig:
+    """The named experiment (--config; the dataclass defaults without it), with every flag given
+    on the command line that names a field of `sections` laid over it. The taplab section takes
+    only define_taplab_flags' flags. A bad value exits with one line naming it."""
+    names = set(TAPLAB_FLAGS) if "taplab" in sections else set()
+    where = experiment_lib.field_names()
+    names |= {n for n, held in where.items() if set(held) & (set(sections) - {"taplab"})}
+    try:
+        base = (experiment_lib.get(FLAGS.config) if "config" in FLAGS and FLAGS.config
+                else experiment_lib.ExperimentConfig())
+        return experiment_lib.override(base, given_flags(sorted(names)))
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
+
+
 def config_from_flags() -> config_lib.TapLabConfig:
     """The TapLabConfig described by the parsed flags; a bad combination exits with one line."""
-    try:
-        return config_lib.TapLabConfig(
-            model=FLAGS.model,
-            gop=FLAGS.gop,
-            modules=FLAGS.modules,
-            region_shape=tuple(int(v) for v in FLAGS.region_shape),
-            region_stride=FLAGS.region_stride,
-            thr_rgc=FLAGS.thr_rgc,
-            thr_rgfs=FLAGS.thr_rgfs,
-            alpha=FLAGS.alpha,
-            rgc_accumulate=FLAGS.rgc_accumulate,
-            rgfs_accumulate=FLAGS.rgfs_accumulate,
-            rgfs_fraction=FLAGS.rgfs_fraction,
-        )
-    except config_lib.ConfigError as e:
-        raise SystemExit(f"error: {e}")
+    return experiment_from_flags(("taplab",)).taplab
 
 
 def workspace_path(*parts: str) -> str:

@@ -59,5 +59,4 @@ def test_apps_take_the_name_lists_from_their_homes():
     """No module spells out all the model names or all the dataset names by hand (a subset, such
     as the datasets that have sequences, is a choice, not a copy)."""
     _, listed = _scan()
-    # experiments/train.py still lists the dataset names by hand: its owner is changing it now.
-    assert [x for x in listed if not x.startswith("experiments/train.py")] == [], listed
+    assert listed == [], listed

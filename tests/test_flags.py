@@ -70,7 +70,7 @@ def test_training_recipes_parse_with_the_train_app(path):
     import subprocess
     import sys
     code = ("import sys; from absl import flags; import experiments.train as t; "
-            "flags.FLAGS(['train', '--flagfile=' + sys.argv[1]]); c = t._config(); "
+            "flags.FLAGS(['train', '--flagfile=' + sys.argv[1]]); c = t._config()[1]; "
             "print(c.model, c.dataset, c.steps, c.class_weighting)")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     p = subprocess.run([sys.executable, "-c", code, path], cwd=root, capture_output=True,
