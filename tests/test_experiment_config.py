@@ -131,3 +131,31 @@ def test_train_app_without_logdir_or_config_is_one_line(tmp_path):
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert proc.returncode != 0
     assert "--logdir is required" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_train_app_writes_the_resolved_experiment(one_clip_tree, tmp_path):
+    """A real (one-step) run from a factory with overrides: <logdir>/train_experiment.json holds
+    the factory's settings with exactly the given flags laid over them."""
+    import shutil
+    for d in ("leftImg8bit_sequence", "gtFine", "leftImg8bit"):
+        shutil.copytree(os.path.join(one_clip_tree, d, "val"), os.path.join(one_clip_tree, d, "train"))
+    logdir = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.train", "--config=synthetic",
+         f"--data_dir={one_clip_tree}", f"--logdir={logdir}", "--steps=1", "--batch_size=2",
+         "--crop=32,32", "--width_multiplier=0.35", "--bn_recalibration_batches=0",
+         "--image_every=0"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(logdir / "train_experiment.json") as f:
+        record = json.load(f)
+    assert record["app"] == "train"
+    resolved = record["experiment"]
+    expected = E.override(E.get("synthetic"), {
+        "data_dir": one_clip_tree, "logdir": str(logdir), "steps": 1, "batch_size": 2,
+        "crop": [32, 32], "width_multiplier": 0.35, "bn_recalibration_batches": 0,
+        "image_every": 0})
+    assert resolved == json.loads(expected.to_json())
+    assert record["given_flags"]["steps"] == 1 and "lr" not in record["given_flags"]
+    assert (logdir / "model" / "model.json").is_file()
