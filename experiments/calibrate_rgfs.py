@@ -7,7 +7,6 @@ The threshold is printed at the paper's 1024x2048 scale, ready for --thr_rgfs. I
 encoded like the calibration clips (same quantiser, similar content); for other video,
 --rgfs_fraction=0.1 chooses the threshold online from each stream's own residuals instead.
 """
-import json
 
 from absl import app, flags
 
@@ -38,9 +37,11 @@ def main(argv):
           f"{100 * result['achieved_fraction']:.1f}% of {result['p_frames']} P-frames to phi "
           f"(target {100 * FLAGS.fraction:.0f}%); use --thr_rgfs={result['thr_rgfs']:.4g}"
           + (" --rgfs_accumulate" if FLAGS.rgfs_accumulate else ""))
-    if FLAGS.output_json:
-        with open(FLAGS.output_json, "w") as f:
-            json.dump(result, f, indent=2)
+    if FLAGS.output_json:  # whole or not at all, with the settings that made it
+        from taplab_tf import io_utils
+        result["run_config"] = common.run_record("calibrate_rgfs")
+        io_utils.write_json(FLAGS.output_json, result, default=str)
+        print(f"wrote {FLAGS.output_json}")
 
 
 if __name__ == "__main__":

@@ -59,14 +59,14 @@ def run_or_exit(fn: Callable):
         raise SystemExit(f"error: {msg}{reencode_hint(msg)}") from None
 
 
-def write_run_config(path: str, app: str, experiment=None, settings=None) -> str:
-    """Writes the app's resolved configuration to path (JSON, whole or not at all): the command
-    line, every flag's value, and the resolved experiment (taplab_tf.experiment) or settings."""
+def run_record(app: str, experiment=None, settings=None) -> dict:
+    """The app's resolved configuration: the command line, the flags given, the git commit, and
+    the resolved experiment (taplab_tf.experiment) or settings (e.g. TapLabConfig.to_dict())."""
     import sys
 
     from absl import flags
 
-    from taplab_tf import io_utils, provenance
+    from taplab_tf import provenance
     given = {name: flags.FLAGS[name].value for name in flags.FLAGS
              if not flags.FLAGS[name].using_default_value and name != "flagfile"}
     record = {"app": app, "command": " ".join(sys.argv), "given_flags": given,
@@ -75,7 +75,14 @@ def write_run_config(path: str, app: str, experiment=None, settings=None) -> str
         record["experiment"] = experiment.to_dict()
     if settings is not None:
         record["settings"] = settings
-    return io_utils.write_json(path, record, sort_keys=True, default=str)
+    return record
+
+
+def write_run_config(path: str, app: str, experiment=None, settings=None) -> str:
+    """Writes run_record(...) to path as JSON, whole or not at all (the run folder's record)."""
+    from taplab_tf import io_utils
+    return io_utils.write_json(path, run_record(app, experiment, settings), sort_keys=True,
+                               default=str)
 
 
 def reencode_hint(message: str) -> str:

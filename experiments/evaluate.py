@@ -7,7 +7,6 @@ Each clip is encoded to MPEG-4 Part 2 with the given GOP from a seeded random st
 annotated frame falls at a random GOP position; mIoU on annotated frames, on every labelled frame
 (synthetic data), and per distance from the last I-frame.
 """
-import json
 import os
 
 from absl import app, flags
@@ -57,10 +56,10 @@ def main(argv):
           f", {result['fps']:.2f} fps, RGFS sent {100 * result['rgfs_fraction']:.1f}% of P")
     print("mIoU by distance from the I-frame: " + " ".join(
         "-" if m is None else f"{100 * m:.1f}" for m in result["per_distance_miou"]))
-    if FLAGS.output_json:
-        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output_json)), exist_ok=True)
-        with open(FLAGS.output_json, "w") as f:
-            json.dump(result, f, indent=2)
+    if FLAGS.output_json:  # whole or not at all, with the resolved settings that made it
+        from taplab_tf import io_utils
+        result["run_config"] = common.run_record("evaluate", settings=cfg.to_dict())
+        io_utils.write_json(FLAGS.output_json, result, default=str)
         print(f"wrote {FLAGS.output_json}")
 
 

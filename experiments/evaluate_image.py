@@ -16,7 +16,6 @@ accepts a checkpoint of a dataset with the same classes (synthetic <-> cityscape
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Optional
 
@@ -100,12 +99,10 @@ def run(dataset: str, data_dir: str, split: str, checkpoint: Optional[str],
         **cm.to_dict(datasets_lib.class_names(dataset)),
     }
     print(format_table(result))
-    os.makedirs(os.path.dirname(os.path.abspath(output_json)), exist_ok=True)
-    tmp = output_json + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=2, allow_nan=False)
-        f.write("\n")
-    os.replace(tmp, output_json)
+    from taplab_tf import io_utils
+    io_utils.write_json(output_json, {**result,
+                                      "run_config": common.run_record("evaluate_image")},
+                        allow_nan=False, default=str)
     print(f"wrote {output_json}")
     return result
 

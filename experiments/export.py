@@ -28,6 +28,10 @@ def main(argv):
     model, meta = common.load_checkpoint(checkpoint)
     from taplab_tf.models import export
     common.run_or_exit(lambda: export.export_saved_model(model, FLAGS.output, meta))
+    # The run's settings, where SavedModel keeps files that are not the graph (TF Serving reads
+    # assets.extra only for its own warm-up file and ignores the rest).
+    common.write_run_config(os.path.join(FLAGS.output, "assets.extra", "export_config.json"),
+                            "export", settings={"checkpoint": checkpoint})
     print(f"wrote {FLAGS.output}: SavedModel of {meta['model']} ({meta.get('dataset')}, "
           f"{meta['num_classes']} classes, output stride {model.output_stride}); signatures "
           f"serving_default (uint8 images -> logits, labels) and logits")

@@ -111,6 +111,9 @@ def main(argv):
         raise SystemExit("interrupted: nothing was written to --output_dir") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    from experiments import common
+    common.write_run_config(os.path.join(
+        FLAGS.output_dir, f"make_synthetic_{FLAGS.split}_{FLAGS.city}.json"), "make_synthetic")
     print(f"wrote {FLAGS.num_clips} clips x {FLAGS.clip_length} frames to {FLAGS.output_dir} "
           f"(annotated frame {out['annotated_frame']}) in {time.time() - t0:.1f}s")
     if FLAGS.contact_sheet:

@@ -152,7 +152,10 @@ def main(argv):
             engine, video, output, labels_dir=FLAGS.labels_dir, info=infos[video], **options))
         print(segment_lib.format_summary(summary))
         _rgfs_note(engine, summary)
-        print(f"wrote {output}")
+        config_path = common.write_run_config(
+            os.path.splitext(output)[0] + ".config.json", "segment",
+            settings={**settings, "input_scale": engine.input_scale, "checkpoint": checkpoint})
+        print(f"wrote {output} (settings: {config_path})")
         if FLAGS.summary_json:
             segment_lib.write_json_atomic(FLAGS.summary_json, {
                 "settings": {**settings, "input_scale": engine.input_scale},
@@ -169,9 +172,12 @@ def main(argv):
               "wall_seconds": sum(s["wall_seconds"] for s in done)}
     segment_lib.write_json_atomic(os.path.join(output_dir, "summary.json"), report)
     segment_lib.write_text_atomic(os.path.join(output_dir, "summary.md"), table + "\n")
+    common.write_run_config(os.path.join(output_dir, "config.json"), "segment",
+                            settings={**settings, "checkpoint": checkpoint})
     if FLAGS.summary_json:
         segment_lib.write_json_atomic(FLAGS.summary_json, report)
-    print(f"wrote {len(done)} of {len(videos)} videos to {output_dir} (summary.md, summary.json)")
+    print(f"wrote {len(done)} of {len(videos)} videos to {output_dir} (summary.md, summary.json, "
+          "config.json)")
     if failed:
         sys.exit(1)
 

@@ -31,6 +31,11 @@ def test_segment_embedded_default_clip(checkpoint, tmp_path):
     assert out.is_file() and len(os.listdir(tmp_path / "labels")) == 8
     assert "mean FPS" in p.stdout and "I-frames 2" in p.stdout
     assert "phi frozen" in p.stdout  # the engine's default inference graph, said up front
+    # The resolved settings beside the output: the flags given and the config they resolved to.
+    record = json.load(open(tmp_path / "seg.config.json"))
+    assert record["app"] == "segment" and record["given_flags"]["gop"] == 4
+    assert record["settings"]["gop"] == 4 and record["settings"]["checkpoint"] == str(checkpoint)
+    assert record["settings"]["modules"] == ["ffw", "rgc", "rgfs"]
 
 
 @pytest.mark.parametrize("setup, flag, message", [
@@ -75,5 +80,6 @@ def test_calibrate_rgfs_for_both_triggers(one_clip_tree, tmp_path):
         r = json.load(open(tmp_path / "r.json"))
         assert r["rgfs_accumulate"] == bool(extra) and r["achieved_fraction"] <= 0.2
         thresholds[bool(extra)] = r["thr_rgfs"]
+        assert r["run_config"]["given_flags"]["fraction"] == 0.2
     # Sums over several P-frames need a higher threshold for the same fraction.
     assert thresholds[True] > thresholds[False]
