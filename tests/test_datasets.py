@@ -303,7 +303,8 @@ def test_evaluate_image_app(tmp_path, monkeypatch):
 
     import tensorflow as tf
 
-    from experiments import common, evaluate_image
+    from experiments import common, evaluate_image  # the app's run(), as the command line calls it
+    from taplab_tf.pipeline.evaluate_images import check_checkpoint
 
     root = _make_cityscapes(tmp_path / "data")
     meta = {"model": "fake", "num_classes": 19, "dataset": "synthetic", "output_stride": 4}
@@ -315,10 +316,10 @@ def test_evaluate_image_app(tmp_path, monkeypatch):
 
     monkeypatch.setattr(common, "load_checkpoint", lambda path, *a: (fake_model, dict(meta)))
     with pytest.raises(ValueError, match="trained on synthetic, not cityscapes.*allow_other"):
-        evaluate_image.check_checkpoint(meta, "cityscapes")
+        check_checkpoint(meta, "cityscapes")
     with pytest.raises(ValueError, match="predicts 19 classes.*camvid has 11"):
-        evaluate_image.check_checkpoint(meta, "camvid", allow_other_dataset=True)
-    evaluate_image.check_checkpoint(meta, "cityscapes", allow_other_dataset=True)
+        check_checkpoint(meta, "camvid", allow_other_dataset=True)
+    check_checkpoint(meta, "cityscapes", allow_other_dataset=True)
     out = tmp_path / "r.json"
     res = evaluate_image.run("synthetic", str(root), "val", str(tmp_path / "ckpt"), str(out))
     saved = json.loads(out.read_text())
