@@ -1,0 +1,135 @@
+"""Motion-field refinement before FFW (taplab_tf.pipeline.motion_field) on block grids the tests
+build, where the right answer is known."""
+import numpy as np
+import pytest
+
+from taplab_tf.pipeline import motion_field as mf
+
+
+def uniform(gh=8, gw=10, v=(3.0, -1.0)):
+    mv = np.zeros((gh, gw, 2), np.float32)
+    mv[...] = v
+    return mv, np.zeros((gh, gw), bool)
+
+
+def test_spec_parsing_is_canonical_and_strict():
+    assert mf.parse_refinement("none") == ()
+    assert mf.parse_refinement("") == ()
+    assert mf.parse_refinement("median+fill") == ("fill", "median")
+    assert mf.parse_refinement("confidence,model") == ("model", "confidence")
+    assert mf.Refinement.from_spec("median+fill").name == "fill+median"
+    with pytest.raises(ValueError, match="unknown method.*'blur'"):
+        mf.parse_refinement("fill+blur")
+
+
+def test_no_refinement_is_the_papers_ffw_bit_for_bit():
+    rng = np.random.default_rng(0)
+    mv = rng.normal(size=(6, 7, 2)).astype(np.float32)
+    intra = rng.random((6, 7)) < 0.2
+    out, out_intra = mf.refine(mv, intra, mf.Refinement())
+    assert out is mv and out_intra is intra
+
+
+def test_masked_median_matches_numpy():
+    rng = np.random.default_rng(1)
+    vs = rng.normal(size=(8, 5, 6, 2)).astype(np.float32)
+    ms = rng.random((8, 5, 6)) < 0.6
+    med, count = mf.masked_median(vs, ms)
+    for r in range(5):
+        for c in range(6):
+            sel = ms[:, r, c]
+            assert count[r, c] == sel.sum()
+            want = np.median(vs[sel, r, c], axis=0) if sel.any() else np.zeros(2)
+            np.testing.assert_allclose(med[r, c], want, rtol=1e-6, atol=1e-6)
+
+
+def test_fill_closes_holes_and_zero_vectors_inside_moving_regions_only():
+    mv, intra = uniform()
+    intra[3, 4] = True
+    mv[3, 4] = 0
+    mv[5, 5] = 0                       # a zero vector where everything around moves
+    mv[:, 8:] = 0                      # a static region: its zero vectors stay
+    out, out_intra = mf.refine(mv, intra, mf.Refinement.from_spec("fill"))
+    np.testing.assert_array_equal(out[3, 4], [3, -1])
+    np.testing.assert_array_equal(out[5, 5], [3, -1])
+    assert not out_intra[3, 4]
+    np.testing.assert_array_equal(out[:, 9], 0)
+    assert not np.shares_memory(out, mv) and mv[5, 5, 0] == 0  # the input is not modified
+
+
+def test_median_rejects_an_outlier_and_keeps_a_smooth_field():
+    gh, gw = 8, 10
+    yy, xx = np.mgrid[0:gh, 0:gw].astype(np.float32)
+    mv = np.stack([0.3 * xx, 0.2 * yy], -1).astype(np.float32)  # a smooth zoom
+    intra = np.zeros((gh, gw), bool)
+    out, _ = mf.refine(mv, intra, mf.Refinement.from_spec("median"))
+    np.testing.assert_array_equal(out, mv)
+    bad = mv.copy()
+    bad[4, 5] = (20.0, -15.0)
+    out, _ = mf.refine(bad, intra, mf.Refinement.from_spec("median"))
+    assert np.hypot(*(out[4, 5] - mv[4, 5])) < 0.5
+
+
+def test_model_recovers_the_camera_field_and_keeps_an_object_moving_on_its_own():
+    gh, gw = 16, 24
+    yy, xx = np.mgrid[0:gh, 0:gw].astype(np.float32)
+    x = (xx + 0.5) / gw * 2 - 1
+    y = (yy + 0.5) / gh * 2 - 1
+    truth = np.stack([2 + 3 * x + x * x, -1 + 2 * y + x * y], -1).astype(np.float32)
+    mv = truth.copy()
+    intra = np.zeros((gh, gw), bool)
+    mv[2:5, 3:9] = 0                   # flat road: the encoder chose zero vectors
+    intra[10, 10] = True
+    mv[10, 10] = 0
+    mv[12:15, 16:21] = (-6.0, 0.5)     # a car moving against the camera's flow
+    truth_car = mv[12:15, 16:21].copy()
+    out, out_intra = mf.refine(mv, intra, mf.Refinement.from_spec("model"))
+    np.testing.assert_allclose(out[2:5, 3:9], truth[2:5, 3:9], atol=1e-3)
+    np.testing.assert_allclose(out[10, 10], truth[10, 10], atol=1e-3)
+    np.testing.assert_array_equal(out[12:15, 16:21], truth_car)
+    assert not out_intra.any()
+
+
+def test_confidence_replaces_the_highest_residual_block_from_its_neighbours():
+    mv, intra = uniform()
+    mv[4, 4] = (-7.0, 9.0)
+    residual = np.ones(intra.shape, np.float32)
+    residual[4, 4] = 100.0
+    cfg = mf.Refinement.from_spec("confidence", confidence_quantile=0.02)
+    out, _ = mf.refine(mv, intra, cfg, block_residual=residual)
+    np.testing.assert_array_equal(out[4, 4], [3, -1])
+    with pytest.raises(ValueError, match="block_residual"):
+        mf.refine(mv, intra, cfg, block_residual=np.ones((2, 2)))
+
+
+def test_refine_rejects_mismatched_grids():
+    with pytest.raises(ValueError, match="disagree"):
+        mf.refine(np.zeros((4, 5, 2)), np.zeros((4, 4), bool), mf.Refinement.from_spec("fill"))
+
+
+def test_block_kinds_and_error_by_kind():
+    gh, gw = 2, 3
+    mv = np.zeros((gh, gw, 2), np.float32)
+    mv[0, 0] = (1, 0)
+    intra = np.zeros((gh, gw), bool)
+    intra[1, 2] = True
+    residual = np.array([[5, 0, 5], [5, 5, 5]], np.float32)
+    texture = np.array([[10, 10, 1], [1, 10, 10]], np.float32)
+    kinds = mf.block_kinds(intra, mv, residual, texture, flat_threshold=5)
+    # [0,0] textured, [0,1] skipped (zero vector, no residual), [0,2] flat, [1,2] intra
+    assert kinds.tolist() == [[0, 3, 1], [1, 0, 2]]
+    gt = np.zeros_like(mv)
+    gt[0, 0] = (4, 4)                  # error 5 on one textured block
+    e = mf.error_by_kind(mv, gt, kinds)
+    assert e["textured"]["blocks"] == 2 and e["textured"]["mean_px"] == 2.5
+    assert e["all"]["blocks"] == 6 and e["skipped"]["within_2px"] == 1.0
+
+
+def test_block_flow_averages_each_block_and_the_partial_edge():
+    flow = np.zeros((20, 33, 2), np.float32)
+    flow[:16, :16] = (2, 4)
+    flow[16:, 32:] = (1, 1)
+    b = mf.block_flow(flow)
+    assert b.shape == (2, 3, 2)
+    np.testing.assert_allclose(b[0, 0], [2, 4])
+    np.testing.assert_allclose(b[1, 2], [1, 1])  # mean over the 4x1 pixels inside the frame
