@@ -359,8 +359,8 @@ def encode_video(frames_or_path, output_path, gop: int = 12, fps: Optional[float
 
 
 def _temporary_name(path: str) -> str:
-    """A new, unique file beside path that keeps its extension (taplab_tf.io_utils.atomic_write
-    does the same for the library; this package does not import taplab_tf)."""
+    """A new, unique file beside path that keeps its extension (this package stands alone, so it
+    keeps its own helper rather than an application's)."""
     folder = os.path.dirname(os.path.abspath(path))
     stem, ext = os.path.splitext(os.path.basename(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".partial{ext}", dir=folder)

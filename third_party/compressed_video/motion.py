@@ -1,11 +1,11 @@
 """Motion vectors at block resolution, dense expansion, motion compensation and residual summaries.
 
-Conventions (shared by the whole package and taplab_tf.ops.mv_warp):
+Conventions (shared by the whole package and by consumers such as a motion-vector warp op):
   * A block motion vector is ``(dx, dy) = dst - src`` in pixels (float32, sub-pixel exact: FFmpeg's
     ``-motion_x / motion_scale``): the content of the block at ``dst`` in frame t came from
     ``src = dst - (dx, dy)`` in frame t-1. A scene panning right by 3 px per frame gives dx = +3.
-    This is the same sign as the ground-truth flow of taplab_tf.data.synthetic (position_t -
-    position_{t-1}) and as coviar's integer ``mv`` (which is ``trunc`` of ours).
+    This is the same sign as a ground-truth flow defined as position_t - position_{t-1}, and as
+    coviar's integer ``mv`` (which is ``trunc`` of ours).
   * Grids have ``ceil(H/B) x ceil(W/B)`` cells (B = block size, 16 or 8); cell (i, j) covers pixels
     [iB, iB+B) x [jB, jB+B) (clipped at the frame border).
   * Intra-coded macroblocks carry no vector: their cells are (0, 0) and flagged in the ``intra``

@@ -12,13 +12,13 @@ point counts, per block, the pixels whose channel sum reaches a limit. Both run 
 min(4, cores) threads and are called through ctypes, which releases the GIL for the call (so the
 reader's prefetch thread computes residuals while the caller runs its model).
 
-The library is compiled on first use into a cache directory, without TensorFlow or taplab_tf:
+The library is compiled on first use into a cache directory, without TensorFlow or the application:
 
     $COMPRESSED_VIDEO_CACHE/native/<tag>/_cv_residual.so   (default ~/.cache/compressed_video)
 
 where <tag> is the sha256 of the source and the compiler command[-<variant>]. Concurrent builders
 serialise on an fcntl lock next to that directory; the library is written under a temporary name
-and atomically renamed (third_party.native_build, the builder shared with taplab_tf.ops).
+and atomically renamed (third_party.native_build, the builder shared with the TF op libraries).
 Compiler: $CXX or g++ (C++17, -O3; no -march flags: on x86-64 the row
 kernel carries SSSE3/AVX2 clones chosen at load time, so one build runs on any x86-64).
 

@@ -11,9 +11,9 @@ producer's iterator (which closes a video file).
 Decoding, colour conversion and the residual pass release the GIL (FFmpeg, OpenCV, numpy, the
 native kernel), so they overlap the consumer's own work, e.g. a TensorFlow model.
 
-The reader uses it for open_compressed(prefetch=N); taplab_tf's engine for its queue of decoded
-frames (it may wrap any iterable of frames, which is why this lives here: third_party imports
-nothing of taplab_tf).
+The reader uses it for open_compressed(prefetch=N); an application may use it for its own queue
+of decoded frames (it wraps any iterable), so it lives here: this package imports nothing of its
+callers.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ sequential decoding pass (PyAV with ``flags2=+export_mvs``), no GOP re-decoding.
     with open_compressed("clip.avi", rgb=True, residual="summary") as video:
         print(video)                   # <CompressedVideo 'clip.avi' mpeg4 2048x1024 17 fps 600 frames ...>
         for frame in video:            # CompressedFrame, in decode (= display) order
-            frame.index, frame.gop_index, frame.gop_position, frame.pict_type   # 'I' | 'P'
+            frame.index, frame.gop_index, frame.gop_position, frame.pict_type   # PictureType.I | .P
             frame.image                # uint8 [H, W, 3] RGB, or None when rgb=False
             frame.motion_vectors       # float32 [ceil(H/B), ceil(W/B), 2] (dx, dy) = dst - src; None on I
             frame.intra_blocks         # bool grid: blocks coded intra (their vector is (0, 0)); None on I
@@ -16,6 +16,10 @@ sequential decoding pass (PyAV with ``flags2=+export_mvs``), no GOP re-decoding.
 open_compressed(path, rgb=True|False|'lazy', residual='full'|'summary'|None, mv_block_size=16,
                 accumulate=False, color='swscale'|'cv2', threads=None, prefetch=0)
                 -> CompressedVideo
+  The option values have names (enums.py, all StrEnums, so the strings above work the same):
+  rgb=RGBMode.EAGER|LAZY|OFF, residual=ResidualMode.FULL|SUMMARY|None,
+  color=ColorConversion.SWSCALE|CV2; any other value is a one-line ValueError naming the allowed
+  ones. ``frame.pict_type`` is a PictureType, equal to 'I' or 'P'.
   CompressedVideo: context manager and iterable (each ``for`` is a fresh single pass from frame 0);
   ``.height .width .fps .codec .num_frames .num_gops .path``; ``.iter_frames(start_gop=0)`` starts at
   an I-frame (seek, then sequential); ``.gop_starts`` (frame index of every I-frame, from packet
@@ -37,6 +41,8 @@ Definitions (see motion.py for the block-vector conventions):
     (uint16) and residual_sum in ONE pass over the frame, multi-threaded, without the GIL;
     'numpy' (COMPRESSED_VIDEO_NATIVE=0, no compiler, or finer vectors such as H.264's
     quarter-pel) uses motion.MotionCompensator and OpenCV. Both give identical frames (tested).
+  * The residual of a P-frame is a residual.Residual (computed by residual.ResidualComputer, which
+    picks the backend); the frame's residual attributes and methods delegate to it.
   * residual='full' computes the int16 map and the summaries; residual='summary' computes
     residual_sum (exact) and the channel-sum map (native; numpy keeps the prediction instead)
     for residual_block_counts, never the int16 map; residual=None computes nothing
@@ -75,25 +81,24 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Union
 
 import cv2
 import numpy as np
 
 from .encoder import encode_command
+from .enums import ColorConversion, PictureType, ResidualMode, RGBMode
 from .errors import ReaderError, ReaderWarning
 from .prefetch import background
-from .motion import (MotionCompensator, accumulate_motion, block_counts_from_sum, block_motion,
-                     channel_sum_abs, channel_sum_saturated, expand_motion, grid_shape,
-                     motion_compensate, sum_limit)
+from .motion import accumulate_motion, block_motion, expand_motion, grid_shape
+from .residual import NO_RESIDUAL, Residual, ResidualComputer
 
 NATIVE_CODECS = ("mpeg4",)
 # Codecs whose decoders export motion vectors that follow the same block-prediction model; read with
 # a warning.
 SIMILAR_CODECS = ("h263", "h263p", "flv1", "mpeg1video", "mpeg2video", "msmpeg4v2", "msmpeg4v3")
 H264_CODECS = ("h264",)
-RESIDUAL_MODES = ("full", "summary", None)
-_PICT = {1: "I", 2: "P", 3: "B", 4: "S", 5: "SI", 6: "SP", 7: "BI"}
+RESIDUAL_MODES = (ResidualMode.FULL, ResidualMode.SUMMARY, None)
 _DECODER_OPTIONS = {"flags2": "+export_mvs", "err_detect": "crccheck+bitstream+buffer+explode"}
 
 
@@ -113,11 +118,6 @@ def _side_data(frame):
     return frame.side_data
 
 
-def _native():
-    from . import native  # not at package import: `python -m ...native` runs the module fresh
-    return native
-
-
 def _short(e: BaseException) -> str:
     """One line from an FFmpeg/PyAV exception, without errno and the repeated file name."""
     msg = getattr(e, "strerror", None) or str(e)
@@ -126,19 +126,20 @@ def _short(e: BaseException) -> str:
 
 
 class CompressedFrame:
-    """One decoded frame with its compressed-domain data (see the module docstring)."""
+    """One decoded frame with its compressed-domain data (see the module docstring). Its residual
+    lives in a residual.Residual (None on I-frames and with residual=None), which the residual
+    properties and methods delegate to."""
 
-    __slots__ = ("index", "gop_index", "gop_position", "pict_type", "pts", "time", "_image",
-                 "_decoded", "_convert", "motion_vectors", "intra_blocks", "residual",
-                 "residual_sum", "accumulated_motion", "height", "width", "_absdiff", "_chan_sum",
-                 "_chan_sat", "_cur", "_pred", "_prev", "_mv_block_size")
+    __slots__ = ("index", "gop_index", "gop_position", "pict_type", "pts", "time", "height",
+                 "width", "motion_vectors", "intra_blocks", "accumulated_motion", "_image",
+                 "_decoded", "_convert", "_res")
 
     def __init__(self, index, gop_index, gop_position, pict_type, height, width, pts=None,
                  time=None):
         self.index = index
         self.gop_index = gop_index
         self.gop_position = gop_position
-        self.pict_type = pict_type
+        self.pict_type = PictureType(pict_type)
         self.height, self.width = height, width
         self.pts, self.time = pts, time
         self._image: Optional[np.ndarray] = None
@@ -146,16 +147,8 @@ class CompressedFrame:
         self._convert = None
         self.motion_vectors: Optional[np.ndarray] = None
         self.intra_blocks: Optional[np.ndarray] = None
-        self.residual: Optional[np.ndarray] = None
-        self.residual_sum: Optional[float] = 0.0 if pict_type == "I" else None
         self.accumulated_motion: Optional[np.ndarray] = None
-        self._absdiff: Optional[np.ndarray] = None
-        self._cur: Optional[np.ndarray] = None
-        self._pred: Optional[np.ndarray] = None
-        self._prev: Optional[np.ndarray] = None        # native summary mode: to recompute |Res|
-        self._mv_block_size: Optional[int] = None
-        self._chan_sum: Optional[np.ndarray] = None
-        self._chan_sat: Optional[np.ndarray] = None
+        self._res: Optional[Residual] = None
 
     @property
     def image(self) -> Optional[np.ndarray]:
@@ -172,7 +165,26 @@ class CompressedFrame:
 
     @property
     def is_iframe(self) -> bool:
-        return self.pict_type == "I"
+        return self.pict_type == PictureType.I
+
+    @property
+    def residual(self) -> Optional[np.ndarray]:
+        """int16 [H, W, 3] Res (residual='full'), else None."""
+        return None if self._res is None else self._res.map
+
+    @property
+    def residual_sum(self) -> Optional[float]:
+        """Sum over pixels and channels of |Res|; 0.0 on I-frames, None without a residual."""
+        if self._res is not None:
+            return self._res.total
+        return 0.0 if self.pict_type == PictureType.I else None
+
+    @residual_sum.setter
+    def residual_sum(self, value: Optional[float]) -> None:
+        if self._res is None:
+            self._res = Residual(value)
+        else:
+            self._res.total = value
 
     def dense_motion(self) -> Optional[np.ndarray]:
         """Per-pixel float32 [H, W, 2] expansion of motion_vectors (None on I-frames)."""
@@ -184,42 +196,20 @@ class CompressedFrame:
         """uint8 [H, W, 3] |Res| (computed on first use; None on I-frames). In summary mode it
         is recomputed from this frame's and the previous frame's images: do not modify those in
         place before calling it."""
-        if self.pict_type == "I":
+        if self.pict_type == PictureType.I:
             return None
-        if self._absdiff is None:
-            if self.residual is not None:
-                self._absdiff = np.abs(self.residual).astype(np.uint8)
-            elif self._pred is not None:
-                self._absdiff = cv2.absdiff(self._cur, self._pred)
-            elif self._prev is not None:
-                pred = motion_compensate(self._prev, self.motion_vectors, self._mv_block_size)
-                self._absdiff = cv2.absdiff(self._cur, pred)
-            else:
-                raise ReaderError("the residual needs the reader opened with residual='full' or "
-                                  "'summary'")
-            self._cur = self._pred = self._prev = None
-        return self._absdiff
+        if self._res is None:
+            raise ReaderError(NO_RESIDUAL)
+        return self._res.abs()
 
     def residual_block_counts(self, thr: float, block_size: int = 16) -> np.ndarray:
         """int32 [ceil(H/B), ceil(W/B)]: pixels per block whose mean-over-channels |Res| > thr.
         Zeros on I-frames."""
-        if self.pict_type == "I":
+        if self.pict_type == PictureType.I:
             return np.zeros(grid_shape(self.height, self.width, block_size), np.int32)
-        if self._chan_sum is not None:
-            # exact channel sums (from the native pass): no |Res| map needed
-            native = _native()
-            if native.library() is not None:
-                return native.block_counts(self._chan_sum, sum_limit(thr), block_size)
-            return block_counts_from_sum(self._chan_sum, thr, block_size)
-        absdiff = self.abs_residual()
-        if 3.0 * float(thr) < 254:
-            # one OpenCV pass; min(255, channel sum) answers these thresholds exactly
-            if self._chan_sat is None:
-                self._chan_sat = channel_sum_saturated(absdiff)
-            return block_counts_from_sum(self._chan_sat, thr, block_size)
-        if self._chan_sum is None:
-            self._chan_sum = channel_sum_abs(absdiff)
-        return block_counts_from_sum(self._chan_sum, thr, block_size)
+        if self._res is None:
+            raise ReaderError(NO_RESIDUAL)
+        return self._res.block_counts(thr, block_size)
 
     def __repr__(self) -> str:
         parts = [f"#{self.index}", f"{self.pict_type}", f"gop={self.gop_index}:{self.gop_position}",
@@ -232,7 +222,7 @@ class CompressedFrame:
             parts.append(f"mv={mv.shape[0]}x{mv.shape[1]} mean|mv|={mag:.2f}")
             if self.intra_blocks is not None and self.intra_blocks.any():
                 parts.append(f"intra={int(self.intra_blocks.sum())}")
-        if self.residual_sum is not None and self.pict_type != "I":
+        if self.residual_sum is not None and self.pict_type != PictureType.I:
             parts.append(f"sum|res|={self.residual_sum:.0f}")
         return f"<CompressedFrame {' '.join(parts)}>"
 
@@ -240,22 +230,22 @@ class CompressedFrame:
 class CompressedVideo:
     """An opened compressed video; iterate it for CompressedFrames (see module docstring)."""
 
-    def __init__(self, path, rgb: bool = True, residual: Optional[str] = "full",
-                 mv_block_size: int = 16, accumulate: bool = False, color: str = "swscale",
+    def __init__(self, path, rgb: Union[bool, str, RGBMode] = True,
+                 residual: Union[str, ResidualMode, None] = ResidualMode.FULL,
+                 mv_block_size: int = 16, accumulate: bool = False,
+                 color: Union[str, ColorConversion] = ColorConversion.SWSCALE,
                  threads: Optional[int] = None, prefetch: int = 0):
         self.path = os.fspath(path)
-        if residual not in RESIDUAL_MODES:
-            raise ValueError(f"residual must be one of {RESIDUAL_MODES}, got {residual!r}")
+        residual = ResidualMode.parse(residual)
         if mv_block_size not in (8, 16):
             raise ValueError(f"mv_block_size must be 8 or 16, got {mv_block_size}")
-        if color not in ("cv2", "swscale"):
-            raise ValueError(f"color must be 'cv2' or 'swscale', got {color!r}")
-        if rgb not in (True, False, "lazy"):
-            raise ValueError(f"rgb must be True, False or 'lazy', got {rgb!r}")
+        self.color = ColorConversion.parse(color)
+        self.rgb_mode = RGBMode.parse(rgb)
         # 'lazy' needs RGB eagerly all the same where a residual is computed from it.
-        self.lazy_rgb = rgb == "lazy" and residual is None
-        self.rgb, self.residual_mode, self.mv_block_size = bool(rgb), residual, mv_block_size
-        self.accumulate, self.color, self.threads = bool(accumulate), color, threads
+        self.lazy_rgb = self.rgb_mode == RGBMode.LAZY and residual is None
+        self.rgb = self.rgb_mode != RGBMode.OFF
+        self.residual_mode, self.mv_block_size = residual, mv_block_size
+        self.accumulate, self.threads = bool(accumulate), threads
         if int(prefetch) != prefetch or prefetch < 0:
             raise ValueError(f"prefetch must be a non-negative integer, got {prefetch!r}")
         self.prefetch = int(prefetch)
@@ -446,10 +436,11 @@ class CompressedVideo:
         stream = container.streams.video[0]
         codec = stream.codec_context
         need_rgb = (self.rgb and not self.lazy_rgb) or self.residual_mode is not None
+        residuals = None if self.residual_mode is None else ResidualComputer(
+            self.height, self.width, self.mv_block_size, self.residual_mode)
         state = dict(index=first_index - 1, gop_index=first_gop - 1, gop_pos=0, prev_rgb=None,
                      acc=None, started=False, skipped=0, damaged=None, need_rgb=need_rgb,
-                     mc=MotionCompensator(self.height, self.width, self.mv_block_size),
-                     native=self.residual_mode is not None and _native().backend() == "native")
+                     residuals=residuals)
         damaged = None
         try:
             skip_until_pts = None
@@ -516,16 +507,16 @@ class CompressedVideo:
         """Turn one decoded PyAV frame into a CompressedFrame (yielded). Returns False (and sets
         st['damaged']) when the frame is corrupt; raises ReaderError on unsupported content."""
         p = self.path
-        pict = _PICT.get(int(f.pict_type), "?")
-        if pict not in ("I", "P"):
-            if pict in ("B", "BI"):
+        pict = PictureType.from_ffmpeg(f.pict_type)
+        if pict not in (PictureType.I, PictureType.P):
+            if pict in (PictureType.B, PictureType.BI):
                 raise ReaderError(f"{p}: stream has B-frames (frame {st['index'] + 1}); "
                                   f"re-encode without them: {encode_command(p)}")
-            if pict == "S":
+            if pict == PictureType.S:
                 raise ReaderError(f"{p}: GMC sprite frames (MPEG-4 ASP) are not supported; "
                                   f"re-encode: {encode_command(p)}")
-            pict = "I" if f.key_frame else "P"
-        if not st["started"] and pict != "I":
+            pict = PictureType.I if f.key_frame else PictureType.P
+        if not st["started"] and pict != PictureType.I:
             st["skipped"] += 1
             return True  # cannot compensate before the first I-frame
         st["started"] = True
@@ -536,7 +527,7 @@ class CompressedVideo:
             raise ReaderError(f"{p}: frame size changes mid-stream ({self.width}x{self.height} "
                               f"-> {f.width}x{f.height}); re-encode: {encode_command(p)}")
         st["index"] += 1
-        if pict == "I":
+        if pict == PictureType.I:
             st["gop_index"] += 1
             st["gop_pos"] = 0
         else:
@@ -544,13 +535,13 @@ class CompressedVideo:
         out = CompressedFrame(st["index"], st["gop_index"], st["gop_pos"], pict, self.height,
                               self.width, f.pts, f.time)
         rgb = self._to_rgb(f) if st["need_rgb"] else None
-        if pict == "P":
+        if pict == PictureType.P:
             sd = _side_data(f).get("MOTION_VECTORS")
             vec = sd.to_ndarray() if sd is not None else None
             mv, intra = block_motion(vec, self.height, self.width, self.mv_block_size)
             out.motion_vectors, out.intra_blocks = mv, intra
-            if self.residual_mode is not None:
-                self._residual(out, rgb, st["prev_rgb"], mv, st["mc"], st["native"])
+            if st["residuals"] is not None:
+                out._res = st["residuals"](rgb, st["prev_rgb"], mv)
             if self.accumulate:
                 st["acc"] = accumulate_motion(st["acc"], expand_motion(
                     mv, self.height, self.width, self.mv_block_size))
@@ -566,27 +557,10 @@ class CompressedVideo:
         return True
 
     def _to_rgb(self, f) -> np.ndarray:
-        if self.color == "cv2" and f.format.name == "yuv420p" and not (self.width | self.height) & 1:
+        if self.color == ColorConversion.CV2 and f.format.name == "yuv420p" and not (self.width | self.height) & 1:
             yuv = f.to_ndarray()
             return cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420)
         return f.to_ndarray(format="rgb24")
-
-    def _residual(self, out: CompressedFrame, rgb, prev_rgb, mv, mc, use_native=False):
-        if use_native and _native().half_pel_only(mv):
-            # one fused pass (native/residual.cc): prediction, Res, channel sums and their total
-            full = self.residual_mode == "full"
-            res, chan_sum, total = _native().residual(rgb, prev_rgb, mv, self.mv_block_size,
-                                                   want_residual=full)
-            out.residual, out._chan_sum, out.residual_sum = res, chan_sum, float(total)
-            if not full:  # abs_residual() compensates again on demand
-                out._cur, out._prev, out._mv_block_size = rgb, prev_rgb, self.mv_block_size
-            return
-        pred = mc(prev_rgb, mv)
-        # sum |Res| in one exact pass (8-bit L1 norms accumulate in integers)
-        out.residual_sum = float(cv2.norm(rgb, pred, cv2.NORM_L1))
-        out._cur, out._pred = rgb, pred  # |Res| for residual_block_counts, computed on demand
-        if self.residual_mode == "full":
-            out.residual = np.subtract(rgb, pred, dtype=np.int16)
 
 
 def _prefetched(make_frames, depth: int, path: str) -> Iterator[CompressedFrame]:
@@ -599,8 +573,10 @@ def _prefetched(make_frames, depth: int, path: str) -> Iterator[CompressedFrame]
         yield frame
 
 
-def open_compressed(path, rgb: bool = True, residual: Optional[str] = "full",
-                    mv_block_size: int = 16, accumulate: bool = False, color: str = "swscale",
+def open_compressed(path, rgb: Union[bool, str, RGBMode] = True,
+                    residual: Union[str, ResidualMode, None] = ResidualMode.FULL,
+                    mv_block_size: int = 16, accumulate: bool = False,
+                    color: Union[str, ColorConversion] = ColorConversion.SWSCALE,
                     threads: Optional[int] = None, prefetch: int = 0) -> CompressedVideo:
     """Open an MPEG-4 Part 2 video for one-pass compressed-domain reading (module docstring)."""
     return CompressedVideo(path, rgb=rgb, residual=residual, mv_block_size=mv_block_size,
