@@ -4,10 +4,19 @@
 
 with TF2's half-pixel-centre ResizeBilinear arithmetic reproduced operation for operation (results
 are bit-identical on this build; ties go to the first maximal channel, like tf.argmax), but the
-upsampled [N, H, W, C] tensor is never materialised: the kernel interpolates each low-resolution
-row along x once, then for every output row interpolates along y and keeps a running argmax over
-channels. NaN logits: a NaN is never greater than the running maximum, so NaN channels lose
-(unless channel 0 is NaN, which then wins); tf.argmax's NaN handling is not promised to match.
+upsampled [N, H, W, C] tensor is never materialised. The kernel (method='cells') works per source
+cell, the output pixels that interpolate the same four source logits vectors: where all four have
+the same argmax k with a margin that float rounding cannot overturn, every mix of them has its
+argmax at k (a convex combination keeps each v[k] - v[j] >= the smallest margin), so the cell is
+filled with k without interpolating; elsewhere each pixel is interpolated in full, in tiles of 8
+columns, with a running argmax over channels (cc/kernels/upsample_argmax.h gives the error bound
+behind the margin). Trained models' logits agree over most cells, so the output step costs little
+more than writing the labels; noise logits (random weights) take the full path almost everywhere.
+method='rows' is the earlier kernel (every pixel interpolated), kept as a cross-check and for
+experiments/benchmark_output_step.py; both give the same labels. NaN logits: a NaN is never
+greater than the running maximum, so NaN channels lose (unless channel 0 is NaN, which then
+wins), and a cell with a NaN or Inf never takes the shortcut; tf.argmax's NaN handling is not
+promised to match.
 Not differentiable (integer output). Like mv_warp it is a custom op, so it cannot be
 compiled by XLA (jit_compile=True); use backend='tf' there.
 """
@@ -16,7 +25,10 @@ import tensorflow as tf
 from taplab_tf.ops import _loader
 
 
-def upsample_argmax(logits, size, name=None, backend=None, output_dtype=tf.int32):
+METHODS = ("cells", "rows")
+
+
+def upsample_argmax(logits, size, name=None, backend=None, output_dtype=tf.int32, method="cells"):
     """int32 (or uint8) [N, H, W] labels = argmax over C of bilinear-resized logits [N, h, w, C].
 
     Args:
@@ -26,7 +38,11 @@ def upsample_argmax(logits, size, name=None, backend=None, output_dtype=tf.int32
       backend: None (env / auto), 'cpp' or 'tf' (plain tf.image.resize + tf.argmax).
       output_dtype: tf.int32 (default) or tf.uint8 (C <= 256; a quarter of the output bytes,
         written directly by the kernel: what the engine's output step uses).
+      method: the compiled kernel's algorithm, 'cells' (default: with the exact shortcut) or
+        'rows' (the earlier kernel); the labels are the same. The 'tf' backend ignores it.
     """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     output_dtype = tf.as_dtype(output_dtype)
     if output_dtype not in (tf.int32, tf.uint8):
         raise ValueError(f"output_dtype must be tf.int32 or tf.uint8, got {output_dtype.name}")
@@ -44,7 +60,8 @@ def upsample_argmax(logits, size, name=None, backend=None, output_dtype=tf.int32
             raise tf.errors.InvalidArgumentError(
                 None, None, f"size must be a vector of 2 int32 (H, W), got shape {size.shape}")
         if _loader.resolve(backend) == _loader.CPP:
-            return _loader.library().tap_lab_upsample_argmax(logits, size, out_type=output_dtype)
+            return _loader.library().tap_lab_upsample_argmax(logits, size, out_type=output_dtype,
+                                                             method=method)
         if output_dtype == tf.uint8 and logits.shape[-1] is not None and logits.shape[-1] > 256:
             raise tf.errors.InvalidArgumentError(
                 None, None, f"logits has {logits.shape[-1]} channels, too many for uint8 labels "

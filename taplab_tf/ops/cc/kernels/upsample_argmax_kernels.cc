@@ -1,7 +1,12 @@
-// CPU kernel of TapLab>UpsampleArgmax: argmax_c(resize_bilinear(logits, (H, W), half-pixel centres))
+// CPU kernels of TapLab>UpsampleArgmax: argmax_c(resize_bilinear(logits, (H, W), half-pixel centres))
 // without materialising the [N, H, W, C] upsampled tensor.
 //
-// Arithmetic is TF's ResizeBilinear (resize_bilinear_op.cc) operation for operation, so results are
+// method='cells' (the default) is upsample_argmax.h: per source cell, with an exact shortcut where
+// all four source vectors share their argmax (that header says why it is exact). Bands of output
+// rows run on TF's CPU thread pool.
+//
+// method='rows' is the earlier kernel, described below, kept as an independent cross-check of the
+// cells kernel and as the benchmark's "before" (experiments/benchmark_output_step.py). Arithmetic is TF's ResizeBilinear (resize_bilinear_op.cc) operation for operation, so results are
 // bit-identical (the library is built with -ffp-contract=off):
 //   in = (out + 0.5) * (in_size / out_size) - 0.5; lower = max(floor(in), 0);
 //   upper = min(ceil(in), in_size - 1); lerp = in - floor(in)
@@ -21,6 +26,7 @@
 #include <vector>
 
 #include "cpu_dispatch.h"
+#include "upsample_argmax.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/platform/threadpool.h"
@@ -166,7 +172,11 @@ TAPLAB_AVX2_CLONES void ArgmaxRows(
 template <typename OutT>
 class UpsampleArgmaxOp : public OpKernel {
  public:
-  explicit UpsampleArgmaxOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+  explicit UpsampleArgmaxOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    std::string method;
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("method", &method));
+    cells_ = method == "cells";
+  }
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor& logits = ctx->input(0);
@@ -194,6 +204,21 @@ class UpsampleArgmaxOp : public OpKernel {
     Tensor* output = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({N, H, W}), &output));
     if (N == 0) return;
+    const auto* threads = ctx->device()->tensorflow_cpu_worker_threads();
+    if (cells_) {
+      const ::taplab::upsample_argmax::CellUpsampler<OutT> plan(N, h, w, C, H, W);
+      const float* in = logits.flat<float>().data();
+      OutT* out = output->flat<OutT>().data();
+      // Bands of output rows, several per thread: the shortcut makes some bands much cheaper
+      // than others, so smaller bands balance better; each band prepares its first two source
+      // rows itself, a small cost next to a band's ~s x the work of one source row.
+      const int64_t rows = plan.rows();
+      const int64_t bands = std::max<int64_t>(1, std::min<int64_t>(rows / 8, 8 * threads->num_threads));
+      threads->workers->ParallelFor(bands, /*cost_per_unit=*/1 << 30, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) plan.Rows(in, out, b * rows / bands, (b + 1) * rows / bands);
+      });
+      return;
+    }
     const std::vector<CachedInterpolation> ys = InterpolationWeights(H, h);
     const std::vector<CachedInterpolation> xs = InterpolationWeights(W, w);
     std::vector<float> y_lerp(H);
@@ -255,13 +280,15 @@ class UpsampleArgmaxOp : public OpKernel {
     };
     // Contiguous bands of output rows, a few per thread: each band pays for its own row buffers
     // and first two x-interpolated rows, so bands should be few and large.
-    const auto* threads = ctx->device()->tensorflow_cpu_worker_threads();
     const int64_t rows = N * H;
     const int64_t bands = std::max<int64_t>(1, std::min<int64_t>(rows, 2 * threads->num_threads));
     threads->workers->ParallelFor(bands, /*cost_per_unit=*/1 << 30, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) band(b * rows / bands, (b + 1) * rows / bands);
     });
   }
+
+ private:
+  bool cells_;  // method == 'cells'
 };
 
 REGISTER_KERNEL_BUILDER(Name("TapLab>UpsampleArgmax")

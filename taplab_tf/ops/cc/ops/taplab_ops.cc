@@ -74,6 +74,7 @@ REGISTER_OP("TapLab>UpsampleArgmax")
     .Input("size: int32")
     .Output("labels: out_type")
     .Attr("out_type: {int32, uint8} = DT_INT32")
+    .Attr("method: {'cells', 'rows'} = 'cells'")
     .SetShapeFn([](InferenceContext* c) {
       ShapeHandle logits;
       TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &logits));
@@ -96,6 +97,9 @@ logits: [N, h, w, C] float32.
 size: [2] int32 (H, W).
 labels: [N, H, W] int32, or uint8 (out_type; needs C <= 256): a quarter of the bytes to write
   where the labels go straight to an image or a video.
+method: 'cells' (default): per source cell, with the exact shortcut where the four source pixels
+  share their argmax with a safe margin (kernels/upsample_argmax.h); 'rows': the earlier kernel,
+  every output pixel interpolated (kept as a cross-check and for the benchmark). Same labels.
 )doc");
 
 }  // namespace taplab

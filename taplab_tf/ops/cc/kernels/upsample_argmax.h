@@ -1,0 +1,392 @@
+// TapLab>UpsampleArgmax, method 'cells' (the default): argmax_c(resize_bilinear(logits, (H, W)))
+// with TF's half-pixel-centre arithmetic, computed per source cell with an exact shortcut.
+// TF-free (plain C++17 and GCC vector extensions), so it can be compiled and tested on its own;
+// upsample_argmax_kernels.cc wraps it in the OpKernel and runs bands of rows on TF's CPU pool.
+//
+// Output pixel (y, x) interpolates the four logits vectors at source rows (y0, y1) = ys[y] and
+// columns (x0, x1) = xs[x] with the weights (1-a)(1-b), a(1-b), (1-a)b, ab, where a, b in [0, 1)
+// are TF's x and y lerps (a convex combination). All output pixels sharing (y0, y1, x0, x1) form
+// one "cell" (about s x s pixels for an x s upsampling).
+//
+// Shortcut (exact): if channel k is the maximum of all four source vectors with a margin
+// m_i = v_i[k] - max_{j != k} v_i[j] > 0, then in exact arithmetic every mix has
+// mix[k] - mix[j] = sum_i w_i (v_i[k] - v_i[j]) >= min_i m_i > 0, so its argmax is k. The
+// kernel (like TF) computes the mix in float32 with two lerps, l + (r - l) * t, of three rounded
+// operations each; each computed channel value is within 10.1 * M * u + 3 * 2^-150 of the exact
+// one (u = 2^-24 the unit roundoff, M the largest |logit| of the four vectors; the second lerp
+// adds its own rounding to the first's error, which a convex mix does not amplify). So if
+//     min_i m_i > M * 2^-18 + 2^-126        (kMarginRelative, kMarginAbsolute: > 3x that bound)
+// the computed value of channel k exceeds every other channel's strictly, and the argmax is k
+// whatever the rounding and whatever the tie rule: the whole cell is filled with k without
+// interpolating. Everything else (different argmaxes, ties or near-ties in a source vector,
+// |logit| > 2^100 where intermediate values could overflow, NaN, Inf) takes the full path. C = 1
+// has no other channel (margin +Inf): every finite cell is channel 0.
+//
+// Full path: the same arithmetic as TF's ResizeBilinear (resize_bilinear_op.cc) operation for
+// operation, so bit-identical (the library is built with -ffp-contract=off):
+//   in = (out + 0.5) * (in_size / out_size) - 0.5; lower = max(floor(in), 0);
+//   upper = min(ceil(in), in_size - 1); lerp = in - floor(in)
+//   top = tl + (tr - tl) * x_lerp; bottom = bl + (br - bl) * x_lerp; v = top + (bottom - top) * y_lerp
+// in tiles of 8 output columns: a tile's x-interpolated source rows ([C][8], computed when first
+// needed and kept while the source row is in use, with one vector permute per channel instead of
+// a gather), then a running argmax over channels for 4 output rows at once (strict >, so ties go
+// to the first channel, like tf.argmax; a NaN never beats the running maximum).
+#ifndef TAPLAB_TF_OPS_CC_KERNELS_UPSAMPLE_ARGMAX_H_
+#define TAPLAB_TF_OPS_CC_KERNELS_UPSAMPLE_ARGMAX_H_
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "cpu_dispatch.h"
+
+namespace taplab {
+namespace upsample_argmax {
+
+// Bounds of the shortcut (see above): margin > M * kMarginRelative + kMarginAbsolute, M <= kMaxAbs.
+constexpr float kMarginRelative = 1.0f / (1 << 18);
+constexpr float kMarginAbsolute = 1.1754943508222875e-38f;  // 2^-126
+constexpr float kMaxAbs = 1.2676506002282294e30f;           // 2^100
+
+struct Interpolation {
+  int64_t lower;
+  int64_t upper;
+  float lerp;
+};
+
+// TF's HalfPixelScaler + compute_interpolation_weights, for one axis.
+inline std::vector<Interpolation> InterpolationWeights(int64_t out_size, int64_t in_size) {
+  std::vector<Interpolation> weights(out_size);
+  const float scale = static_cast<float>(in_size) / static_cast<float>(out_size);
+  for (int64_t i = 0; i < out_size; ++i) {
+    const float in = (static_cast<float>(i) + 0.5f) * scale - 0.5f;
+    const float in_f = std::floor(in);
+    weights[i].lower = std::max(static_cast<int64_t>(in_f), static_cast<int64_t>(0));
+    weights[i].upper = std::min(static_cast<int64_t>(std::ceil(in)), in_size - 1);
+    weights[i].lerp = in - in_f;
+  }
+  return weights;
+}
+
+// The helpers below are always inlined: an out-of-line copy built for the baseline target would
+// take and return its 32-byte vectors differently from an AVX2 caller (GCC's -Wpsabi note).
+#pragma GCC diagnostic ignored "-Wpsabi"
+#define TAPLAB_INLINE inline __attribute__((always_inline))
+
+typedef float V8F __attribute__((vector_size(32)));
+typedef int32_t V8I __attribute__((vector_size(32)));
+
+TAPLAB_INLINE V8F Load8(const float* p) {
+  V8F v;
+  std::memcpy(&v, p, 32);
+  return v;
+}
+TAPLAB_INLINE V8I Load8(const int32_t* p) {
+  V8I v;
+  std::memcpy(&v, p, 32);
+  return v;
+}
+TAPLAB_INLINE void Store8(float* p, const V8F& v) { std::memcpy(p, &v, 32); }
+TAPLAB_INLINE V8F Splat(float f) { return V8F{f, f, f, f, f, f, f, f}; }
+TAPLAB_INLINE V8I Splat(int32_t i) { return V8I{i, i, i, i, i, i, i, i}; }
+
+// Stores the first n (<= 8) lanes of v as OutT.
+TAPLAB_INLINE void StoreLabels(const V8I& v, int64_t n, int32_t* out) {
+  if (n == 8) {
+    std::memcpy(out, &v, 32);
+  } else {
+    for (int64_t l = 0; l < n; ++l) out[l] = v[l];
+  }
+}
+TAPLAB_INLINE void StoreLabels(const V8I& v, int64_t n, uint8_t* out) {
+  typedef uint8_t V8U8 __attribute__((vector_size(8)));
+  const V8U8 b = __builtin_convertvector(v, V8U8);
+  if (n == 8) {
+    std::memcpy(out, &b, 8);
+  } else {
+    for (int64_t l = 0; l < n; ++l) out[l] = b[l];
+  }
+}
+
+// One source row, ready for the cells that use it: transposed to [C][w_pad] and, per source pixel,
+// its argmax (-1: never shortcut: NaN, Inf or |logit| > kMaxAbs), margin and largest |logit|.
+// Vectorised over 8 source pixels at a time.
+TAPLAB_AVX2_CLONES static void PrepareRow(const float* row, int64_t w, int64_t C, int64_t w_pad,
+                                          float* t, int32_t* arg, float* margin, float* mag) {
+  for (int64_t x = 0; x < w; ++x) {
+    for (int64_t c = 0; c < C; ++c) t[c * w_pad + x] = row[x * C + c];
+  }
+  const V8I sign = Splat(static_cast<int32_t>(0x7fffffff));
+  const V8F big = Splat(kMaxAbs);
+  for (int64_t x = 0; x < w; x += 8) {  // w_pad >= w rounded up to 8; padded lanes are unused
+    V8F best = Load8(t + x);
+    V8F second = Splat(-INFINITY);
+    V8I best_c = Splat(0);
+    V8F largest = (V8F)((V8I)best & sign);
+    V8I ok = largest <= big;  // false for NaN
+    for (int64_t c = 1; c < C; ++c) {
+      const V8F v = Load8(t + c * w_pad + x);
+      const V8I g = v > best;
+      second = g ? best : (v > second ? v : second);  // a tie with best makes second == best
+      best = g ? v : best;
+      best_c = g ? Splat(static_cast<int32_t>(c)) : best_c;
+      const V8F a = (V8F)((V8I)v & sign);
+      largest = a > largest ? a : largest;
+      ok &= a <= big;
+    }
+    const V8F m = best - second;  // +Inf when C == 1
+    const int64_t n = std::min<int64_t>(8, w - x);
+    for (int64_t l = 0; l < n; ++l) {
+      arg[x + l] = ok[l] ? best_c[l] : -1;
+      margin[x + l] = m[l];
+      mag[x + l] = largest[l];
+    }
+  }
+}
+
+// x-interpolates a source row (transposed, [C][w_pad]) for one tile of 8 output columns into
+// out [C][8]. local_lower / local_upper: the tile's source columns minus `base`, all < 8 when
+// `permute` (then one 8-float load and two permutes per channel), else read lane by lane.
+TAPLAB_AVX2_CLONES static void InterpolateTile(const float* t, int64_t w_pad, int64_t C, int64_t base,
+                                               const int32_t* local_lower,
+                                               const int32_t* local_upper, const float* lerp,
+                                               bool permute, float* out) {
+  const V8F xl = Load8(lerp);
+  if (permute) {
+    const V8I il = Load8(local_lower), iu = Load8(local_upper);
+    for (int64_t c = 0; c < C; ++c) {
+      const V8F r = Load8(t + c * w_pad + base);
+      const V8F l = __builtin_shuffle(r, il);
+      const V8F u = __builtin_shuffle(r, iu);
+      Store8(out + c * 8, l + (u - l) * xl);
+    }
+  } else {
+    for (int64_t c = 0; c < C; ++c) {
+      const float* src = t + c * w_pad + base;
+      for (int l = 0; l < 8; ++l) {
+        const float lo = src[local_lower[l]], up = src[local_upper[l]];
+        out[c * 8 + l] = lo + (up - lo) * xl[l];
+      }
+    }
+  }
+}
+
+// Running argmax over channels of top + (bottom - top) * y_lerp for K output rows of one tile.
+template <int K, typename OutT>
+TAPLAB_INLINE void ArgmaxBlock(const float* top, const float* bottom,
+                                                       int64_t C, const float* y_lerps, OutT* out,
+                                                       int64_t stride, int64_t n) {
+  V8F yl[K], best[K];
+  V8I arg[K];
+  {
+    const V8F t = Load8(top), d = Load8(bottom) - t;
+    for (int k = 0; k < K; ++k) {
+      yl[k] = Splat(y_lerps[k]);
+      best[k] = t + d * yl[k];
+      arg[k] = Splat(0);
+    }
+  }
+  const V8I one = Splat(1);
+  V8I cv = Splat(0);
+  for (int64_t c = 1; c < C; ++c) {
+    const V8F t = Load8(top + c * 8), d = Load8(bottom + c * 8) - t;
+    cv += one;
+    for (int k = 0; k < K; ++k) {
+      const V8F v = t + d * yl[k];
+      // Strict >, so ties keep the first channel; c exceeds every earlier channel, so
+      // max(arg, c where v wins else 0) is the new argmax (two cheap integer ops, no blend),
+      // and v > best ? v : best is a plain max (NaN v loses, as with the blend).
+      const V8I g = (v > best[k]) & cv;
+      best[k] = v > best[k] ? v : best[k];
+      arg[k] = arg[k] > g ? arg[k] : g;
+    }
+  }
+  for (int k = 0; k < K; ++k) StoreLabels(arg[k], n, out + k * stride);
+}
+
+template <typename OutT>
+TAPLAB_AVX2_CLONES static void ArgmaxTile(const float* top, const float* bottom, int64_t C,
+                                          const float* y_lerps, int64_t rows, OutT* out,
+                                          int64_t stride, int64_t n) {
+  int64_t k = 0;
+  for (; k + 4 <= rows; k += 4) ArgmaxBlock<4>(top, bottom, C, y_lerps + k, out + k * stride, stride, n);
+  if (k + 2 <= rows) {
+    ArgmaxBlock<2>(top, bottom, C, y_lerps + k, out + k * stride, stride, n);
+    k += 2;
+  }
+  if (k < rows) ArgmaxBlock<1>(top, bottom, C, y_lerps + k, out + k * stride, stride, n);
+}
+
+// The per-call plan (interpolation tables, tiles, cells); Rows() computes output rows
+// [begin, end) of the N * H rows and may run concurrently on disjoint ranges.
+template <typename OutT>
+class CellUpsampler {
+ public:
+  CellUpsampler(int64_t N, int64_t h, int64_t w, int64_t C, int64_t H, int64_t W)
+      : N_(N), h_(h), w_(w), C_(C), H_(H), W_(W), W8_((W + 7) / 8 * 8), tiles_(W8_ / 8),
+        w_pad_((w + 7) / 8 * 8 + 8) {
+    ys_ = InterpolationWeights(H, h);
+    y_lerp_.resize(H);
+    for (int64_t y = 0; y < H; ++y) y_lerp_[y] = ys_[y].lerp;
+    const std::vector<Interpolation> xs = InterpolationWeights(W, w);
+    x_lerp_.resize(W8_);
+    local_lower_.resize(W8_);
+    local_upper_.resize(W8_);
+    base_.resize(tiles_);
+    permute_.resize(tiles_);
+    for (int64_t t = 0; t < tiles_; ++t) {
+      base_[t] = xs[std::min(8 * t, W - 1)].lower;
+      bool fits = true;
+      for (int64_t x = 8 * t; x < 8 * t + 8; ++x) {
+        const Interpolation& i = xs[std::min(x, W - 1)];  // padding repeats the last column
+        x_lerp_[x] = i.lerp;
+        local_lower_[x] = static_cast<int32_t>(i.lower - base_[t]);
+        local_upper_[x] = static_cast<int32_t>(i.upper - base_[t]);
+        fits = fits && local_upper_[x] < 8 && local_lower_[x] < 8;
+      }
+      permute_[t] = fits;
+    }
+    for (int64_t x = 0; x < W;) {  // runs of columns with the same source pair
+      int64_t end = x + 1;
+      while (end < W && xs[end].lower == xs[x].lower && xs[end].upper == xs[x].upper) ++end;
+      cells_.push_back({x, end, xs[x].lower, xs[x].upper});
+      x = end;
+    }
+  }
+
+  int64_t rows() const { return N_ * H_; }
+
+  void Rows(const float* in, OutT* out, int64_t begin, int64_t end) const {
+    const int64_t C = C_, W = W_;
+    Slot slots[2] = {Slot(*this), Slot(*this)};
+    std::unique_ptr<int32_t[]> label(new int32_t[W8_]);
+    std::unique_ptr<OutT[]> fill(new OutT[W8_]);
+    std::unique_ptr<bool[]> full(new bool[tiles_]);
+    auto find = [&](int64_t key) -> Slot* {
+      for (Slot& s : slots) {
+        if (s.key == key) return &s;
+      }
+      return nullptr;
+    };
+    auto other = [&](const Slot* s) { return s == &slots[0] ? &slots[1] : &slots[0]; };
+    for (int64_t r = begin; r < end;) {
+      const int64_t n = r / H_, y = r % H_;
+      // Output rows r .. r_end - 1 (same image) interpolate between the same two source rows.
+      int64_t r_end = r + 1;
+      while (r_end < end && r_end % H_ != 0 && ys_[r_end % H_].lower == ys_[y].lower &&
+             ys_[r_end % H_].upper == ys_[y].upper) {
+        ++r_end;
+      }
+      const int64_t rows = r_end - r;
+      const int64_t key_a = n * h_ + ys_[y].lower, key_b = n * h_ + ys_[y].upper;
+      Slot* a = find(key_a);
+      Slot* b = find(key_b);
+      if (a == nullptr) {
+        a = b != nullptr ? other(b) : &slots[0];
+        a->Prepare(in, key_a);
+      }
+      if (b == nullptr) {
+        b = key_b == key_a ? a : other(a);
+        if (b != a) b->Prepare(in, key_b);
+      }
+      // Labels of the cells where all four source vectors agree with a safe margin.
+      bool any_full = false;
+      for (const Cell& cell : cells_) {
+        const int32_t k = a->arg[cell.lower];
+        int32_t value = -1;
+        if (k >= 0 && a->arg[cell.upper] == k && b->arg[cell.lower] == k &&
+            b->arg[cell.upper] == k) {
+          const float m = std::min(std::min(a->margin[cell.lower], a->margin[cell.upper]),
+                                   std::min(b->margin[cell.lower], b->margin[cell.upper]));
+          const float big = std::max(std::max(a->mag[cell.lower], a->mag[cell.upper]),
+                                     std::max(b->mag[cell.lower], b->mag[cell.upper]));
+          if (m > big * kMarginRelative + kMarginAbsolute) value = k;
+        }
+        any_full = any_full || value < 0;
+        for (int64_t x = cell.begin; x < cell.end; ++x) label[x] = value;
+      }
+      for (int64_t x = 0; x < W; ++x) fill[x] = static_cast<OutT>(label[x] < 0 ? 0 : label[x]);
+      OutT* dst = out + r * W;
+      for (int64_t k = 0; k < rows; ++k) std::memcpy(dst + k * W, fill.get(), W * sizeof(OutT));
+      if (!any_full) {
+        r = r_end;
+        continue;
+      }
+      for (int64_t t = 0; t < tiles_; ++t) {
+        bool f = false;
+        for (int64_t x = 8 * t; x < std::min(8 * t + 8, W); ++x) f = f || label[x] < 0;
+        full[t] = f;
+      }
+      for (int64_t t = 0; t < tiles_; ++t) {
+        if (!full[t]) continue;
+        const float* top = a->Tile(t);
+        const float* bottom = b->Tile(t);
+        ArgmaxTile(top, bottom, C, y_lerp_.data() + y, rows, dst + 8 * t, W,
+                   std::min<int64_t>(8, W - 8 * t));
+      }
+      r = r_end;
+    }
+  }
+
+ private:
+  struct Cell {
+    int64_t begin, end;   // output columns
+    int64_t lower, upper;  // source columns
+  };
+
+  // A source row in use: transposed, its per-pixel statistics and its x-interpolated tiles
+  // (computed on first use).
+  struct Slot {
+    explicit Slot(const CellUpsampler& p)
+        : plan(p),
+          t(new float[p.C_ * p.w_pad_]()),
+          arg(new int32_t[p.w_pad_]),
+          margin(new float[p.w_pad_]),
+          mag(new float[p.w_pad_]),
+          tiles(new float[p.tiles_ * p.C_ * 8]),
+          ready(new bool[p.tiles_]) {}
+
+    void Prepare(const float* in, int64_t k) {
+      key = k;
+      PrepareRow(in + k * plan.w_ * plan.C_, plan.w_, plan.C_, plan.w_pad_, t.get(), arg.get(),
+                 margin.get(), mag.get());
+      std::fill(ready.get(), ready.get() + plan.tiles_, false);
+    }
+
+    const float* Tile(int64_t i) {
+      float* dst = tiles.get() + i * plan.C_ * 8;
+      if (!ready[i]) {
+        InterpolateTile(t.get(), plan.w_pad_, plan.C_, plan.base_[i],
+                        plan.local_lower_.data() + 8 * i, plan.local_upper_.data() + 8 * i,
+                        plan.x_lerp_.data() + 8 * i, plan.permute_[i], dst);
+        ready[i] = true;
+      }
+      return dst;
+    }
+
+    const CellUpsampler& plan;
+    int64_t key = -1;
+    std::unique_ptr<float[]> t;
+    std::unique_ptr<int32_t[]> arg;
+    std::unique_ptr<float[]> margin, mag;
+    std::unique_ptr<float[]> tiles;
+    std::unique_ptr<bool[]> ready;
+  };
+
+  int64_t N_, h_, w_, C_, H_, W_, W8_, tiles_, w_pad_;
+  std::vector<Interpolation> ys_;
+  std::vector<float> y_lerp_;
+  std::vector<float> x_lerp_;
+  std::vector<int32_t> local_lower_, local_upper_;
+  std::vector<int64_t> base_;
+  std::vector<bool> permute_;
+  std::vector<Cell> cells_;
+};
+
+}  // namespace upsample_argmax
+}  // namespace taplab
+
+#endif  // TAPLAB_TF_OPS_CC_KERNELS_UPSAMPLE_ARGMAX_H_

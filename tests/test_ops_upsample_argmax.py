@@ -1,0 +1,144 @@
+"""upsample_argmax's cells kernel (with the exact shortcut) against the reference, label for label.
+
+The reference is the TF path (tf.argmax of tf.image.resize, bilinear), and the earlier rows kernel
+(method='rows'), which interpolates every pixel. Every comparison is exact equality: the shortcut
+must never change a label, including at ties and near-ties (see cc/kernels/upsample_argmax.h).
+"""
+import os
+import shutil
+import zlib
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from taplab_tf import ops
+
+pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None,
+                                reason="no C++ compiler: the compiled kernels cannot be built")
+
+
+def _noise(rng, shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def _smooth(rng, shape):
+    """Blurred noise, scaled: large regions of one class with boundaries between them (like a
+    trained model's logits)."""
+    n, h, w, c = shape
+    x = rng.standard_normal((n, h + 6, w + 6, c)).astype(np.float32)
+    return (8.0 * tf.nn.avg_pool2d(x, 7, 1, "VALID")).numpy()
+
+
+def _regions(rng, shape):
+    """Piecewise-constant class maps (one-hot times a margin, plus small noise): most cells agree
+    by a wide margin, so the shortcut covers most pixels."""
+    n, h, w, c = shape
+    blocks = rng.integers(0, c, (n, -(-h // 4), -(-w // 4)))
+    cls = np.repeat(np.repeat(blocks, 4, 1), 4, 2)[:, :h, :w]
+    return (4.0 * np.eye(c, dtype=np.float32)[cls]
+            + 0.1 * rng.standard_normal(shape)).astype(np.float32)
+
+
+def _ties(rng, shape):
+    """Integer logits: many exact ties in the source vectors and in the interpolated ones."""
+    return np.round(rng.standard_normal(shape)).astype(np.float32)
+
+
+KINDS = {"noise": _noise, "smooth": _smooth, "regions": _regions, "ties": _ties}
+
+
+def _reference(logits, size):
+    return ops.upsample_argmax_tf(tf.constant(logits), size).numpy()
+
+
+def _check(logits, size):
+    want = _reference(logits, size)
+    for dtype in (tf.int32, tf.uint8):
+        for method in ("cells", "rows"):
+            got = ops.upsample_argmax(logits, size, backend="cpp", output_dtype=dtype,
+                                      method=method).numpy()
+            assert got.dtype == dtype.as_numpy_dtype and got.shape == want.shape
+            diff = int(np.sum(got != want))
+            assert diff == 0, f"{method} {dtype.name}: {diff} labels differ from the TF reference"
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("shape,size", [
+    ((1, 16, 32, 19), (128, 256)),   # x8, Cityscapes classes
+    ((1, 32, 40, 11), (128, 160)),   # x4, CamVid classes
+    ((2, 13, 17, 11), (100, 131)),   # odd sizes, non-integer scale, batch 2
+    ((1, 7, 5, 2), (23, 17)),        # C = 2, tiny, odd
+    ((1, 9, 11, 1), (20, 30)),       # C = 1
+    ((1, 30, 40, 5), (17, 23)),      # downsampling
+    ((1, 6, 9, 19), (45, 70)),       # sizes that are not multiples of the stride
+    ((1, 1, 1, 3), (5, 9)),          # a single source pixel
+])
+def test_cells_kernel_equals_reference(kind, shape, size):
+    rng = np.random.default_rng(zlib.crc32(repr((kind, shape)).encode()))
+    _check(KINDS[kind](rng, shape), size)
+
+
+def test_logits_to_labels_crop_equals_reference():
+    """The engine's rule (upsample to the stride's frame, argmax, crop) at a frame size off the
+    stride grid, for both label types."""
+    logits = _smooth(np.random.default_rng(3), (1, 23, 31, 19))
+    want = _reference(logits, (23 * 8, 31 * 8))[:, :181, :243]
+    for dtype in (tf.int32, tf.uint8):
+        got = ops.logits_to_labels(logits, 181, 243, 8, backend="cpp", output_dtype=dtype)
+        np.testing.assert_array_equal(got.numpy(), want)
+
+
+def _near_ties(seed, count=64):
+    """2x2 sources, C = 2, where channel 0 beats channel 1 by one float32 ulp at all four source
+    pixels: the four argmaxes agree, yet the rounded bilinear mix ranks channel 1 first at some
+    output pixels. A shortcut on agreement alone (no margin) gets those pixels wrong."""
+    rng = np.random.default_rng(seed)
+    scale = rng.choice([1.0, 100.0, 1e4], (count, 1, 1, 1)).astype(np.float32)
+    c1 = (rng.uniform(-1, 1, (count, 2, 2, 1)) * scale).astype(np.float32)
+    c0 = np.nextafter(c1, np.float32(np.inf)).astype(np.float32)
+    return np.concatenate([c0, c1], -1)
+
+
+def test_near_ties_that_agree_everywhere_take_the_full_path():
+    logits = _near_ties(0)
+    assert np.all(np.argmax(logits, -1) == 0)  # all four source argmaxes agree on channel 0
+    want = _reference(logits, (16, 16))
+    assert np.any(want != 0), "the case no longer discriminates: no mix ranks channel 1 first"
+    _check(logits, (16, 16))
+
+
+def test_huge_nan_and_inf_logits_cells_equal_rows():
+    """Where intermediate values could overflow, or a NaN/Inf is present, no shortcut is taken:
+    the cells kernel gives the rows kernel's labels (tf.argmax's NaN rule is not promised)."""
+    rng = np.random.default_rng(5)
+    logits = _regions(rng, (1, 12, 16, 19))
+    logits[0, 2, 3, 4] = np.nan
+    logits[0, 5, 6, :] = np.nan
+    logits[0, 7, 8, 2] = np.inf
+    logits[0, 9, 1, 0] = -np.inf
+    logits[0, 3, 10] = 3e38          # every channel huge: (r - l) would overflow
+    logits[0, 3, 11, 7] = -3e38
+    logits[0, 10, 12] *= 1e31        # over the shortcut's 2^100 bound, still finite
+    for dtype in (tf.int32, tf.uint8):
+        cells = ops.upsample_argmax(logits, (96, 128), backend="cpp", output_dtype=dtype)
+        rows = ops.upsample_argmax(logits, (96, 128), backend="cpp", output_dtype=dtype,
+                                   method="rows")
+        np.testing.assert_array_equal(cells.numpy(), rows.numpy())
+    finite = _regions(rng, (1, 12, 16, 19)) * np.float32(1e31)
+    _check(finite, (96, 128))
+
+
+def test_full_resolution_smooth_and_noise_exact():
+    """1024x2048 from stride-8 logits, as in the engine: exact on smooth and on noise logits."""
+    rng = np.random.default_rng(11)
+    for make in (_smooth, _noise):
+        logits = make(rng, (1, 128, 256, 19))
+        want = _reference(logits, (1024, 2048))
+        got = ops.upsample_argmax(logits, (1024, 2048), backend="cpp", output_dtype=tf.uint8)
+        np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_bad_method_is_one_clear_error():
+    with pytest.raises(ValueError, match="method must be one of"):
+        ops.upsample_argmax(np.zeros((1, 2, 2, 3), np.float32), (4, 4), method="fast")
