@@ -174,50 +174,31 @@ TAPLAB_AVX2_CLONES static void InterpolateTile(const float* t, int64_t w_pad, in
   }
 }
 
-// Running argmax over channels of top + (bottom - top) * y_lerp for K output rows of one tile.
-template <int K, typename OutT>
-TAPLAB_INLINE void ArgmaxBlock(const float* top, const float* bottom,
-                                                       int64_t C, const float* y_lerps, OutT* out,
-                                                       int64_t stride, int64_t n) {
-  V8F yl[K], best[K];
-  V8I arg[K];
-  {
-    const V8F t = Load8(top), d = Load8(bottom) - t;
-    for (int k = 0; k < K; ++k) {
-      yl[k] = Splat(y_lerps[k]);
-      best[k] = t + d * yl[k];
-      arg[k] = Splat(0);
-    }
-  }
-  const V8I one = Splat(1);
-  V8I cv = Splat(0);
-  for (int64_t c = 1; c < C; ++c) {
-    const V8F t = Load8(top + c * 8), d = Load8(bottom + c * 8) - t;
-    cv += one;
-    for (int k = 0; k < K; ++k) {
-      const V8F v = t + d * yl[k];
-      // Strict >, so ties keep the first channel; c exceeds every earlier channel, so
-      // max(arg, c where v wins else 0) is the new argmax (two cheap integer ops, no blend),
-      // and v > best ? v : best is a plain max (NaN v loses, as with the blend).
-      const V8I g = (v > best[k]) & cv;
-      best[k] = v > best[k] ? v : best[k];
-      arg[k] = arg[k] > g ? arg[k] : g;
-    }
-  }
-  for (int k = 0; k < K; ++k) StoreLabels(arg[k], n, out + k * stride);
-}
+namespace generic {
+#define TAPLAB_MAX8(a, b) ((a) > (b) ? (a) : (b))
+#include "upsample_argmax_tile.h"  // NOLINT(build/include): included twice on purpose
+#undef TAPLAB_MAX8
+}  // namespace generic
+#if TAPLAB_X86
+#pragma GCC push_options
+#pragma GCC target("avx2")
+namespace avx2 {
+#define TAPLAB_MAX8(a, b) ((V8F)_mm256_max_ps((__m256)(a), (__m256)(b)))
+#include "upsample_argmax_tile.h"  // NOLINT(build/include)
+#undef TAPLAB_MAX8
+}  // namespace avx2
+#pragma GCC pop_options
+#endif
 
+// Running argmax over channels of top + (bottom - top) * y_lerp, tile of 8 columns, `rows` rows.
 template <typename OutT>
-TAPLAB_AVX2_CLONES static void ArgmaxTile(const float* top, const float* bottom, int64_t C,
-                                          const float* y_lerps, int64_t rows, OutT* out,
-                                          int64_t stride, int64_t n) {
-  int64_t k = 0;
-  for (; k + 4 <= rows; k += 4) ArgmaxBlock<4>(top, bottom, C, y_lerps + k, out + k * stride, stride, n);
-  if (k + 2 <= rows) {
-    ArgmaxBlock<2>(top, bottom, C, y_lerps + k, out + k * stride, stride, n);
-    k += 2;
-  }
-  if (k < rows) ArgmaxBlock<1>(top, bottom, C, y_lerps + k, out + k * stride, stride, n);
+void ArgmaxTile(const float* top, const float* bottom, int64_t C, const float* y_lerps,
+                int64_t rows, OutT* out, int64_t stride, int64_t n) {
+#if TAPLAB_X86
+  static const bool has_avx2 = __builtin_cpu_supports("avx2");
+  if (has_avx2) return avx2::ArgmaxTile(top, bottom, C, y_lerps, rows, out, stride, n);
+#endif
+  generic::ArgmaxTile(top, bottom, C, y_lerps, rows, out, stride, n);
 }
 
 // The per-call plan (interpolation tables, tiles, cells); Rows() computes output rows

@@ -1,0 +1,171 @@
+"""The output step of a propagated frame (logits -> labels at full size), three ways in one run.
+
+    nice -n 5 python -m experiments.benchmark_output_step [--repeats=30 --frame=1024,2048]
+
+For each input, side by side (timed round-robin, taplab_tf.timing), uint8 labels as the engine
+writes them, outputs fetched to NumPy:
+  * cells : taplab_tf.ops.upsample_argmax, the compiled kernel (method='cells', the default: the
+            exact shortcut where a cell's four source argmaxes agree with a safe margin);
+  * rows  : the same op, method='rows' (the earlier kernel: every pixel interpolated);
+  * tf    : the pure-TF fallback (tf.image.resize bilinear + tf.argmax + cast) in a tf.function.
+The three label maps are checked to be identical before timing.
+
+Inputs, at --frame (1024x2048 by default):
+  * noise  : random normal logits at stride 8 (what random weights give), C = 11 and 19;
+  * smooth : random normal logits blurred 7x7 and scaled x8, stride 8, C = 19;
+  * trained: the shipped models' logits on one synthetic street frame
+             (taplab_tf.data.synthetic, or --image), each run as the engine runs it: phi at its
+             automatic input scale (config.auto_input_scale), logits at the engine's stride of the
+             frame, upsampled to that stride's frame (the crop to --frame is not timed):
+             CamVid BL2 (taplab_tf/assets/bl2_camvid, C = 11) and the synthetic BL2
+             (taplab_tf/assets/bl2_synthetic, C = 19).
+"agree %" is the share of output pixels whose four source pixels have one argmax (the shortcut
+also needs a margin, so it covers at most that share). Times: best and median of --repeats calls
+in ms; "x cells" = best / best of cells. The CPU, the intra-op threads and the load average before
+and after the timing are printed: compare figures only from quiet runs on the same machine.
+"""
+import os
+
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+from experiments import common
+from taplab_tf import ops, provenance, timing
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer("repeats", 30, "Timed calls per entry.")
+flags.DEFINE_integer("warmup", 3, "Untimed calls first (tracing, caches).")
+flags.DEFINE_list("frame", ["1024", "2048"], "Output frame height,width.")
+flags.DEFINE_string("image", None, "RGB image (PNG/JPEG) for the trained models' logits, resized "
+                                   "to --frame; default: frame 0 of a synthetic street clip.")
+flags.DEFINE_bool("trained", True, "Also time the shipped models' logits.")
+flags.DEFINE_integer("threads", 0, "Intra-op threads (0: TF's default, all cores).")
+
+
+def _frame_size():
+    try:
+        h, w = (int(v) for v in FLAGS.frame)
+    except ValueError:
+        raise app.UsageError(f"--frame: expected height,width, got {','.join(FLAGS.frame)}")
+    if h < 8 or w < 8:
+        raise app.UsageError(f"--frame: height and width must be >= 8, got {h}x{w}")
+    return h, w
+
+
+def _frame(height, width):
+    import cv2  # pylint: disable=import-outside-toplevel
+
+    if FLAGS.image:
+        from taplab_tf.data import image_io  # pylint: disable=import-outside-toplevel
+
+        image = image_io.read_rgb(FLAGS.image, "--image")
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    from taplab_tf.data.synthetic import iter_clip  # pylint: disable=import-outside-toplevel
+
+    return next(iter(iter_clip(height, width, 1, seed=0))).image
+
+
+def _trained_logits(directory, image):
+    """(logits [1, h, w, C], stride on the frame): phi as the engine runs it on this frame."""
+    import cv2  # pylint: disable=import-outside-toplevel
+
+    from taplab_tf import config as config_lib  # pylint: disable=import-outside-toplevel
+    from taplab_tf.api import load_model  # pylint: disable=import-outside-toplevel
+    from taplab_tf.data import labels as labels_lib  # pylint: disable=import-outside-toplevel
+
+    model, meta = load_model(directory)
+    s = int(model.output_stride)
+    h, w = image.shape[:2]
+    scale = config_lib.auto_input_scale(labels_lib.training_frame_height(meta), h, s)
+    e = max(1, int(round(s / scale)))  # the engine's frame_stride
+    if e != s:
+        size = (max(1, -(-w * s // e)), max(1, -(-h * s // e)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if e > s else cv2.INTER_LINEAR)
+    logits = model(tf.cast(image, tf.float32)[tf.newaxis], training=False)
+    return tf.constant(logits.numpy()), e
+
+
+def _agree_share(logits, size):
+    """Share of output pixels whose four source pixels (TF's half-pixel bilinear lookup) have
+    one argmax."""
+    arg = np.argmax(logits[0], -1)
+
+    def axis(out_size, in_size):
+        scale = np.float32(in_size) / np.float32(out_size)
+        pos = (np.arange(out_size, dtype=np.float32) + np.float32(0.5)) * scale - np.float32(0.5)
+        return (np.maximum(np.floor(pos), 0).astype(int),
+                np.minimum(np.ceil(pos), in_size - 1).astype(int))
+
+    (y0, y1), (x0, x1) = axis(size[0], arg.shape[0]), axis(size[1], arg.shape[1])
+    a = arg[y0][:, x0]
+    same = (a == arg[y0][:, x1]) & (a == arg[y1][:, x0]) & (a == arg[y1][:, x1])
+    return float(same.mean())
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+    height, width = _frame_size()
+    if ops.backend() != "cpp":
+        raise app.UsageError("the compiled op library is unavailable (see the warning above); "
+                             "build it with: python -m taplab_tf.ops.build")
+    rng = np.random.default_rng(0)
+    inputs = []  # (name, logits, size)
+    for c in (11, 19):
+        logits = rng.standard_normal((1, -(-height // 8), -(-width // 8), c)).astype(np.float32)
+        inputs.append((f"noise s=8 C={c}", tf.constant(logits), 8))
+    blurred = rng.standard_normal((1, -(-height // 8) + 6, -(-width // 8) + 6, 19))
+    inputs.append(("smooth s=8 C=19",
+                   8.0 * tf.nn.avg_pool2d(blurred.astype(np.float32), 7, 1, "VALID"), 8))
+    if FLAGS.trained:
+        from taplab_tf.api import REAL_DATA_MODEL, SYNTHETIC_MODEL  # pylint: disable=import-outside-toplevel
+
+        image = common.run_or_exit(lambda: _frame(height, width))
+        for label, directory in (("CamVid BL2", REAL_DATA_MODEL),
+                                 ("synthetic BL2", SYNTHETIC_MODEL)):
+            logits, stride = _trained_logits(directory, image)
+            inputs.append((f"{label} s={stride} C={logits.shape[-1]}", logits, stride))
+
+    load_before = os.getloadavg()
+    rows = []
+    for name, logits, stride in inputs:
+        size = (logits.shape[1] * stride, logits.shape[2] * stride)
+        reference = tf.function(lambda x, size=size: ops.upsample_argmax(
+            x, size, backend="tf", output_dtype=tf.uint8))
+        fns = {
+            "cells": lambda x=logits, size=size: ops.upsample_argmax(
+                x, size, backend="cpp", output_dtype=tf.uint8).numpy(),
+            "rows": lambda x=logits, size=size: ops.upsample_argmax(
+                x, size, backend="cpp", output_dtype=tf.uint8, method="rows").numpy(),
+            "tf": lambda x=logits: reference(x).numpy(),
+        }
+        labels = {what: fn() for what, fn in fns.items()}
+        for what in ("rows", "tf"):
+            if not np.array_equal(labels["cells"], labels[what]):
+                raise SystemExit(f"{name}: cells and {what} labels differ at "
+                                 f"{int(np.sum(labels['cells'] != labels[what]))} pixels")
+        got = timing.round_robin(fns, FLAGS.repeats, FLAGS.warmup)
+        share = _agree_share(logits.numpy(), size)
+        shape = "x".join(str(d) for d in logits.shape[1:])
+        for what, t in got.items():
+            rows.append((name, shape, f"{size[0]}x{size[1]}", what, 1e3 * t.best, 1e3 * t.median,
+                         t.best / got["cells"].best, share))
+    load_after = os.getloadavg()
+
+    threads = FLAGS.threads or "default"
+    print(f"\nCPU: {provenance.cpu_name()}, {os.cpu_count()} cores, intra-op threads: {threads}; "
+          f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}")
+    print(f"{'input':<24} {'logits':<12} {'labels':<10} {'impl':<6} {'best ms':>8} "
+          f"{'median':>8} {'x cells':>8} {'agree %':>8}")
+    for name, shape, size, what, best, median, ratio, share in rows:
+        print(f"{name:<24} {shape:<12} {size:<10} {what:<6} {best:8.2f} {median:8.2f} "
+              f"{ratio:8.2f} {100 * share:8.1f}")
+    print("\nAll three give identical labels on every input (checked before timing). "
+          "best/median over --repeats round-robin calls; x cells = best / best of cells.")
+
+
+if __name__ == "__main__":
+    app.run(main)
