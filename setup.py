@@ -56,6 +56,11 @@ setup(
     extras_require={
         # ruff: the lint .ci/run runs before the tests (configuration in ruff.toml)
         "test": ["pytest", "ruff>=0.17,<0.18"],
+        # beam: many videos on Apache Beam (taplab_tf.pipeline.beam, experiments.segment_beam).
+        # 2.56..2.60 support Python 3.11 and resolve beside tensorflow==2.15.1 without lifting
+        # protobuf to 5 or numpy to 2 (both of which TF 2.15 cannot load); 2.61 on was not
+        # checked here. tests/test_beam.py checks that TF and the ops still load with it.
+        "beam": ["apache-beam>=2.56,<2.61", "protobuf<5", "numpy<2"],
     },
     entry_points={"console_scripts": entry_points()},
 )

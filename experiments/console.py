@@ -5,6 +5,7 @@
   taplab-encode     experiments.encode      re-encode frames or a video to MPEG-4 Part 2
   taplab-evaluate   experiments.evaluate    video mIoU by the paper's protocol
   taplab-benchmark  experiments.benchmark   speed and accuracy tables
+  taplab-segment-beam  experiments.segment_beam  many videos on Apache Beam (the beam extra)
 
 Each entry point imports its app (which defines the app's absl flags) and runs its main through
 absl's app.run, exactly as `python -m experiments.X` does; flags, output and exit status are the
@@ -18,6 +19,7 @@ SCRIPTS = {
     "taplab-encode": "encode",
     "taplab-evaluate": "evaluate",
     "taplab-benchmark": "benchmark",
+    "taplab-segment-beam": "segment_beam",
 }
 
 
@@ -46,6 +48,12 @@ def evaluate():
 
 def benchmark():
     _run("benchmark")
+
+
+def segment_beam():
+    # its own flags parser: the flags absl does not know go to Beam's PipelineOptions
+    from experiments import segment_beam as module
+    module.run()
 
 
 def entry_points():

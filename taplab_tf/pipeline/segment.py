@@ -2,6 +2,10 @@
 
     segment_file(engine, "street.mp4", "out/street.mp4", dataset="camvid")  -> summary dict
     segment_many(engine, ["a.mp4", "b.avi"], "out/", dataset="camvid")     -> (rows, failures)
+    segment_one(engine, "a.mp4", "out/a.mp4")   -> (summary, None) or (None, failure)
+
+segment_one is the per-video step of a batch, shared by segment_many (segment's directory mode) and
+the Beam pipeline (taplab_tf.pipeline.beam).
 
 One pass per video: reader -> engine (Algorithm 1) -> writer. The reader options come from the
 engine (TapLabEngine.reader_options), each FrameResult carries the frame's image, and a writer
@@ -393,9 +397,35 @@ def output_name(video_path: str, output_dir: str, taken: Dict[str, int]) -> str:
     return os.path.join(output_dir, f"{stem}.mp4" if n == 0 else f"{stem}_{n}.mp4")
 
 
+def segment_one(engine_for, video: str, output_path: Optional[str], *,
+                labels_dir: Optional[str] = None, log: Callable[[str], None] = print,
+                **kwargs) -> Tuple[Optional[dict], Optional[dict]]:
+    """One video of a batch, never raising for a bad video: segment_file after check_video, with
+    the engine chosen for the video's StreamInfo. engine_for: a TapLabEngine, or a function
+    StreamInfo -> TapLabEngine. Returns (summary, None) when done, or (None, {'video', 'error'})
+    with the error's first line. The per-video step of segment_many (segment's directory mode)
+    and of the Beam pipeline's DoFn (taplab_tf.pipeline.beam): one code path for both."""
+    try:
+        info = check_video(video)
+        engine = engine_for(info) if callable(engine_for) else engine_for
+        return segment_file(engine, video, output_path, labels_dir=labels_dir, log=log,
+                            info=info, **kwargs), None
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # noqa: BLE001 -- one bad file must not stop the batch
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        log(f"error: {msg}" if video in msg else f"error: {video}: {msg}")
+        return None, {"video": video, "error": msg}
+
+
+def labels_dir_for(output_path: str) -> str:
+    """<stem>_labels beside <stem>.mp4: where a batch writes a video's label PNGs."""
+    return os.path.splitext(output_path)[0] + "_labels"
+
+
 def segment_many(engine_for, videos: Sequence[str], output_dir: str, *, labels: bool = False,
                  log: Callable[[str], None] = print, **kwargs) -> Tuple[List[dict], List[dict]]:
-    """segment_file over each video into output_dir (<stem>.mp4, and <stem>_labels/ with
+    """segment_one over each video into output_dir (<stem>.mp4, and <stem>_labels/ with
     labels=True). engine_for: a TapLabEngine, or a function StreamInfo -> TapLabEngine (e.g.
     one engine per input scale). A video that fails is reported and skipped; the others are
     still done. Returns (summaries of the videos done, [{'video', 'error'}] of the failures)."""
@@ -403,19 +433,14 @@ def segment_many(engine_for, videos: Sequence[str], output_dir: str, *, labels: 
     done, failed, taken = [], [], {}
     for k, video in enumerate(videos, 1):
         out = output_name(video, output_dir, taken)
-        labels_dir = os.path.splitext(out)[0] + "_labels" if labels else None
         log(f"[{k}/{len(videos)}] {video} -> {out}")
-        try:
-            info = check_video(video)
-            engine = engine_for(info) if callable(engine_for) else engine_for
-            done.append(segment_file(engine, video, out, labels_dir=labels_dir, log=log,
-                                     info=info, **kwargs))
-        except KeyboardInterrupt:
-            raise
-        except Exception as e:  # noqa: BLE001 -- one bad file must not stop the batch
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            log(f"error: {msg}" if video in msg else f"error: {video}: {msg}")
-            failed.append({"video": video, "error": msg})
+        summary, failure = segment_one(engine_for, video, out, log=log,
+                                       labels_dir=labels_dir_for(out) if labels else None,
+                                       **kwargs)
+        if failure is None:
+            done.append(summary)
+        else:
+            failed.append(failure)
     return done, failed
 
 
@@ -438,6 +463,7 @@ def format_table(done: Sequence[dict], failed: Sequence[dict]) -> str:
     return "\n".join(rows)
 
 
-__all__ = ["segment_file", "segment_many", "find_videos", "format_summary", "format_table",
+__all__ = ["segment_file", "segment_one", "segment_many", "output_name", "labels_dir_for",
+           "find_videos", "format_summary", "format_table",
            "overlay", "legend", "check_video", "SegmentError", "write_json_atomic",
            "write_text_atomic"]
