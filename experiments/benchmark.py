@@ -61,6 +61,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     common.reject_extra_args(argv)
     cfg = flags_lib.config_from_flags()
+    from taplab_tf import reporting
     from taplab_tf.pipeline import benchmark as B
     bad = sorted(set(FLAGS.sweeps) - set(B.SWEEPS))
     if bad:
@@ -76,7 +77,7 @@ def main(argv):
     out = FLAGS.output_dir or flags_lib.workspace_path("results", "benchmark")
     os.makedirs(out, exist_ok=True)
     t_start = time.perf_counter()
-    report = {"machine": B.machine_info(), "settings": cfg.to_dict()}
+    report = {"machine": reporting.machine_info(), "settings": cfg.to_dict()}
     print(f"machine: {report['machine']}")
 
     # -- speed ---------------------------------------------------------------------------
@@ -106,13 +107,15 @@ def main(argv):
     rows = common.run_or_exit(lambda: B.speed_table(model, cfg.model, video, cfg, FLAGS.configs,
                                                      engine_kwargs={"freeze": FLAGS.freeze},
                                                      repeats=FLAGS.repeats))
+    reporting.add_paper_columns(rows, cfg.model)
     report["speed"] = rows
     graph = "frozen" if rows and rows[0]["phi_graph"] == "frozen" else "on live variables"
-    md = [B.markdown_speed(rows, f"{cfg.model.upper()} speed, {FLAGS.height}x{FLAGS.width}, "
-                                 f"GOP {cfg.gop}, {report['machine']['cpu']} "
-                                 f"({report['machine']['cores']} cores), {weights}, phi "
-                                 f"{graph}"
-                                 f"{B.variant_note(cfg)}")]
+    md = [reporting.markdown_speed(rows, f"{cfg.model.upper()} speed, {FLAGS.height}x"
+                                         f"{FLAGS.width}, GOP {cfg.gop}, "
+                                         f"{report['machine']['cpu']} "
+                                         f"({report['machine']['cores']} cores), {weights}, phi "
+                                         f"{graph}"
+                                         f"{reporting.variant_note(cfg)}")]
     print(md[-1])
 
     # -- accuracy ------------------------------------------------------------------------
@@ -125,14 +128,16 @@ def main(argv):
             acc_model, clips, FLAGS.dataset, cfg.replace(model=meta["model"]), FLAGS.configs,
             seed=FLAGS.seed))
         report["accuracy"] = acc_rows
-        md.append(B.markdown_accuracy(acc_rows, meta["model"],
-                                      f"{meta['model'].upper()} video mIoU on {len(clips)} "
-                                      f"{FLAGS.dataset} clips, GOP {cfg.gop}, weights from "
-                                      f"{acc_checkpoint or 'the shipped BL2'}"
-                                      f"{B.variant_note(cfg)}"))
+        md.append(reporting.markdown_accuracy(acc_rows, meta["model"],
+                                              f"{meta['model'].upper()} video mIoU on "
+                                              f"{len(clips)} {FLAGS.dataset} clips, GOP "
+                                              f"{cfg.gop}, weights from "
+                                              f"{acc_checkpoint or 'the shipped BL2'}"
+                                              f"{reporting.variant_note(cfg)}"))
         print(md[-1])
-        B.plot_miou_vs_fps(rows, acc_rows, cfg.model, os.path.join(out, "miou_vs_speedup.png"))
-        B.plot_per_distance(acc_rows, os.path.join(out, "miou_per_distance.png"))
+        reporting.plot_miou_vs_fps(rows, acc_rows, cfg.model,
+                                   os.path.join(out, "miou_vs_speedup.png"))
+        reporting.plot_per_distance(acc_rows, os.path.join(out, "miou_per_distance.png"))
 
     # -- sweeps --------------------------------------------------------------------------
     for sweep in FLAGS.sweeps:
@@ -141,9 +146,10 @@ def main(argv):
             sweep, model, video, cfg, out, clips=clips, acc_model=acc_model,
             dataset=FLAGS.dataset, seed=FLAGS.seed, engine_kwargs={"freeze": FLAGS.freeze}))
         report.setdefault("sweeps", {})[sweep] = result
+        common.run_or_exit(lambda: reporting.plot_sweep_figures(sweep, result, out))
 
     report["seconds"] = time.perf_counter() - t_start
-    B.write_json(report, os.path.join(out, "benchmark.json"))
+    reporting.write_json(report, os.path.join(out, "benchmark.json"))
     io_utils.write_text(os.path.join(out, "benchmark.md"), "\n\n".join(md) + "\n")
     print(f"wrote {out}/benchmark.json, benchmark.md and plots in {report['seconds'] / 60:.1f} "
           "minutes")

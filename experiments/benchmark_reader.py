@@ -34,7 +34,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 from absl import app, flags
 
 FLAGS = flags.FLAGS
@@ -53,58 +52,11 @@ flags.DEFINE_string("modes", "", "Comma-separated subset of modes to run (defaul
 flags.DEFINE_string("json_out", None, "Also write the results as JSON here.")
 
 
-def _texture(h, w, rng, sigma=1.6):
-    import cv2
-    g = cv2.GaussianBlur(rng.integers(0, 256, (h, w), dtype=np.uint8).astype(np.float32),
-                         (0, 0), sigma)
-    g = cv2.normalize(g, None, 20, 235, cv2.NORM_MINMAX)
-    tint = rng.uniform(0.6, 1.0, 3).astype(np.float32)
-    return np.clip(g[..., None] * tint + (1 - tint) * 100, 0, 255).astype(np.uint8)
-
-
-def moving_texture_frames(height, width, num_frames, seed=0):
-    """Background panning (2.5, 0.5) px/frame plus 6 moving textured rectangles."""
-    import cv2
-    rng = np.random.default_rng(seed)
-    vx, vy = 2.5, 0.5
-    pad = 64
-    bg_w = int(width + abs(vx) * num_frames + 2 * pad)
-    bg_h = int(height + abs(vy) * num_frames + 2 * pad)
-    # the background is a tiled texture (keeps memory small for long clips)
-    tile = _texture(512, 512, rng)
-    reps = (-(-bg_h // 512), -(-bg_w // 512), 1)
-    bg = np.tile(tile, reps)[:bg_h, :bg_w]
-    objs = []
-    for _ in range(6):
-        oh, ow = int(rng.integers(height // 8, height // 3)), int(rng.integers(width // 10,
-                                                                              width // 4))
-        objs.append(dict(tex=_texture(oh, ow, rng, sigma=1.2), x=rng.uniform(0, width - ow),
-                         y=rng.uniform(0, height - oh), vx=rng.uniform(-6, 6),
-                         vy=rng.uniform(-3, 3)))
-    for t in range(num_frames):
-        # content moves by +v per frame: frame t samples the background at (x - v t)
-        x0 = pad + bg_w - width - 2 * pad - vx * t if vx > 0 else pad - vx * t
-        y0 = pad + bg_h - height - 2 * pad - vy * t if vy > 0 else pad - vy * t
-        ix, iy = int(np.floor(x0)), int(np.floor(y0))
-        fx, fy = x0 - ix, y0 - iy
-        crop = bg[iy:iy + height + 1, ix:ix + width + 1]
-        if fx or fy:
-            m = np.float32([[1, 0, fx], [0, 1, fy]])
-            frame = cv2.warpAffine(crop, m, (width, height), flags=cv2.INTER_LINEAR)
-        else:
-            frame = np.ascontiguousarray(crop[:height, :width])
-        for o in objs:
-            oh, ow = o["tex"].shape[:2]
-            x = int(round(o["x"] + o["vx"] * t)) % (width - ow)
-            y = int(round(o["y"] + o["vy"] * t)) % (height - oh)
-            frame[y:y + oh, x:x + ow] = o["tex"]
-        yield frame
-
-
 def make_clip(path, height, width, num_frames, gop, synthetic=False):
     if synthetic:
         from taplab_tf.data.synthetic import encode_clip
         return encode_clip(path, height, width, num_frames, seed=0, gop=gop, qscale=3)
+    from taplab_tf.data.synthetic.moving_texture import moving_texture_frames
     from third_party.compressed_video import encode_video
     return encode_video(moving_texture_frames(height, width, num_frames), path, gop=gop, qscale=3)
 
@@ -114,9 +66,8 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _time_reader(path, repeats, **kw):
+def _time_reader(path, **kw):
     from third_party.compressed_video import open_compressed
-    del repeats  # rounds are driven by main()
     c0 = _cpu()
     t0 = time.perf_counter()
     n = 0
@@ -128,10 +79,9 @@ def _time_reader(path, repeats, **kw):
     return n, time.perf_counter() - t0, _cpu() - c0
 
 
-def _time_pyav(path, repeats, export_mvs):
+def _time_pyav(path, export_mvs):
     import av
     from third_party.compressed_video.reader import _side_data
-    del repeats
     c0 = _cpu()
     t0 = time.perf_counter()
     n = 0
@@ -246,6 +196,8 @@ def main(argv):
 
 def _main():
     import cv2
+
+    from taplab_tf import timing
     from third_party.compressed_video import native, open_compressed
     work = FLAGS.workdir or tempfile.mkdtemp(prefix="bench_reader_")
     path = FLAGS.video
@@ -268,31 +220,32 @@ def _main():
     print(f"residual backend: {backend}" + (f" ({why})" if why else ""), flush=True)
 
     wanted = set(FLAGS.modes.split(",")) if FLAGS.modes else None
-    modes = [
-        ("pyav-decode", lambda: _time_pyav(path, FLAGS.repeats, False)),
-        ("pyav-mvs", lambda: _time_pyav(path, FLAGS.repeats, True)),
-        ("mv", lambda: _time_reader(path, FLAGS.repeats, rgb=False, residual=None)),
-        ("rgb+mv", lambda: _time_reader(path, FLAGS.repeats, rgb=True, residual=None)),
-        ("rgb+mv+res", lambda: _time_reader(path, FLAGS.repeats, rgb=True, residual="full")),
-        ("rgb+mv+summary", lambda: _time_reader(path, FLAGS.repeats, rgb=True,
-                                                residual="summary")),
-        ("mv+summary", lambda: _time_reader(path, FLAGS.repeats, rgb=False, residual="summary")),
-    ]
+    modes = {
+        "pyav-decode": lambda: _time_pyav(path, False),
+        "pyav-mvs": lambda: _time_pyav(path, True),
+        "mv": lambda: _time_reader(path, rgb=False, residual=None),
+        "rgb+mv": lambda: _time_reader(path, rgb=True, residual=None),
+        "rgb+mv+res": lambda: _time_reader(path, rgb=True, residual="full"),
+        "rgb+mv+summary": lambda: _time_reader(path, rgb=True, residual="summary"),
+        "mv+summary": lambda: _time_reader(path, rgb=False, residual="summary"),
+    }
+    modes = {name: fn for name, fn in modes.items() if not wanted or name in wanted}
     results = {}
-    # Round-robin over the modes, FLAGS.repeats rounds, best round kept: on a shared machine this
-    # spreads other processes' load evenly over the modes.
-    for rnd in range(FLAGS.repeats):
-        for name, fn in modes:
-            if wanted and name not in wanted:
-                continue
-            n, dt, cpu = fn()
-            if name not in results or dt < results[name]["seconds"]:
-                results[name] = dict(frames=n, seconds=dt, fps=n / dt, ms_per_frame=1000 * dt / n)
-            # CPU time is the steadier figure when other processes share the cores
-            r = results[name]
-            r["cpu_ms_per_frame"] = min(r.get("cpu_ms_per_frame", 1e18), 1000 * cpu / n)
-            print(f"  [{rnd + 1}/{FLAGS.repeats}] {name:15s} {n / dt:8.1f} fps  "
-                  f"({1000 * dt / n:.2f} ms/frame wall, {1000 * cpu / n:.2f} ms CPU)", flush=True)
+
+    def keep_best(rnd, name, got):
+        n, dt, cpu = got
+        if name not in results or dt < results[name]["seconds"]:
+            results[name] = dict(frames=n, seconds=dt, fps=n / dt, ms_per_frame=1000 * dt / n)
+        # CPU time is the steadier figure when other processes share the cores
+        r = results[name]
+        r["cpu_ms_per_frame"] = min(r.get("cpu_ms_per_frame", 1e18), 1000 * cpu / n)
+        print(f"  [{rnd + 1}/{FLAGS.repeats}] {name:15s} {n / dt:8.1f} fps  "
+              f"({1000 * dt / n:.2f} ms/frame wall, {1000 * cpu / n:.2f} ms CPU)", flush=True)
+
+    # Round-robin over the modes (taplab_tf.timing), FLAGS.repeats rounds, best round kept: on a
+    # shared machine this spreads other processes' load evenly over the modes.
+    if modes:
+        timing.rounds(modes, FLAGS.repeats, on_call=keep_best)
     if not wanted or "mvx" in wanted:
         mvx, why = _time_mvx(path, FLAGS.mvx_python)
         if mvx:

@@ -49,8 +49,8 @@ def main(argv):
     if FLAGS.video is None and not os.path.isfile(video):
         common.run_or_exit(lambda: _make_clip(video))
     from taplab_tf import config as config_lib
+    from taplab_tf import reporting
     from taplab_tf.data import labels as labels_lib
-    from taplab_tf.pipeline import benchmark as bench_lib
     from taplab_tf.pipeline import segment as segment_lib
     info = common.run_or_exit(lambda: segment_lib.check_video(video))
     checkpoint = FLAGS.checkpoint or common.REAL_DATA_CHECKPOINT
@@ -67,7 +67,7 @@ def main(argv):
         engine, video, output, dataset=meta.get("dataset", "cityscapes"), draw_regions=True,
         mark_keyframes=True, progress=True))
     print(segment_lib.format_summary(summary))
-    machine = bench_lib.machine_info()
+    machine = reporting.machine_info()
     report = {"video": video, "checkpoint": checkpoint, "settings": engine.config.to_dict(),
               "machine": machine, **summary}
     segment_lib.write_json_atomic(os.path.join(out_dir, "summary.json"), report)

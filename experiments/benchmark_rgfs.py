@@ -14,7 +14,6 @@ generator labels every frame), with the shipped BL2 by default.
 here, so that RGFS alone makes the difference. Writes rgfs_benchmark.json and
 rgfs_benchmark.md to --output_dir; the encoded clips go to --work_dir and are removed after.
 """
-import json
 import math
 import os
 import shutil
@@ -80,23 +79,6 @@ def _fixed_thresholds():
     return out
 
 
-def _write(path, text):
-    """Whole or not at all: a unique temporary name in the target folder, then os.replace."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-",
-                               suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.remove(tmp)
-        raise
-
-
-def _jsonable(o):
-    return o.item() if hasattr(o, "item") else str(o)
-
-
 def main(argv):
     common.reject_extra_args(argv)
     cfg = flags_lib.config_from_flags()
@@ -107,8 +89,8 @@ def main(argv):
                          "(e.g. 0.1)")
     if not cfg.use_rgfs:
         raise SystemExit(f"error: --modules={FLAGS.modules} has no rgfs to compare")
+    from taplab_tf import io_utils, reporting
     from taplab_tf.data import datasets
-    from taplab_tf.pipeline import benchmark as B
     from taplab_tf.pipeline import rgfs_benchmark as R
     out = FLAGS.output_dir or flags_lib.workspace_path("results", "rgfs")
     work = FLAGS.work_dir or flags_lib.workspace_path("runs", "rgfs_bench")
@@ -120,7 +102,7 @@ def main(argv):
                          "here are synthetic streets")
     cfg = cfg.replace(model=meta["model"])
     t_start = time.perf_counter()
-    machine = B.machine_info()
+    machine = reporting.machine_info()
     print(f"machine: {machine}", flush=True)
     tmp = tempfile.mkdtemp(dir=work, prefix="clips-")
     try:
@@ -141,12 +123,11 @@ def main(argv):
              f"{cfg.modules_name.replace('_', '+')}, {FLAGS.num_clips} synthetic clips of "
              f"{FLAGS.num_frames} frames ({FLAGS.num_frames // cfg.gop} GOPs of {cfg.gop}), "
              f"{FLAGS.height}x{FLAGS.width}, {meta['model'].upper()}"
-             f"{B.variant_note(cfg)}; keyframes % of P-frames / mIoU % over all frames")
-    md = R.markdown(report, title)
+             f"{reporting.variant_note(cfg)}; keyframes % of P-frames / mIoU % over all frames")
+    md = reporting.markdown_rgfs(report, title)
     print(md)
-    _write(os.path.join(out, "rgfs_benchmark.json"),
-           json.dumps(report, indent=2, default=_jsonable) + "\n")
-    _write(os.path.join(out, "rgfs_benchmark.md"), md + "\n")
+    reporting.write_json(report, os.path.join(out, "rgfs_benchmark.json"))
+    io_utils.write_text(os.path.join(out, "rgfs_benchmark.md"), md + "\n")
     print(f"wrote {out}/rgfs_benchmark.json and rgfs_benchmark.md in "
           f"{report['seconds'] / 60:.1f} minutes")
 

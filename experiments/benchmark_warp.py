@@ -21,13 +21,11 @@ calls, in ms, outputs fetched to NumPy; the entries of one input are called roun
 from other processes hits them alike) and the ratio uses the best (minimum) time, against the
 compiled kernel in the same run.
 """
-import time
-
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from taplab_tf import ops
+from taplab_tf import ops, timing
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("repeats", 10, "Timed calls per entry (median reported).")
@@ -43,18 +41,11 @@ CASES = [(128, 256, 19, 8), (256, 512, 19, 4), (128, 256, 128, 8)]
 
 
 def _time_group(fns, repeats, warmup):
-    """{name: (best_ms, median_ms)}; calls interleaved round-robin so that load from other processes
-    on a shared machine hits every entry alike."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            np.asarray(fn())
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            np.asarray(fn())
-            times[name].append(time.perf_counter() - t0)
-    return {name: (1e3 * min(t), 1e3 * float(np.median(t))) for name, t in times.items()}
+    """{name: (best_ms, median_ms)}; calls interleaved round-robin (taplab_tf.timing) so that
+    load from other processes on a shared machine hits every entry alike; outputs fetched."""
+    got = timing.round_robin({name: (lambda fn=fn: np.asarray(fn())) for name, fn in fns.items()},
+                             repeats, warmup)
+    return {name: (1e3 * t.best, 1e3 * t.median) for name, t in got.items()}
 
 
 @tf.function

@@ -15,8 +15,6 @@ not comparable with the paper's GPU FPS; only the ratios are.
 """
 from __future__ import annotations
 
-import time
-
 from absl import app, flags
 
 from taplab_tf.config import MODEL_NAMES
@@ -34,47 +32,11 @@ flags.DEFINE_list("checkpoints", [], "Also report these saved models (e.g. the s
 flags.DEFINE_integer("crop", None, "Also time an SxS input (the RGC crop: 512 at 1024x2048).",
                      lower_bound=8)
 
-PAPER_FPS = {"bl1": 33.2, "bl2": 29.3, "bl3": 7.2}  # Table 2, GTX 1080 Ti, 1024x2048
-
-
-def count_flops(model, height, width) -> int:
-    import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import \
-        convert_variables_to_constants_v2
-    fn = tf.function(lambda x: model(x, training=False))
-    concrete = fn.get_concrete_function(tf.TensorSpec([1, height, width, 3], tf.float32))
-    graph = convert_variables_to_constants_v2(concrete).graph
-    opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-    opts["output"] = "none"
-    prof = tf.compat.v1.profiler.profile(graph=graph, run_meta=tf.compat.v1.RunMetadata(),
-                                         cmd="op", options=opts)
-    return int(prof.total_float_ops)
-
-
-def time_forward(model, height, width, repeats):
-    """Median seconds of model(x) on its variables and of the frozen graph, interleaved."""
-    import numpy as np
-    import tensorflow as tf
-    from taplab_tf import models
-    fns = {"variables": tf.function(lambda x: model(x, training=False)),
-           "frozen": models.frozen_forward(model)}
-    x = tf.constant(np.random.default_rng(0).uniform(0, 255, (1, height, width, 3)),
-                    tf.float32)
-    for fn in fns.values():
-        fn(x).numpy()
-    times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn(x).numpy()
-            times[k].append(time.perf_counter() - t0)
-    return {k: float(np.median(v)) for k, v in times.items()}
-
-
 def main(argv):
     from experiments import common
     common.reject_extra_args(argv)
-    from taplab_tf import models
+    from taplab_tf import models, reporting
+    from taplab_tf.models.profile import count_flops, time_forward
     unknown = sorted(set(FLAGS.models) - set(models.MODEL_NAMES))
     if unknown:
         raise SystemExit(f"error: --models: unknown {unknown}; choose from "
@@ -109,11 +71,12 @@ def main(argv):
     print(f"\n{'model':14} {'stride':>6} {'params(M)':>10} {'GFLOPs':>9} {'CPU ms':>9} "
           f"{'frozen ms':>10} {'CPU rel.speed':>14} {'paper FPS':>10} {'paper rel.':>10}")
     base = dict((r[0], r) for r in rows).get("bl2")
+    paper_bl2 = reporting.paper_figures("bl2")[1]
     for name, params, flops, sec, _, stride in rows:
         rel = ("" if sec is None or base is None or base[3] is None
                else f"{base[3]['variables'] / sec['variables']:.2f}")
-        paper = PAPER_FPS.get(name)
-        prel = f"{paper / PAPER_FPS['bl2']:.2f}" if paper else ""
+        paper = reporting.paper_figures(name)[1]  # Table 2, GTX 1080 Ti, 1024x2048
+        prel = f"{paper / paper_bl2:.2f}" if paper else ""
         ms = "" if sec is None else f"{sec['variables'] * 1000:.0f}"
         fz = "" if sec is None else f"{sec['frozen'] * 1000:.0f}"
         print(f"{name:14} {stride:>6} {params / 1e6:>10.2f} {flops / 1e9:>9.1f} {ms:>9} {fz:>10} "

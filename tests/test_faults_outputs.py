@@ -44,20 +44,20 @@ def _half_then_fail(*args, **kwargs):
 
 def test_benchmark_json_and_plots_are_written_whole(tmp_path, monkeypatch):
     import matplotlib.figure
-    from taplab_tf.pipeline import benchmark as B
+    from taplab_tf import reporting
     path = str(tmp_path / "benchmark.json")
-    B.write_json({"rows": [1, 2]}, path)
+    reporting.write_json({"rows": [1, 2]}, path)
     plot = str(tmp_path / "sweep.png")
     rows = [{"x": 1, "y": 0.5}, {"x": 2, "y": 0.6}]
-    B.plot_sweep(rows, "x", [("y", "y")], plot, "x", "t")
+    reporting.plot_sweep(rows, "x", [("y", "y")], plot, "x", "t")
     before = {p: open(os.path.join(tmp_path, p), "rb").read() for p in os.listdir(tmp_path)}
     monkeypatch.setattr(json, "dump", _half_then_fail)
     with pytest.raises(OSError, match="disk full"):
-        B.write_json({"rows": [3]}, path)
+        reporting.write_json({"rows": [3]}, path)
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig",
                         lambda self, fname, **kw: _half_then_fail(self, fname))
     with pytest.raises(OSError, match="disk full"):
-        B.plot_sweep(rows, "x", [("y", "y")], plot, "x", "t")
+        reporting.plot_sweep(rows, "x", [("y", "y")], plot, "x", "t")
     after = {p: open(os.path.join(tmp_path, p), "rb").read() for p in os.listdir(tmp_path)}
     assert after == before
 

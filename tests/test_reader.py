@@ -343,9 +343,9 @@ def test_bad_arguments(clips):
 
 def test_inspect_video_writes_maps_and_stats(clips, tmp_path):
     import json
-    from experiments.inspect_video import inspect
-    out = inspect(clips["small"], str(tmp_path / "insp"), max_frames=6, save_frames=True,
-                  log=lambda *a: None)
+    from third_party.compressed_video.inspection import inspect_video
+    out = inspect_video(clips["small"], str(tmp_path / "insp"), max_frames=6, save_frames=True,
+                        log=lambda *a: None)
     d = tmp_path / "insp"
     assert (d / "types.txt").read_text().strip() == "IPPPIP"
     stats = json.loads((d / "stats.json").read_text())
@@ -358,6 +358,9 @@ def test_inspect_video_writes_maps_and_stats(clips, tmp_path):
     assert mv_png.shape == (100, 150, 3)
     assert (d / "residual" / "000002.png").exists() and (d / "frames" / "000000_I.png").exists()
     assert not (d / "mv" / "000000.png").exists()            # no vectors on I-frames
+    assert not [p for p in d.rglob("*") if ".partial" in p.name]  # no temporary left behind
+    with pytest.raises(ValueError, match="every"):
+        inspect_video(clips["small"], str(tmp_path / "insp2"), every=0, log=lambda *a: None)
 
 
 def test_vectors_match_synthetic_ground_truth_flow(tmp_path):

@@ -259,7 +259,8 @@ def test_benchmark_compares_the_triggers_across_qscales(tmp_path):
         assert on["keyframes"] == expected.sum() and on["thr_rgfs"] is None
         assert row["runs"]["ffw"]["keyframes"] == 0
         assert 0.0 <= on["miou"] <= 1.0
-    md = R.markdown(report, "title")
+    from taplab_tf import reporting
+    md = reporting.markdown_rgfs(report, "title")
     assert md.count("\n| 2 |") == 1 and md.count("\n| 10 |") == 1 and "title" in md
     assert "fixed thr zero" in md and "100.0% /" in md
     with pytest.raises(ValueError, match="base_qscale"):

@@ -14,7 +14,8 @@ each qscale the engine runs:
                 calibrated on other content does here.
 and reports each run's fraction of P-frames sent to phi (per clip and over all clips) and its
 mIoU over all frames. With rgfs_accumulate both the calibration and the triggers use the
-residual summed since the last keyframe.
+residual summed since the last keyframe. compare returns a plain report;
+taplab_tf.reporting.markdown_rgfs makes its README table.
 """
 from __future__ import annotations
 
@@ -179,45 +180,3 @@ def compare(model, cfg: config_lib.TapLabConfig, clips: Sequence[EncodedClip], *
             "miou_tolerance": miou_tolerance, "rows": rows, "checks": checks,
             "clips": [{"name": c.name, "seed": c.seed, "frames": int(len(c.labels))}
                       for c in clips]}
-
-
-def markdown(report: Dict, title: str) -> str:
-    """The README table: per qscale, each run's keyframe fraction and mIoU."""
-    f = report["fraction"]
-    extra = list(report.get("extra_thresholds", {}))
-
-    def cell(x):
-        return f"{100 * x['fraction']:.1f}% / {100 * x['miou']:.1f}"
-    base = f"{report['base_qscale']:g}"
-    lines = [f"**{title}**", "",
-             "| qscale | median P-frame sum \\|Res\\| (1024x2048) | online (causal) | online per "
-             f"clip | fixed thr calibrated at qscale {base} | thr recalibrated at this qscale "
-             "(oracle) | online - oracle mIoU | "
-             + "".join(f"fixed thr {name} | " for name in extra) + "no RGFS mIoU |",
-             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | " + "---: | " * len(extra)
-             + "---: |"]
-    for row in report["rows"]:
-        r = row["runs"]
-        on = r["online"]
-        per_clip = ", ".join(f"{100 * v:.1f}" for v in on["clip_fractions"])
-        lines.append(
-            f"| {row['qscale']:g} | {row['p_score_percentiles']['50']:.3g} | {cell(on)} | "
-            f"{per_clip} | {cell(r['fixed'])} | {cell(r['recalibrated'])} | "
-            f"{100 * (on['miou'] - r['recalibrated']['miou']):+.2f} | "
-            + "".join(f"{cell(r[f'thr={name}'])} | " for name in extra)
-            + f"{100 * r['ffw']['miou']:.1f} |")
-    c = report["checks"]
-    lines += ["", f"Cells: keyframes (% of P-frames) / mIoU (%, all frames). Target "
-                  f"{100 * f:.0f}%. Online fraction on every clip and qscale within "
-                  f"{100 * report['tolerance']:.0f} points: "
-                  f"{'yes' if c['online_fraction_on_target'] else 'NO'} "
-                  f"({100 * c['online_clip_fractions_range'][0]:.1f}-"
-                  f"{100 * c['online_clip_fractions_range'][1]:.1f}%). Online mIoU minus the "
-                  f"offline-calibrated threshold's at qscale {base}: "
-                  f"{100 * c['online_miou_gap_at_base_qscale']:+.2f} points. Fixed threshold "
-                  f"calibrated at qscale {base} ({report['thr_rgfs_calibrated_at_base']:.4g}): "
-                  f"{100 * c['fixed_fraction_range'][0]:.1f}-"
-                  f"{100 * c['fixed_fraction_range'][1]:.1f}% across qscales"
-                  + "".join(f"; {name}: {100 * lo:.1f}-{100 * hi:.1f}%" for name, (lo, hi)
-                            in c["extra_threshold_fraction_ranges"].items()) + "."]
-    return "\n".join(lines)
