@@ -69,8 +69,12 @@ def _frames(bg, objs, height, width, num_frames, vx, vy, pad):
         fx, fy = x0 - ix, y0 - iy
         crop = bg[iy:iy + height + 1, ix:ix + width + 1]
         if fx or fy:
+            # frame(x, y) = crop(x + fx, y + fy): the inverse map (without WARP_INVERSE_MAP,
+            # warpAffine samples crop(x - fx, y - fy), and the pan alternated between 1.5 and
+            # 3.5 px a frame instead of 2.5)
             m = np.float32([[1, 0, fx], [0, 1, fy]])
-            frame = cv2.warpAffine(crop, m, (width, height), flags=cv2.INTER_LINEAR)
+            frame = cv2.warpAffine(crop, m, (width, height),
+                                   flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
         else:
             frame = np.ascontiguousarray(crop[:height, :width])
         for o in objs:
