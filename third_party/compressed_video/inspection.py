@@ -23,9 +23,10 @@ not at all (a unique temporary name beside it, then os.replace).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Iterator, Optional
 
 import numpy as np
 
@@ -62,29 +63,31 @@ def mv_legend(size: int = 129, max_motion: float = 8.0) -> np.ndarray:
     return mv_to_hsv_image(mv, size, size, max_motion)
 
 
+@contextlib.contextmanager
+def _written_whole(path: str) -> Iterator[str]:
+    """Yields a unique temporary name beside path (the package's one, encoder._temporary_name)
+    and renames it onto path when the block ends; on any exception it is removed."""
+    tmp = _temporary_name(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
 def _save_png(path: str, image: np.ndarray) -> None:
     """RGB (or grey) image -> PNG at path, whole or not at all."""
     import cv2
-    tmp = _temporary_name(path)
-    try:
-        bgr = np.ascontiguousarray(image[..., ::-1]) if image.ndim == 3 else image
-        if not cv2.imwrite(tmp, bgr):
+    with _written_whole(path) as tmp:
+        if not cv2.imwrite(tmp, np.ascontiguousarray(image[..., ::-1]) if image.ndim == 3
+                           else image):
             raise OSError(f"cannot write {path}")
-        os.replace(tmp, path)
-    except BaseException:
-        _remove(tmp)
-        raise
 
 
 def _save_text(path: str, text: str) -> None:
-    tmp = _temporary_name(path)
-    try:
-        with open(tmp, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        _remove(tmp)
-        raise
+    with _written_whole(path) as tmp, open(tmp, "w") as fh:
+        fh.write(text)
 
 
 def inspect_video(video_path: str, output_dir: str, max_frames: Optional[int] = None,
