@@ -116,8 +116,10 @@ TAPLAB_INLINE void StoreLabels(const V8I& v, int64_t n, uint8_t* out) {
 // Vectorised over 8 source pixels at a time.
 TAPLAB_AVX2_CLONES static void PrepareRow(const float* row, int64_t w, int64_t C, int64_t w_pad,
                                           float* t, int32_t* arg, float* margin, float* mag) {
-  for (int64_t x = 0; x < w; ++x) {
-    for (int64_t c = 0; c < C; ++c) t[c * w_pad + x] = row[x * C + c];
+  for (int64_t c = 0; c < C; ++c) {
+    float* tc = t + c * w_pad;
+    const float* rc = row + c;
+    for (int64_t x = 0; x < w; ++x) tc[x] = rc[x * C];
   }
   const V8I sign = Splat(static_cast<int32_t>(0x7fffffff));
   const V8F big = Splat(kMaxAbs);
@@ -243,7 +245,6 @@ class CellUpsampler {
   void Rows(const float* in, OutT* out, int64_t begin, int64_t end) const {
     const int64_t C = C_, W = W_;
     Slot slots[2] = {Slot(*this), Slot(*this)};
-    std::unique_ptr<int32_t[]> label(new int32_t[W8_]);
     std::unique_ptr<OutT[]> fill(new OutT[W8_]);
     std::unique_ptr<bool[]> full(new bool[tiles_]);
     auto find = [&](int64_t key) -> Slot* {
@@ -273,8 +274,10 @@ class CellUpsampler {
         b = key_b == key_a ? a : other(a);
         if (b != a) b->Prepare(in, key_b);
       }
-      // Labels of the cells where all four source vectors agree with a safe margin.
+      // Labels of the cells where all four source vectors agree with a safe margin; the tiles
+      // that hold any other cell's pixels take the full path.
       bool any_full = false;
+      std::fill(full.get(), full.get() + tiles_, false);
       for (const Cell& cell : cells_) {
         const int32_t k = a->arg[cell.lower];
         int32_t value = -1;
@@ -286,20 +289,18 @@ class CellUpsampler {
                                      std::max(b->mag[cell.lower], b->mag[cell.upper]));
           if (m > big * kMarginRelative + kMarginAbsolute) value = k;
         }
-        any_full = any_full || value < 0;
-        for (int64_t x = cell.begin; x < cell.end; ++x) label[x] = value;
+        const OutT fill_value = static_cast<OutT>(value < 0 ? 0 : value);
+        for (int64_t x = cell.begin; x < cell.end; ++x) fill[x] = fill_value;
+        if (value < 0) {
+          any_full = true;
+          for (int64_t t = cell.begin / 8; t <= (cell.end - 1) / 8; ++t) full[t] = true;
+        }
       }
-      for (int64_t x = 0; x < W; ++x) fill[x] = static_cast<OutT>(label[x] < 0 ? 0 : label[x]);
       OutT* dst = out + r * W;
       for (int64_t k = 0; k < rows; ++k) std::memcpy(dst + k * W, fill.get(), W * sizeof(OutT));
       if (!any_full) {
         r = r_end;
         continue;
-      }
-      for (int64_t t = 0; t < tiles_; ++t) {
-        bool f = false;
-        for (int64_t x = 8 * t; x < std::min(8 * t + 8, W); ++x) f = f || label[x] < 0;
-        full[t] = f;
       }
       for (int64_t t = 0; t < tiles_; ++t) {
         if (!full[t]) continue;
