@@ -1,8 +1,8 @@
 """Throughput of the Beam pipeline on N workers against segment's directory mode (one video after
 another), measured in one run on the same videos:
 
-    python -m experiments.benchmark_beam [--num_videos=4 --num_frames=48 --height=240
-                                          --width=320 --workers=2 --checkpoint=...]
+    python -m experiments.benchmark_beam [--num_videos=4 --num_frames=120 --height=360
+                                          --width=480 --workers=2 --checkpoint=...]
 
 It generates the synthetic clips (taplab_tf.data.synthetic, MPEG-4 Part 2 at --gop), then times
 two end-to-end runs of the apps as a user runs them, each in its own process (interpreter start,
@@ -28,9 +28,9 @@ from experiments import flags as flags_lib
 
 flags_lib.define_workspace_flags()
 flags.DEFINE_integer("num_videos", 4, "Synthetic clips to segment.", lower_bound=1)
-flags.DEFINE_integer("num_frames", 48, "Frames of each clip.", lower_bound=1)
-flags.DEFINE_integer("height", 240, "Height of the clips.", lower_bound=16)
-flags.DEFINE_integer("width", 320, "Width of the clips.", lower_bound=16)
+flags.DEFINE_integer("num_frames", 120, "Frames of each clip.", lower_bound=1)
+flags.DEFINE_integer("height", 360, "Height of the clips.", lower_bound=16)
+flags.DEFINE_integer("width", 480, "Width of the clips.", lower_bound=16)
 flags.DEFINE_integer("gop", 12, "GOP of the clips and of the engine.", lower_bound=1)
 flags.DEFINE_integer("seed", 1, "Seed of the first clip (the others follow).")
 flags.DEFINE_integer("workers", 2, "Beam DirectRunner worker processes.", lower_bound=1)
