@@ -5,7 +5,9 @@ The reference is the TF path (tf.argmax of tf.image.resize, bilinear), and the e
 must never change a label, including at ties and near-ties (see cc/kernels/upsample_argmax.h).
 """
 import os
+import pathlib
 import shutil
+import subprocess
 import zlib
 
 import numpy as np
@@ -13,6 +15,7 @@ import pytest
 import tensorflow as tf
 
 from taplab_tf import ops
+from taplab_tf.ops import build
 
 pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None,
                                 reason="no C++ compiler: the compiled kernels cannot be built")
@@ -142,3 +145,26 @@ def test_full_resolution_smooth_and_noise_exact():
 def test_bad_method_is_one_clear_error():
     with pytest.raises(ValueError, match="method must be one of"):
         ops.upsample_argmax(np.zeros((1, 2, 2, 3), np.float32), (4, 4), method="fast")
+
+
+@pytest.mark.parametrize("variant", [[], ["-DTAPLAB_BASELINE_ONLY"]], ids=["dispatch", "baseline"])
+def test_kernel_header_alone_under_sanitizers(tmp_path, variant):
+    """The cells kernel's header without TensorFlow (tests/cc/upsample_argmax_check.cc): random
+    cases against a per-pixel reference of TF's arithmetic, with the AVX2 paths and without
+    them (the portable code the Python tests never reach on an AVX2 machine), under
+    AddressSanitizer and UBSan (reads past a row or a tile would show)."""
+    source = pathlib.Path(__file__).parent / "cc" / "upsample_argmax_check.cc"
+    binary = tmp_path / "check"
+    cxx = os.environ.get("CXX", "g++")
+    command = [cxx, "-std=c++17", "-O1", "-ffp-contract=off", "-fsanitize=address,undefined",
+               "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", *variant,
+               "-I", str(build.SOURCE_DIR / "kernels"), str(source), "-o", str(binary), "-lpthread"]
+    compiled = subprocess.run(command, capture_output=True, text=True)
+    if compiled.returncode != 0 and "asan" in compiled.stderr.lower():
+        pytest.skip("no AddressSanitizer runtime for this compiler")
+    assert compiled.returncode == 0, compiled.stderr[-2000:]
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
+    run = subprocess.run([str(binary), "150", "7"], capture_output=True, text=True, env=env,
+                         timeout=600)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-2000:]
+    assert "150 cases, 0 failures" in run.stdout

@@ -1,0 +1,84 @@
+// Standalone check of the cells kernel (taplab_tf/ops/cc/kernels/upsample_argmax.h, TF-free)
+// against a per-pixel reference written from TF's ResizeBilinear arithmetic (compute_lerp, then
+// argmax with ties to the first channel): random cases of noise, smooth, integer (ties),
+// near-tie and special (NaN, Inf, huge, subnormal) logits, odd sizes, up- and downsampling,
+// int32 and uint8 labels, 1-3 threads on disjoint row ranges. Exit status 1 on any difference.
+// Built and run by tests/test_ops_upsample_argmax.py (with and without the AVX2 paths, under
+// AddressSanitizer and UBSan):  g++ -std=c++17 -O1 -ffp-contract=off -I <kernels> this.cc
+#include "upsample_argmax.h"
+#include <cstdio>
+#include <random>
+#include <thread>
+using namespace taplab::upsample_argmax;
+
+// TF ResizeBilinear compute_lerp per pixel, then argmax (strict >).
+template <typename OutT>
+void Reference(const float* in, int64_t N, int64_t h, int64_t w, int64_t C, int64_t H, int64_t W, OutT* out) {
+  auto ys = InterpolationWeights(H, h), xs = InterpolationWeights(W, w);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t y = 0; y < H; ++y)
+      for (int64_t x = 0; x < W; ++x) {
+        const float* tl = in + ((n * h + ys[y].lower) * w + xs[x].lower) * C;
+        const float* tr = in + ((n * h + ys[y].lower) * w + xs[x].upper) * C;
+        const float* bl = in + ((n * h + ys[y].upper) * w + xs[x].lower) * C;
+        const float* br = in + ((n * h + ys[y].upper) * w + xs[x].upper) * C;
+        float best = 0; int32_t arg = 0;
+        for (int64_t c = 0; c < C; ++c) {
+          const float top = tl[c] + (tr[c] - tl[c]) * xs[x].lerp;
+          const float bottom = bl[c] + (br[c] - bl[c]) * xs[x].lerp;
+          const float v = top + (bottom - top) * ys[y].lerp;
+          if (c == 0 || v > best) { best = v; arg = c; }
+        }
+        out[(n * H + y) * W + x] = (OutT)arg;
+      }
+}
+
+int fails = 0;
+template <typename OutT>
+void Check(const char* what, const std::vector<float>& in, int64_t N, int64_t h, int64_t w, int64_t C, int64_t H, int64_t W, int threads) {
+  std::vector<OutT> a(N * H * W), b(N * H * W, 77);
+  Reference(in.data(), N, h, w, C, H, W, a.data());
+  CellUpsampler<OutT> up(N, h, w, C, H, W);
+  int64_t rows = up.rows();
+  std::vector<std::thread> ts;
+  for (int i = 0; i < threads; ++i) ts.emplace_back([&, i] { up.Rows(in.data(), b.data(), rows * i / threads, rows * (i + 1) / threads); });
+  for (auto& t : ts) t.join();
+  int64_t bad = 0;
+  for (size_t i = 0; i < a.size(); ++i) bad += a[i] != b[i];
+  if (bad) { fails++; printf("FAIL %s N%ld h%ld w%ld C%ld -> %ldx%ld: %ld differ\n", what, N, h, w, C, H, W, bad); }
+}
+
+int main(int argc, char** argv) {
+  std::mt19937 rng(argc > 2 ? atoi(argv[2]) : 1);
+  std::normal_distribution<float> nd;
+  int cases = 0;
+  for (int iter = 0; iter < (argc > 1 ? atoi(argv[1]) : 200); ++iter) {
+    int64_t N = 1 + rng() % 2, h = 1 + rng() % 20, w = 1 + rng() % 30;
+    int64_t Cs[] = {1, 2, 3, 11, 19, 40};
+    int64_t C = Cs[rng() % 6];
+    int64_t s = 1 + rng() % 9;
+    int64_t H = h * s + (rng() % 3 == 0 ? (int64_t)(rng() % 7) - 3 : 0), W = w * s + (rng() % 3 == 0 ? (int64_t)(rng() % 7) - 3 : 0);
+    if (rng() % 8 == 0) { H = 1 + rng() % 40; W = 1 + rng() % 40; }
+    H = std::max<int64_t>(H, 1); W = std::max<int64_t>(W, 1);
+    int kind = rng() % 5;
+    std::vector<float> in(N * h * w * C);
+    // kind 0 noise; 1 smooth (blobby class maps); 2 ties (rounded); 3 smooth with a few NaN/inf/huge; 4 near-ties
+    std::vector<float> cx(C), cy(C);
+    for (int64_t c = 0; c < C; ++c) { cx[c] = rng() % 100 / 100.f * w; cy[c] = rng() % 100 / 100.f * h; }
+    for (int64_t n = 0; n < N; ++n) for (int64_t y = 0; y < h; ++y) for (int64_t x = 0; x < w; ++x) for (int64_t c = 0; c < C; ++c) {
+      float& v = in[((n * h + y) * w + x) * C + c];
+      if (kind == 0) v = nd(rng);
+      else if (kind == 2) v = std::round(nd(rng));
+      else v = 10.f - 0.3f * std::hypot(x - cx[c], y - cy[c]) + 0.05f * nd(rng);
+      if (kind == 4 && c == 1 && C > 1) v = in[((n * h + y) * w + x) * C] + (rng() % 3) * 1e-6f;
+      if (kind == 3 && rng() % 50 == 0) { float sp[] = {NAN, INFINITY, -INFINITY, 3e38f, -3e38f, 1e31f, 1e-40f}; v = sp[rng() % 7]; }
+    }
+    int threads = 1 + rng() % 3;
+    const char* names[] = {"noise", "smooth", "ties", "special", "neartie"};
+    Check<int32_t>(names[kind], in, N, h, w, C, H, W, threads);
+    Check<uint8_t>(names[kind], in, N, h, w, C, H, W, threads);
+    cases++;
+  }
+  printf("%d cases, %d failures\n", cases, fails);
+  return fails != 0;
+}
