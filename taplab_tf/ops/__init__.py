@@ -4,7 +4,9 @@
             interpolation='nearest'|'bilinear', border='clamp'|'zeros') -> [N, h, w, C]
         Feature-flow warp with block motion vectors (Eq. 1); see taplab_tf.ops.mv_warp.
     upsample_argmax(logits, size) -> int32 [N, H, W]
-        argmax(tf.image.resize(logits, size, 'bilinear')) without the [N, H, W, C] tensor.
+        argmax(tf.image.resize(logits, size, 'bilinear')) without the [N, H, W, C] tensor; the
+        kernel fills cells whose four source argmaxes agree (with a margin rounding cannot
+        overturn) without interpolating, so the labels stay exactly equal.
     logits_to_labels(logits, height, width, output_stride) -> [N, height, width]
         The one logits-to-labels rule (upsample to the stride's frame, argmax, crop).
     backend() -> 'cpp' | 'tf-fallback'
