@@ -21,10 +21,13 @@ Inputs, at --frame (1024x2048 by default):
              (taplab_tf/assets/bl2_synthetic, C = 19).
 "agree %" is the share of output pixels whose four source pixels have one argmax (the shortcut
 also needs a margin, so it covers at most that share). Times: best and median of --repeats calls
-in ms; "x cells" = best / best of cells. The CPU, the intra-op threads and the load average before
-and after the timing are printed: compare figures only from quiet runs on the same machine.
+in ms; "x cells" = best / best of cells; "cpu ms" the median CPU time of the process per call
+(a second round-robin pass, timed with time.process_time). The CPU, the intra-op threads and the
+load average before and after the timing are printed: compare figures only from quiet runs on
+the same machine.
 """
 import os
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -133,8 +136,10 @@ def main(argv):
     rows = []
     for name, logits, stride in inputs:
         size = (logits.shape[1] * stride, logits.shape[2] * stride)
-        reference = tf.function(lambda x, size=size: ops.upsample_argmax(
-            x, size, backend="tf", output_dtype=tf.uint8))
+        def tf_path(x, size=size):
+            return ops.upsample_argmax(x, size, backend="tf", output_dtype=tf.uint8)
+
+        reference = tf.function(tf_path, autograph=False)
         fns = {
             "cells": lambda x=logits, size=size: ops.upsample_argmax(
                 x, size, backend="cpp", output_dtype=tf.uint8).numpy(),
@@ -148,23 +153,26 @@ def main(argv):
                 raise SystemExit(f"{name}: cells and {what} labels differ at "
                                  f"{int(np.sum(labels['cells'] != labels[what]))} pixels")
         got = timing.round_robin(fns, FLAGS.repeats, FLAGS.warmup)
+        cpu = timing.round_robin(fns, FLAGS.repeats, 0, clock=time.process_time)
         share = _agree_share(logits.numpy(), size)
         shape = "x".join(str(d) for d in logits.shape[1:])
         for what, t in got.items():
             rows.append((name, shape, f"{size[0]}x{size[1]}", what, 1e3 * t.best, 1e3 * t.median,
-                         t.best / got["cells"].best, share))
+                         t.best / got["cells"].best, 1e3 * cpu[what].median, share))
     load_after = os.getloadavg()
 
     threads = FLAGS.threads or "default"
     print(f"\nCPU: {provenance.cpu_name()}, {os.cpu_count()} cores, intra-op threads: {threads}; "
           f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}")
     print(f"{'input':<24} {'logits':<12} {'labels':<10} {'impl':<6} {'best ms':>8} "
-          f"{'median':>8} {'x cells':>8} {'agree %':>8}")
-    for name, shape, size, what, best, median, ratio, share in rows:
+          f"{'median':>8} {'x cells':>8} {'cpu ms':>8} {'agree %':>8}")
+    for name, shape, size, what, best, median, ratio, cpu_ms, share in rows:
         print(f"{name:<24} {shape:<12} {size:<10} {what:<6} {best:8.2f} {median:8.2f} "
-              f"{ratio:8.2f} {100 * share:8.1f}")
+              f"{ratio:8.2f} {cpu_ms:8.2f} {100 * share:8.1f}")
     print("\nAll three give identical labels on every input (checked before timing). "
-          "best/median over --repeats round-robin calls; x cells = best / best of cells.")
+          "best/median: wall clock over --repeats round-robin calls; x cells = best / best of "
+          "cells; cpu ms: median CPU time of the process per call (all its threads; less "
+          "sensitive to other load than wall clock, but not what a frame waits for).")
 
 
 if __name__ == "__main__":

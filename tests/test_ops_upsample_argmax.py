@@ -168,3 +168,23 @@ def test_kernel_header_alone_under_sanitizers(tmp_path, variant):
                          timeout=600)
     assert run.returncode == 0, (run.stdout + run.stderr)[-2000:]
     assert "150 cases, 0 failures" in run.stdout
+
+
+def test_benchmark_output_step_runs_small(tmp_path):
+    """experiments.benchmark_output_step end to end on a small frame (noise and smooth inputs):
+    it checks the three paths' labels are identical, then prints one row per path and input."""
+    import sys  # pylint: disable=import-outside-toplevel
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    run = subprocess.run([sys.executable, "-m", "experiments.benchmark_output_step",
+                          "--frame=64,96", "--repeats=1", "--warmup=0", "--trained=false"],
+                         capture_output=True, text=True, cwd=root, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    table = [line for line in run.stdout.splitlines() if " 64x96 " in line]
+    assert len(table) == 9, run.stdout  # 3 inputs x (cells, rows, tf)
+    assert "CPU: " in run.stdout
+    bad = subprocess.run([sys.executable, "-m", "experiments.benchmark_output_step",
+                          "--frame=4,x"], capture_output=True, text=True, cwd=root, env=env,
+                         timeout=600)
+    assert bad.returncode != 0 and "--frame" in bad.stderr and "Traceback" not in bad.stderr
