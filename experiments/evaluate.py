@@ -33,7 +33,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     common.reject_extra_args(argv)
-    cfg = flags_lib.config_from_flags()
+    cfg = flags_lib.config_from_flags().replace(propagation=FLAGS.propagation)
     from taplab_tf.pipeline import evaluate
     if not os.path.isdir(FLAGS.data_dir):
         raise SystemExit(f"error: --data_dir {FLAGS.data_dir} does not exist")
@@ -45,7 +45,7 @@ def main(argv):
                          f"{FLAGS.dataset}")
     clips = common.run_or_exit(lambda: evaluate.list_clips(FLAGS.dataset, FLAGS.data_dir,
                                                            FLAGS.split))
-    engine = common.make_engine(model, cfg, propagation=FLAGS.propagation)
+    engine = common.make_engine(model, cfg)
     result = common.run_or_exit(lambda: evaluate.evaluate_clips(
         engine, clips, FLAGS.dataset, cfg.gop, seed=FLAGS.seed, qscale=FLAGS.qscale,
         max_clips=FLAGS.max_clips))

@@ -10,9 +10,18 @@ Names follow the paper (Feng et al., "TapLab", TPAMI) so that a reader can find 
   thr_rgfs       a P-frame goes to phi where sum |Res| > thr_rgfs (3.6e7 at 1024x2048).
   rgfs_fraction  0 (default): Eq. 4 with thr_rgfs. In (0, 1): RGFS sends this fraction of
                  P-frames to phi, its threshold chosen online from the stream's own residual
-                 sums (pipeline.modules.OnlineRGFSTrigger; thr_rgfs is then unused), so that it
+                 sums (pipeline.decisions.OnlineRGFSTrigger; thr_rgfs is unused), so that it
                  carries across encoders' quantisers, contents and frame sizes.
   alpha          RGC blending weight, F[R] = (1 - alpha) F_warped[R] + alpha phi(I[R]) (Eq. 6).
+  propagation    how features reach the frames between keyframes (pipeline.propagation): 'mv',
+                 FFW by the stream's motion vectors (Eq. 1, the paper), or a baseline of Table 3
+                 on equal footing: optical flow from the decoded frames ('flow_dis',
+                 'flow_farneback'), or 'itp', linear interpolation between the neighbouring
+                 I-frames (its results come a GOP late; RGC and RGFS do not apply to it).
+  warp_interpolation  FFW's lookup of the previous logits: 'nearest' (the paper's gather) or
+                 'bilinear'.
+  scale_to_frame True (default): region_shape, region_stride and thr_rgfs, stated at 1024x2048,
+                 are scaled to the video's frame size; False takes them literally.
 
 Two variants of the original code, off by default (the paper's Eq. 3 and Eq. 4 as written):
   rgc_accumulate   region scores add up across the GOP; the chosen region's score is reset.
@@ -23,7 +32,7 @@ Two variants of the original code, off by default (the paper's Eq. 3 and Eq. 4 a
 region_shape, region_stride and thr_rgfs are stated at the paper's 1024x2048. At other frame sizes
 the engine uses `scaled_to` (the region grid scaled with the frame, on the 16-pixel block grid) and
 `scaled_thr_rgfs` (the threshold scaled with the frame area: sum |Res| grows with the number of
-pixels); TapLabEngine(scale_to_frame=False) takes them literally instead.
+pixels); scale_to_frame=False takes them literally instead.
 """
 from __future__ import annotations
 
@@ -38,6 +47,11 @@ RGC = "rgc"
 RGFS = "rgfs"
 ALL_MODULES = (FFW, RGC, RGFS)
 MODEL_NAMES = ("bl1", "bl2", "bl3")  # the one list (tests/test_constants.py: = networks.NETWORKS)
+# Propagations (TapLabConfig.propagation): the names of pipeline.propagation.PROPAGATORS, listed
+# here so that a config is checked without TensorFlow (tests/test_propagation.py: the same names).
+PROPAGATIONS = ("mv", "flow_dis", "flow_farneback", "itp")
+WARP_INTERPOLATIONS = ("nearest", "bilinear")
+_SWITCHES = ("rgc_accumulate", "rgfs_accumulate", "scale_to_frame")  # TapLabConfig's bool fields
 
 # The frame size at which the paper states thr_rgfs and the region grid.
 REFERENCE_SIZE = (1024, 2048)
@@ -84,12 +98,17 @@ class TapLabConfig:
     # FFW, RGC and the output then work at stride output_stride / input_scale of the video, which
     # must be an integer (TapLabEngine snaps to the nearest one). 1.0: the paper (no resize).
     input_scale: float = 1.0
+    propagation: str = "mv"  # FFW (Eq. 1); or a baseline of Table 3 (PROPAGATIONS)
+    warp_interpolation: str = "nearest"  # FFW's lookup: the paper's gather, or 'bilinear'
+    scale_to_frame: bool = True  # region grid and thr_rgfs scaled from 1024x2048 to the video
 
     def __post_init__(self):
         object.__setattr__(self, "modules", parse_modules(self.modules))
         object.__setattr__(self, "region_shape", tuple(int(v) for v in self.region_shape))
         self.validate()
         object.__setattr__(self, "rgfs_fraction", float(self.rgfs_fraction))  # np.float32 -> JSON
+        for name in _SWITCHES:
+            object.__setattr__(self, name, bool(getattr(self, name)))  # np.bool_ -> JSON
 
     # -- validation ------------------------------------------------------------------------
     def validate(self) -> "TapLabConfig":
@@ -115,6 +134,16 @@ class TapLabConfig:
                               f"thr_rgfs), got {self.rgfs_fraction!r}")
         if not 0.0 <= self.alpha <= 1.0:
             raise ConfigError(f"alpha: must lie in [0, 1], got {self.alpha}")
+        if self.propagation not in PROPAGATIONS:
+            raise ConfigError(f"propagation: {self.propagation!r} is not one of "
+                              f"{list(PROPAGATIONS)}")
+        if self.warp_interpolation not in WARP_INTERPOLATIONS:
+            raise ConfigError(f"warp_interpolation: {self.warp_interpolation!r} is not one of "
+                              f"{list(WARP_INTERPOLATIONS)}")
+        for name in _SWITCHES:
+            v = getattr(self, name)
+            if not (isinstance(v, bool) or getattr(getattr(v, "dtype", None), "kind", "") == "b"):
+                raise ConfigError(f"{name}: must be True or False, got {v!r}")
         return self
 
     def check_frame(self, height: int, width: int, min_size: int = 1) -> None:

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from taplab_tf import config as C
 from taplab_tf.pipeline import engine as E
-from taplab_tf.pipeline import modules as M
+from taplab_tf.pipeline import decisions as M
 from tests.helpers.stream import H, STRIDE, W, clip, tiny_model
 
 
@@ -44,8 +44,9 @@ def test_ffw_follows_a_uniform_shift():
 
 
 def test_rgc_picks_the_region_holding_the_residual():
-    cfg = C.TapLabConfig(modules="ffw,rgc", region_shape=(32, 32), region_stride=16)
-    engine = E.TapLabEngine(tiny_model(), cfg, scale_to_frame=False)
+    cfg = C.TapLabConfig(modules="ffw,rgc", region_shape=(32, 32), region_stride=16,
+                         scale_to_frame=False)
+    engine = E.TapLabEngine(tiny_model(), cfg)
     frames = clip(2)
     counts = np.zeros((H // 16, W // 16), np.int32)
     counts[2, 6] = 200  # a residual block at rows 32-48, cols 96-112
@@ -64,8 +65,9 @@ def test_rgc_picks_the_region_holding_the_residual():
 
 
 def test_rgc_alpha_blends():
-    cfg = C.TapLabConfig(modules="ffw,rgc", region_shape=(32, 32), region_stride=16, alpha=0.25)
-    engine = E.TapLabEngine(tiny_model(), cfg, scale_to_frame=False)
+    cfg = C.TapLabConfig(modules="ffw,rgc", region_shape=(32, 32), region_stride=16, alpha=0.25,
+                         scale_to_frame=False)
+    engine = E.TapLabEngine(tiny_model(), cfg)
     frames = clip(2)
     r0, r1 = list(engine.segment(frames, keep_logits=True))
     y, x, h, w = r1.rgc_region
@@ -77,8 +79,8 @@ def test_rgc_alpha_blends():
 
 
 def test_rgfs_fires_above_the_threshold_only():
-    cfg = C.TapLabConfig(modules="ffw,rgfs", thr_rgfs=1000.0)
-    engine = E.TapLabEngine(tiny_model(), cfg, scale_to_frame=False)
+    cfg = C.TapLabConfig(modules="ffw,rgfs", thr_rgfs=1000.0, scale_to_frame=False)
+    engine = E.TapLabEngine(tiny_model(), cfg)
     frames = clip(4)
     frames[1].residual_sum = 999.0
     frames[2].residual_sum = 1001.0
@@ -96,24 +98,21 @@ def test_rgfs_threshold_scales_with_frame_area():
 
 
 def test_rgfs_accumulate_variant_sums_since_the_keyframe():
-    cfg = C.TapLabConfig(modules="ffw,rgfs", thr_rgfs=100.0)
-    engine = E.TapLabEngine(tiny_model(), cfg, scale_to_frame=False, rgfs_accumulate=True)
+    cfg = C.TapLabConfig(modules="ffw,rgfs", thr_rgfs=100.0, scale_to_frame=False)
+    engine = E.TapLabEngine(tiny_model(), cfg.replace(rgfs_accumulate=True))
     frames = clip(5)
     for f in frames[1:]:
         f.residual_sum = 40.0
     assert [r.action for r in engine.segment(frames)] == ["phi", "ffw", "ffw", "rgfs", "ffw"]
-    # The same variant set in the config (where the flags put it); Eq. 4 as written never fires.
-    from_config = E.TapLabEngine(tiny_model(), cfg.replace(rgfs_accumulate=True),
-                                 scale_to_frame=False)
-    assert [r.action for r in from_config.segment(frames)] == ["phi", "ffw", "ffw", "rgfs", "ffw"]
-    plain = E.TapLabEngine(tiny_model(), cfg, scale_to_frame=False)
+    # Eq. 4 as written never fires.
+    plain = E.TapLabEngine(tiny_model(), cfg)
     assert [r.action for r in plain.segment(frames)] == ["phi"] + ["ffw"] * 4
 
 
 def test_traced_once_per_shape_over_a_30_frame_clip():
     cfg = C.TapLabConfig(modules="ffw,rgc,rgfs", region_shape=(32, 32), region_stride=16,
-                         thr_rgfs=500.0)
-    engine = E.TapLabEngine(tiny_model(), cfg, scale_to_frame=False)
+                         thr_rgfs=500.0, scale_to_frame=False)
+    engine = E.TapLabEngine(tiny_model(), cfg)
     frames = clip(30, gop=12, mv=np.ones((H // 16, W // 16, 2), np.float32))
     for f in frames[5::7]:
         f.residual_sum = 1e6
@@ -159,8 +158,8 @@ def test_reader_errors_reach_the_caller():
 
 
 def test_region_too_large_for_the_frame_is_a_clear_error():
-    cfg = C.TapLabConfig(modules="ffw,rgc", region_shape=(128, 128))
-    engine = E.TapLabEngine(tiny_model(), cfg, scale_to_frame=False)
+    cfg = C.TapLabConfig(modules="ffw,rgc", region_shape=(128, 128), scale_to_frame=False)
+    engine = E.TapLabEngine(tiny_model(), cfg)
     with pytest.raises(E.EngineError, match="region_shape"):
         list(engine.segment(clip(2)))
 
@@ -189,8 +188,8 @@ def test_region_scorer_accumulate_resets_the_chosen_region():
 
 
 def test_itp_interpolates_between_the_neighbouring_keyframes():
-    engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="ffw", gop=4),
-                            propagation="itp")
+    engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="ffw", gop=4,
+                                                         propagation="itp"))
     frames = clip(7, gop=4)  # I P P P I P P: the stream ends without a closing I-frame
     results = list(engine.segment(frames, keep_logits=True))
     assert [r.index for r in results] == list(range(7))
@@ -204,7 +203,7 @@ def test_itp_interpolates_between_the_neighbouring_keyframes():
 
 @pytest.mark.parametrize("propagation", ["flow_dis", "flow_farneback"])
 def test_flow_baselines_run_through_the_same_engine(propagation):
-    engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="ffw"), propagation=propagation)
+    engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="ffw", propagation=propagation))
     frames = clip(3)
     frames[1].image = frames[0].image.copy()  # no motion: the flow warp keeps the features
     results = list(engine.segment(frames, keep_logits=True))

@@ -67,8 +67,8 @@ def test_ffw_moves_the_logits_by_the_motion_over_the_video_stride():
 def test_rgc_region_snaps_to_the_video_stride_and_blends_phi_on_the_resized_crop():
     model = model_()
     cfg = C.TapLabConfig(modules="ffw,rgc", region_shape=(38, 38), region_stride=20,
-                         input_scale=0.5)
-    engine = E.TapLabEngine(model, cfg, scale_to_frame=False)
+                         input_scale=0.5, scale_to_frame=False)
+    engine = E.TapLabEngine(model, cfg)
     fr = frames_(2)
     counts = np.zeros((H // 16, W // 16), np.int32)
     counts[3, 7] = 200

@@ -62,7 +62,7 @@ def test_rgfs_threshold_drives_the_keyframes(video):
 
 
 def test_segment_file_writes_a_complete_overlay(video, tmp_path):
-    engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(gop=6), scale_to_frame=True)
+    engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(gop=6, scale_to_frame=True))
     out = str(tmp_path / "out.mp4")
     summary = S.segment_file(engine, video, out, labels_dir=str(tmp_path / "labels"),
                              draw_regions=True, mark_keyframes=True, progress=False)
@@ -129,8 +129,8 @@ def test_odd_frame_size_runs_with_every_module():
         path = os.path.join(d, "odd.avi")
         encode_video(frames, path, gop=4)
         cfg = C.TapLabConfig(modules="ffw,rgc,rgfs", gop=4, region_shape=(48, 48),
-                             region_stride=24)
-        engine = E.TapLabEngine(model, cfg, scale_to_frame=False)
+                             region_stride=24, scale_to_frame=False)
+        engine = E.TapLabEngine(model, cfg)
         results = list(engine.segment_video(path))
     assert len(results) == 8 and all(r.labels.shape == (70, 134) for r in results)
     s = model.output_stride

@@ -1,5 +1,5 @@
 """RGFS at a target fraction of P-frames, its threshold chosen online from the stream's own
-residual sums (modules.OnlineRGFSTrigger, TapLabConfig.rgfs_fraction, --rgfs_fraction): on
+residual sums (decisions.OnlineRGFSTrigger, TapLabConfig.rgfs_fraction, --rgfs_fraction): on
 constructed residual sequences, in the engine, and through the shared flags."""
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from absl import flags
 
 from taplab_tf import config as C
 from taplab_tf.pipeline import engine as E
-from taplab_tf.pipeline import modules as M
+from taplab_tf.pipeline import decisions as M
 
 GOP = 12
 N_GOPS = 10  # 110 P-frames: the issue's ">= 10 GOPs of 12"

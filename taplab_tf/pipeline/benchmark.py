@@ -230,13 +230,13 @@ def run_sweep(sweep: str, model, video: str, cfg: config_lib.TapLabConfig, out_d
             rows.append(row)
     elif sweep == "propagation":  # Table 3
         for prop in ("itp", "flow_farneback", "flow_dis", "mv"):
-            c = cfg.replace(modules="ffw")
-            t = time_config(model, c, video, engine_kwargs={**kw, "propagation": prop})
+            c = cfg.replace(modules="ffw", propagation=prop)
+            t = time_config(model, c, video, engine_kwargs=kw)
             row = {"propagation": prop, "fps": t["fps"],
                    "t_flow_ms": t["split_ms"].get("flow", 0.0),
                    "t_warp_ms": t["split_ms"].get("warp", 0.0), "t_total_ms": t["t_avg_ms"]}
             if clips:
-                row["miou"] = acc(TapLabEngine(acc_model, c, propagation=prop), c.gop)
+                row["miou"] = acc(TapLabEngine(acc_model, c), c.gop)
             if progress:
                 progress(f"  {row}")
             rows.append(row)

@@ -7,11 +7,12 @@ scaled by the frame area, like TapLabConfig.scaled_thr_rgfs) so it drops into --
 
 With rgfs_accumulate (the original code's variant: the residual summed since the last keyframe is
 compared with the threshold, and every keyframe resets the sum) the fraction of P-frames sent to
-phi depends on the resets, so the threshold is found by replaying the trigger on each video's
-sequence of frame types and scores (`fired_fraction`) and bisecting.
+phi depends on the resets, so the threshold is found by replaying the engine's trigger
+(decisions.RGFSTrigger) on each video's sequence of frame types and scores (`fired_fraction`) and
+bisecting.
 
 A threshold calibrated here holds for video encoded like the calibration clips: sum |Res| follows
-the encoder's quantiser. modules.OnlineRGFSTrigger (TapLabConfig.rgfs_fraction) instead chooses it
+the encoder's quantiser. decisions.OnlineRGFSTrigger (TapLabConfig.rgfs_fraction) instead chooses it
 online from each stream's own scores.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Callable, Dict, Optional, Sequence
 import numpy as np
 
 from taplab_tf import config as config_lib
+from taplab_tf.pipeline import decisions
 
 
 def p_frame_scores(video_path: str) -> np.ndarray:
@@ -46,20 +48,20 @@ def frame_scores(video_path: str):
 
 
 def fired_fraction(sequences, threshold: float, accumulate: bool = False) -> float:
-    """The fraction of P-frames RGFS sends to phi at this threshold, replaying the engine's
-    trigger (Eq. 4, or the accumulated variant) over (is_p, scores) sequences."""
+    """The fraction of P-frames RGFS sends to phi at this threshold: the engine's trigger
+    (decisions.RGFSTrigger: Eq. 4, or the accumulated variant) replayed over (is_p, scores)
+    sequences, one stream each."""
     fired = p_frames = 0
     for is_p, scores in sequences:
-        acc = 0.0
+        trigger = decisions.RGFSTrigger(threshold, accumulate=accumulate)
         for p, s in zip(is_p, scores):
-            if not p:
-                acc = 0.0
+            if not p:  # an I-frame: phi on the whole frame
+                trigger.keyframe()
                 continue
             p_frames += 1
-            acc = acc + s if accumulate else s
-            if acc > threshold:
+            if trigger.fires(s):
                 fired += 1
-                acc = 0.0
+                trigger.keyframe()
     return fired / p_frames if p_frames else 0.0
 
 

@@ -23,8 +23,13 @@ build a new engine after changing them. Where a model cannot be frozen the engin
 and runs phi on the live variables (`engine.phi_graph` tells which).
 
 Region grid and thr_rgfs are stated at the paper's 1024x2048 (TapLabConfig); with
-`scale_to_frame=True` (the default) they are scaled to the video's frame size: regions by
+`TapLabConfig.scale_to_frame` (the default) they are scaled to the video's frame size: regions by
 TapLabConfig.scaled_to, thr_rgfs by the frame area (TapLabConfig.scaled_thr_rgfs).
+
+The parts around the loop have their own homes: the config (taplab_tf.config.TapLabConfig, the
+one source of every setting), propagation (pipeline.propagation: FFW and the baselines of Table 3
+behind one interface), and the RGC and RGFS decisions with the state they carry across a stream
+(pipeline.decisions).
 """
 from __future__ import annotations
 
@@ -37,10 +42,9 @@ import tensorflow as tf
 
 from taplab_tf import config as config_lib
 from taplab_tf import ops
-from taplab_tf.pipeline import modules
+from taplab_tf.pipeline import decisions
+from taplab_tf.pipeline import propagation as propagation_lib
 from third_party.compressed_video import prefetch
-
-PROPAGATIONS = ("mv", "flow_dis", "flow_farneback", "itp")
 
 
 class EngineError(ValueError):
@@ -53,7 +57,8 @@ class FrameResult:
     index: int
     pict_type: str                 # 'I' or 'P'
     gop_position: int              # frames since the last I-frame
-    action: str                    # 'phi' (I-frame or per-frame), 'rgfs' (phi on a P-frame), 'ffw'
+    action: str                    # 'phi' (I-frame or per-frame), 'rgfs' (phi on a P-frame),
+    #                                'ffw' (propagated), 'itp' (interpolated, propagation='itp')
     labels: Optional[np.ndarray]   # uint8 HxW trainIds (None with output='none')
     rgfs_score: float = 0.0        # sum |Res| of this frame (or accumulated, see rgfs_accumulate)
     rgc_region: Optional[Tuple[int, int, int, int]] = None  # (y, x, h, w) corrected by RGC
@@ -69,12 +74,7 @@ class FrameResult:
         return self.action in ("phi", "rgfs")
 
 
-def _pixels(frame) -> np.ndarray:
-    """The frame's RGB image; a clear error where the reader was opened without it."""
-    image = frame.image
-    if image is None:
-        raise EngineError("the reader gave no RGB image: open the video with rgb=True or 'lazy'")
-    return image
+_pixels = propagation_lib.frame_pixels  # the RGB image, or one line where the reader gave none
 
 
 def _frame_size(frame) -> Tuple[int, int]:
@@ -91,55 +91,43 @@ class TapLabEngine:
     Args:
       model: a Keras model mapping float32 RGB [0, 255] [N,H,W,3] to logits at `output_stride`
         (taplab_tf.models.build_model / load_model); fully convolutional.
-      config: TapLabConfig (gop is a property of the encoded stream; the engine follows the
-        picture types the stream carries).
+      config: TapLabConfig, every setting of the algorithm: modules, thresholds, region grid,
+        the original code's variants (rgc_accumulate, rgfs_accumulate), propagation ('mv', FFW,
+        or a baseline of Table 3: pipeline.propagation), warp_interpolation, scale_to_frame,
+        input_scale. gop is a property of the encoded stream; the engine follows the picture
+        types the stream carries. Change a setting with config.replace(...) and a new engine.
       output_stride: stride of the logits; defaults to `model.output_stride`.
-      scale_to_frame: scale region grid and thr_rgfs from 1024x2048 to the video's size.
-      warp_interpolation: 'nearest' (the paper's gather) or 'bilinear'.
-      rgc_accumulate, rgfs_accumulate: override the config's variants of the original code
-        (TapLabConfig.rgc_accumulate: region scores accumulated across the GOP, the chosen one
-        reset; TapLabConfig.rgfs_accumulate: RGFS on the residual summed since the last
-        keyframe). None keeps the config's setting.
-      propagation: 'mv' (FFW, the paper) or a baseline of Table 3 on equal footing: optical
-        flow from the decoded frames ('flow_dis', 'flow_farneback'), warped with tfa
-        dense_image_warp; or 'itp', linear interpolation of the logits of the two neighbouring
-        I-frames (it waits for the next I-frame, so its results come a GOP late; at the end of
-        the stream the last frame serves as the closing keyframe). RGC and RGFS apply to 'mv'
-        and the flow baselines, not to 'itp'.
-      queue_size: decoded frames held ahead of inference.
+      queue_size: decoded frames held ahead of inference (the one decode-ahead thread; 0: none).
       freeze: run phi as a frozen inference graph (see the module docstring).
     """
 
     def __init__(self, model: tf.keras.Model, config: config_lib.TapLabConfig, *,
-                 output_stride: Optional[int] = None, scale_to_frame: bool = True,
-                 warp_interpolation: str = "nearest", rgc_accumulate: Optional[bool] = None,
-                 rgfs_accumulate: Optional[bool] = None, propagation: str = "mv",
-                 queue_size: int = 4, freeze: bool = True):
+                 output_stride: Optional[int] = None, queue_size: int = 4, freeze: bool = True):
         self.model = model
-        variants = {k: bool(v) for k, v in (("rgc_accumulate", rgc_accumulate),
-                                             ("rgfs_accumulate", rgfs_accumulate))
-                    if v is not None}
-        self.config = config.replace(**variants).validate() if variants else config.validate()
+        try:
+            self.config = config.validate()
+        except AttributeError:
+            raise EngineError(f"config: expected a TapLabConfig, got {type(config).__name__}"
+                              ) from None
         self.output_stride = int(output_stride or getattr(model, "output_stride", 0) or 0)
         if self.output_stride <= 0:
             raise EngineError("output_stride: the model has no output_stride attribute; pass "
                               "output_stride= explicitly")
-        if propagation not in PROPAGATIONS:
-            raise EngineError(f"propagation: {propagation!r} is not one of {list(PROPAGATIONS)}")
-        if warp_interpolation not in ("nearest", "bilinear"):
-            raise EngineError(f"warp_interpolation: {warp_interpolation!r} is not 'nearest' or "
-                              "'bilinear'")
         # phi's input scale (TapLabConfig.input_scale): logits then sit at an integer stride of
         # the VIDEO's pixels, frame_stride = output_stride / input_scale, snapped to the nearest
         # integer; FFW (the block-to-cell lookup), the RGC grid and the output use it.
         self.frame_stride = max(1, int(round(self.output_stride / self.config.input_scale)))
         self.input_scale = self.output_stride / self.frame_stride
         self.num_classes = int(model.outputs[0].shape[-1]) if model.outputs else None
-        self.scale_to_frame = scale_to_frame
-        self.warp_interpolation = warp_interpolation
-        self.propagation = propagation
         self.queue_size = queue_size
         self.trace_counts: Dict[str, int] = {"phi": 0, "warp": 0, "blend": 0, "output": 0}
+        self.propagator = propagation_lib.build(self.config, self.frame_stride,
+                                                self.trace_counts)
+        # What the loop runs: a propagation that is not causal (ITP) interpolates between the
+        # I-frames alone; RGC and RGFS, which correct or replace a frame's propagation, do not
+        # apply to it.
+        self._algorithm = (self.config if self.propagator.causal
+                           else self.config.replace(modules=(config_lib.FFW,)))
         self.phi_graph = "variables"  # or "frozen", set by _build_steps
         self._build_steps(freeze)
 
@@ -172,7 +160,6 @@ class TapLabEngine:
         counts = self.trace_counts
         model = self.model
         stride = self.frame_stride
-        interpolation = self.warp_interpolation
         frozen = self._frozen_model() if freeze else None
         self.phi_graph = "frozen" if frozen is not None else "variables"
         forward = frozen or (lambda x: model(x, training=False))
@@ -181,11 +168,6 @@ class TapLabEngine:
             counts["phi"] += 1  # runs at trace time only
             x = tf.cast(image, tf.float32)[tf.newaxis]
             return forward(x)
-
-        def warp(logits, mv):
-            counts["warp"] += 1
-            return ops.mv_warp(logits, mv[tf.newaxis], feature_stride=stride,
-                               interpolation=interpolation, border="clamp")
 
         def blend(logits, crop_logits, top, left, alpha):
             # Eq. 6 on the region [top, top+h) x [left, left+w) of the logits. Only the region
@@ -206,8 +188,6 @@ class TapLabEngine:
 
         spec = tf.TensorSpec
         self._phi = tf.function(phi, reduce_retracing=False)
-        self._warp = tf.function(warp, jit_compile=False, input_signature=[
-            spec([1, None, None, None], tf.float32), spec([None, None, 2], tf.float32)])
         self._blend = tf.function(blend, input_signature=[
             spec([1, None, None, None], tf.float32), spec([1, None, None, None], tf.float32),
             spec([], tf.int32), spec([], tf.int32), spec([], tf.float32)])
@@ -216,8 +196,9 @@ class TapLabEngine:
 
     # -- helpers ---------------------------------------------------------------------------
     def _frames_source(self, frames: Iterable) -> Iterator[Tuple[object, float]]:
-        """(frame, reader seconds) pairs, through the reader thread unless queue_size is 0."""
-        if self.queue_size > 0:
+        """(frame, reader seconds) pairs, through the reader thread unless queue_size is 0 or
+        the reader decodes ahead itself (open_compressed(prefetch=N)): one such thread, not two."""
+        if self.queue_size > 0 and not getattr(frames, "prefetch", 0):
             # Decoding overlaps inference; at most queue_size frames are decoded ahead.
             return prefetch.background(lambda warn: iter(frames), self.queue_size,
                                        name="taplab-reader", join_timeout=5.0)
@@ -225,10 +206,10 @@ class TapLabEngine:
 
     def settings_for(self, height: int, width: int) -> Tuple[config_lib.TapLabConfig, float]:
         """The config and RGFS threshold in force for a frame of this size."""
-        cfg = self.config
-        if self.scale_to_frame and (height, width) != config_lib.REFERENCE_SIZE:
+        cfg = self._algorithm
+        if cfg.scale_to_frame and (height, width) != config_lib.REFERENCE_SIZE:
             cfg = cfg.scaled_to(height, width)
-        thr_rgfs = (cfg.scaled_thr_rgfs(height, width) if self.scale_to_frame
+        thr_rgfs = (cfg.scaled_thr_rgfs(height, width) if cfg.scale_to_frame
                     else float(cfg.thr_rgfs))
         try:
             cfg.check_frame(height, width, min_size=self.frame_stride)
@@ -249,35 +230,12 @@ class TapLabEngine:
                 f"multiples of the model's output stride {s}")
         return cfg, thr_rgfs
 
-    def _flow_warp(self, logits, prev_rgb, rgb, t):
-        import warnings
-
-        import cv2
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tfa's end-of-life banner
-            import tensorflow_addons as tfa
-        t0 = time.perf_counter()
-        prev = cv2.cvtColor(prev_rgb, cv2.COLOR_RGB2GRAY)
-        cur = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        if self.propagation == "flow_dis":
-            if not hasattr(self, "_dis"):
-                self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-            flow = self._dis.calc(cur, prev, None)  # backward flow: cur pixel -> prev position
-        else:
-            flow = cv2.calcOpticalFlowFarneback(cur, prev, None, 0.5, 3, 15, 3, 5, 1.2, 0)
-        h, w = int(logits.shape[1]), int(logits.shape[2])
-        s = self.frame_stride
-        small = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / s
-        # dense_image_warp reads image[y - flow_y, x - flow_x]; backward flow points cur -> prev.
-        dense = -np.stack([small[..., 1], small[..., 0]], axis=-1)[np.newaxis]
-        t["flow"] = time.perf_counter() - t0
-        return tfa.image.dense_image_warp(logits, tf.constant(dense, tf.float32))
-
     # -- the loop --------------------------------------------------------------------------
     def segment(self, frames: Iterable, *, output: str = "labels",
                 keep_logits: bool = False, keep_images: bool = False) -> Iterator[FrameResult]:
         """Runs Algorithm 1 over frames from the reader (an iterable of CompressedFrame, e.g.
-        `open_compressed(path, residual='summary')`, or a path). Yields one FrameResult a frame.
+        `open_compressed(path, residual='summary')`, or a path). Yields one FrameResult a frame,
+        in decode order (with propagation='itp' a frame's result waits for the next keyframe).
 
         output='labels' computes the label map of every frame (the same upsample-argmax path for
         phi and propagated frames); 'none' skips it (timing the propagation alone).
@@ -288,21 +246,24 @@ class TapLabEngine:
             yield from self.segment_video(frames, output=output, keep_logits=keep_logits,
                                           keep_images=keep_images)
             return
-        if self.propagation == "itp":
-            for r in self._segment_itp(frames, output, keep_logits, keep_images):
-                yield r
-            return
-        cfg = self.config
+
+        def result(frame, t, reader_s, size, logits, action, rgfs_score=0.0, region=None):
+            labels = None
+            if output != "none":
+                t0 = time.perf_counter()
+                labels = self._output(logits, tf.constant(size[0]), tf.constant(size[1])).numpy()
+                t["output"] = time.perf_counter() - t0
+            return FrameResult(
+                index=frame.index, pict_type=frame.pict_type, gop_position=frame.gop_position,
+                action=action, labels=labels, rgfs_score=rgfs_score, rgc_region=region,
+                timings=t, reader_seconds=reader_s, logits=logits.numpy() if keep_logits else None,
+                image=_pixels(frame) if keep_images else None)
+
+        propagator = self.propagator.start()  # this stream's propagation state
+        cfg = None
+        rgc = rgfs = None  # the decisions' state over this stream (built for the frame size)
         logits = None
-        prev_rgb = None
-        scorer = None
-        acc_scores = None
-        acc_rgfs = 0.0
-        thr_rgfs = None
-        # rgfs_fraction > 0: the threshold follows this stream's own scores (a new trigger for
-        # each stream); thr_rgfs is then unused.
-        online_rgfs = (modules.OnlineRGFSTrigger(cfg.rgfs_fraction)
-                       if cfg.use_rgfs and cfg.rgfs_fraction > 0 else None)
+        held = []  # (frame, timings, reader seconds, size) whose logits wait for a keyframe
         source = self._frames_source(frames)
         while True:
             t0 = time.perf_counter()
@@ -315,132 +276,90 @@ class TapLabEngine:
             t = {"decode_wait": time.perf_counter() - t0}
             # The pixels are read only where phi or flow needs them: a reader opened with
             # rgb='lazy' then skips the colour conversion of every frame FFW propagates.
-            height, width = _frame_size(frame)
-            if thr_rgfs is None:
-                cfg, thr_rgfs = self.settings_for(height, width)
+            size = _frame_size(frame)
+            if cfg is None:
+                cfg, thr_rgfs = self.settings_for(*size)
                 if cfg.use_rgc:
-                    scorer = modules.RegionScorer(height, width, cfg.region_shape,
-                                                  cfg.region_stride, align=self.frame_stride)
-                    acc_scores = np.zeros(len(scorer.regions)) if cfg.rgc_accumulate else None
+                    rgc = decisions.RGCChoice(
+                        decisions.RegionScorer(*size, cfg.region_shape, cfg.region_stride,
+                                               align=self.frame_stride), cfg.rgc_accumulate)
+                if cfg.use_rgfs:
+                    # rgfs_fraction > 0: the threshold follows this stream's own scores;
+                    # thr_rgfs is then unused.
+                    rgfs = decisions.RGFSTrigger(thr_rgfs, cfg.rgfs_accumulate, cfg.rgfs_fraction)
             region = None
             rgfs_score = float(getattr(frame, "residual_sum", 0.0) or 0.0)
             is_key = frame.pict_type == "I" or not cfg.use_ffw or logits is None
             action = "phi"
-            if not is_key and cfg.use_rgfs:
-                acc_rgfs = acc_rgfs + rgfs_score if cfg.rgfs_accumulate else rgfs_score
-                if (online_rgfs.fires(acc_rgfs) if online_rgfs is not None
-                        else modules.rgfs_fires(acc_rgfs, thr_rgfs)):
+            if not is_key and rgfs is not None:  # Eq. 4
+                if rgfs.fires(rgfs_score):
                     is_key, action = True, "rgfs"
-                rgfs_score = acc_rgfs
+                rgfs_score = rgfs.score
             if is_key:
                 t0 = time.perf_counter()
                 logits = self._phi(self._phi_input(_pixels(frame)))
                 t["phi"] = time.perf_counter() - t0
-                acc_rgfs = 0.0
-                if acc_scores is not None and frame.pict_type == "I":
-                    acc_scores[:] = 0.0
+                if rgfs is not None:
+                    rgfs.keyframe()
+                if rgc is not None and frame.pict_type == "I":
+                    rgc.start_gop()
+                caught_up = propagator.keyframe(frame, logits)  # the held frames' logits
+                for (f, ft, fr, fsize), f_logits in zip(held, caught_up):
+                    yield result(f, ft, fr, fsize, f_logits, propagator.name)
+                held.clear()
             else:
                 action = "ffw"
                 t0 = time.perf_counter()
-                if self.propagation == "mv":
-                    mv = frame.motion_vectors
-                    if mv is None:
-                        raise EngineError(f"frame {frame.index}: a P-frame without motion vectors")
-                    logits = self._warp(logits, tf.convert_to_tensor(mv, tf.float32))
-                else:
-                    logits = self._flow_warp(logits, prev_rgb, _pixels(frame), t)
+                propagated = propagator.propagate(frame, logits, t)  # Eq. 1 with 'mv'
+                if propagated is None:
+                    held.append((frame, t, reader_s, size))
+                    continue
+                logits = propagated
                 t["warp"] = time.perf_counter() - t0 - t.get("flow", 0.0)
-                if cfg.use_rgc:
+                if rgc is not None:  # Eq. 3 chooses the region, Eq. 6 blends phi's crop in
                     t0 = time.perf_counter()
-                    counts = frame.residual_block_counts(cfg.thr_rgc)
-                    best, _ = scorer.select(counts, acc_scores)
-                    region = scorer.regions[best]
+                    region = rgc.choose(frame.residual_block_counts(cfg.thr_rgc))
                     y, x, rh, rw = region
                     crop_logits = self._phi(self._phi_input(_pixels(frame)[y:y + rh, x:x + rw]))
                     s = self.frame_stride
                     logits = self._blend(logits, crop_logits, tf.constant(y // s),
                                          tf.constant(x // s), tf.constant(cfg.alpha, tf.float32))
                     t["correct"] = time.perf_counter() - t0
-            labels = None
-            if output != "none":
-                t0 = time.perf_counter()
-                labels = self._output(logits, tf.constant(height), tf.constant(width)).numpy()
-                t["output"] = time.perf_counter() - t0
-            if self.propagation != "mv":
-                prev_rgb = _pixels(frame)
-            yield FrameResult(
-                index=frame.index, pict_type=frame.pict_type, gop_position=frame.gop_position,
-                action=action, labels=labels, rgfs_score=rgfs_score, rgc_region=region,
-                timings=t, reader_seconds=reader_s, logits=logits.numpy() if keep_logits else None,
-                image=_pixels(frame) if keep_images else None)
-
-    def _segment_itp(self, frames: Iterable, output: str, keep_logits: bool,
-                     keep_images: bool = False) -> Iterator[FrameResult]:
-        """The ITP baseline: F_t = (1 - w) F_key0 + w F_key1, w = t's position between them."""
-        pending = []  # (frame, timings, reader seconds) since the last keyframe
-        key_logits, key_index = None, None
-
-        def emit(frame, t, reader_s, logits, height, width, action):
-            labels = None
-            if output != "none":
-                t0 = time.perf_counter()
-                labels = self._output(logits, tf.constant(height), tf.constant(width)).numpy()
-                t["output"] = time.perf_counter() - t0
-            return FrameResult(index=frame.index, pict_type=frame.pict_type,
-                               gop_position=frame.gop_position, action=action, labels=labels,
-                               timings=t, reader_seconds=reader_s,
-                               logits=logits.numpy() if keep_logits else None,
-                               image=_pixels(frame) if keep_images else None)
-
-        def flush(next_logits, next_index):
-            for frame, t, reader_s, height, width in pending:
-                w = (frame.index - key_index) / max(next_index - key_index, 1)
-                t0 = time.perf_counter()
-                logits = (1.0 - w) * key_logits + w * next_logits
-                t["warp"] = time.perf_counter() - t0
-                yield emit(frame, t, reader_s, logits, height, width, "itp")
-            pending.clear()
-
-        source = self._frames_source(frames)
-        last = None
-        for frame, reader_s in source:
-            t = {}
-            height, width = _frame_size(frame)
-            if frame.pict_type == "I" or key_logits is None:
-                t0 = time.perf_counter()
-                logits = self._phi(self._phi_input(_pixels(frame)))
-                t["phi"] = time.perf_counter() - t0
-                if key_logits is not None:
-                    yield from flush(logits, frame.index)
-                key_logits, key_index = logits, frame.index
-                yield emit(frame, t, reader_s, logits, height, width, "phi")
-                last = None
-            else:
-                pending.append((frame, t, reader_s, height, width))
-                last = frame
-        if pending:  # no closing I-frame: phi on the last frame closes the interval
-            frame, t, reader_s, height, width = pending.pop()
+            yield result(frame, t, reader_s, size, logits, action, rgfs_score, region)
+        closing = propagator.close()
+        if closing is not None:  # no closing keyframe came: phi on the last frame held
+            frame, t, reader_s, size = held.pop()
             t0 = time.perf_counter()
-            logits = self._phi(self._phi_input(_pixels(last)))
+            logits = self._phi(self._phi_input(_pixels(closing)))
             t["phi"] = time.perf_counter() - t0
-            yield from flush(logits, last.index)
-            yield emit(frame, t, reader_s, logits, height, width, "phi")
+            caught_up = propagator.keyframe(closing, logits)
+            for (f, ft, fr, fsize), f_logits in zip(held, caught_up):
+                yield result(f, ft, fr, fsize, f_logits, propagator.name)
+            yield result(frame, t, reader_s, size, logits, "phi")
 
+    # -- the reader ------------------------------------------------------------------------
     def reader_options(self, keep_images: bool = False) -> Dict[str, object]:
         """The open_compressed options this config needs: the one place they are chosen.
         FFW alone reads the pixels of keyframes only, so the reader converts just those
-        (rgb='lazy'), unless every frame's image is wanted (keep_images, e.g. an overlay)."""
-        cfg = self.config
-        need_residual = (cfg.use_rgc or cfg.use_rgfs) and self.propagation != "itp"
-        lazy = not need_residual and self.propagation == "mv" and cfg.use_ffw
+        (rgb='lazy'), unless every frame's image is wanted (keep_images, e.g. an overlay). The
+        reader does not decode ahead itself: the engine's queue (queue_size) does."""
+        cfg = self._algorithm
+        need_residual = cfg.use_rgc or cfg.use_rgfs
+        lazy = not need_residual and cfg.use_ffw and not self.propagator.reads_all_pixels
         return {"rgb": "lazy" if lazy and not keep_images else True,
-                "residual": "summary" if need_residual else None}
+                "residual": "summary" if need_residual else None, "prefetch": 0}
+
+    def open_video(self, path, *, keep_images: bool = False):
+        """The compressed video at `path`, opened with reader_options (a context manager)."""
+        from third_party.compressed_video import open_compressed
+        return open_compressed(path, **self.reader_options(keep_images))
 
     def segment_video(self, path, *, output: str = "labels", keep_logits: bool = False,
                       keep_images: bool = False) -> Iterator[FrameResult]:
-        """Opens a compressed video with what this config needs and runs `segment` over it."""
-        from third_party.compressed_video import open_compressed
-        with open_compressed(path, **self.reader_options(keep_images)) as video:
+        """Reader -> Algorithm 1 in one pass: opens the video at `path` with what this config
+        needs (reader_options) and yields `segment`'s FrameResults; with keep_images each
+        carries its frame's RGB for a writer."""
+        with self.open_video(path, keep_images=keep_images) as video:
             yield from self.segment(video, output=output, keep_logits=keep_logits,
                                     keep_images=keep_images)
 

@@ -101,7 +101,7 @@ def evaluate_clips(engine: engine_lib.TapLabEngine, clips: Sequence[cityscapes.C
         "clips": len(clips),
         "annotated_gop_positions": positions,
         "settings": {**engine.config.to_dict(), "dataset": dataset, "seed": seed,
-                     "qscale": qscale, "propagation": engine.propagation},
+                     "qscale": qscale, "propagation": engine.config.propagation},
     }
 
 

@@ -8,7 +8,7 @@ each qscale the engine runs:
                 gets who calibrates once and then meets video of another encoder;
   recalibrated  Eq. 4 with thr_rgfs calibrated offline on these clips at this very qscale (an
                 oracle: it needs every P-frame's score before the first decision);
-  online        TapLabConfig.rgfs_fraction = f (modules.OnlineRGFSTrigger), causal;
+  online        TapLabConfig.rgfs_fraction = f (decisions.OnlineRGFSTrigger), causal;
   thr=<name>    Eq. 4 with other fixed thresholds given at 1024x2048 (`extra_thresholds`, e.g.
                 the paper's 3.6e7 or one calibrated offline on another split): what a threshold
                 calibrated on other content does here.

@@ -1,9 +1,16 @@
-"""The decisions of TapLab's modules, on plain numpy summaries of the residual.
+"""The decisions of RGC and RGFS, and the state they carry across a stream.
 
 RGC (Sec. 3.3, Eq. 3): among the overlapping regions of `region_shape` on a grid of
-`region_stride`, pick the one holding the most pixels with |Res| > thr_rgc.
-RGFS (Sec. 3.4, Eq. 4): send a P-frame to phi where sum |Res| > thr_rgfs; OnlineRGFSTrigger
-chooses that threshold online from the stream's own scores for a target fraction of P-frames.
+`region_stride`, pick the one holding the most pixels with |Res| > thr_rgc (RegionScorer);
+RGCChoice carries the region scores across a GOP for the original code's variant
+(TapLabConfig.rgc_accumulate).
+RGFS (Sec. 3.4, Eq. 4): send a P-frame to phi where sum |Res| > thr_rgfs. RGFSTrigger holds the
+decision over a stream: the residual summed since the last keyframe (TapLabConfig.rgfs_accumulate)
+and, with TapLabConfig.rgfs_fraction, OnlineRGFSTrigger, which chooses the threshold online from
+the stream's own scores for a target fraction of P-frames.
+
+The engine (Algorithm 1) and calibrate (its replay of the trigger over a clip's scores) both use
+these classes: there is one copy of each decision.
 
 The reader gives per-16x16-block counts of pixels above thr_rgc (residual_block_counts), so a
 region's score is a sum of block counts. Regions whose edges do not fall on the 16-pixel grid (the
@@ -161,3 +168,59 @@ class OnlineRGFSTrigger:
         fire = score > self.threshold
         self.fired += fire
         return bool(fire)
+
+
+class RGCChoice:
+    """RGC's choice of region over one stream (Eq. 3): the region with the most pixels where
+    |Res| > thr_rgc. With `accumulate` (the original code's variant, TapLabConfig.rgc_accumulate)
+    the region scores add up across the GOP, the chosen region's score is reset, and each I-frame
+    (`start_gop`) starts afresh."""
+
+    def __init__(self, scorer: RegionScorer, accumulate: bool = False):
+        self.scorer = scorer
+        self.accumulated = np.zeros(len(scorer.regions)) if accumulate else None
+
+    @property
+    def regions(self) -> List[Region]:
+        return self.scorer.regions
+
+    def choose(self, block_counts: np.ndarray) -> Region:
+        """The region RGC corrects in this frame, from its block counts."""
+        best, _ = self.scorer.select(block_counts, self.accumulated)
+        return self.scorer.regions[best]
+
+    def start_gop(self) -> None:
+        """An I-frame: the accumulated scores start from zero."""
+        if self.accumulated is not None:
+            self.accumulated[:] = 0.0
+
+
+class RGFSTrigger:
+    """RGFS's decision over one stream (Eq. 4): does this P-frame go to phi?
+
+    The score compared is the frame's sum |Res|, or with `accumulate` (the original code's
+    variant, TapLabConfig.rgfs_accumulate) the residual summed since the last keyframe. It is
+    compared with `threshold` (Eq. 4 as written), or where `fraction` > 0 with the threshold an
+    OnlineRGFSTrigger chooses from the stream's own scores (threshold is then unused).
+
+    The caller says when phi ran on a whole frame (`keyframe`: an I-frame, or a frame this
+    trigger fired on): the accumulated sum starts again from zero. Build one for each stream.
+    """
+
+    def __init__(self, threshold: float, accumulate: bool = False, fraction: float = 0.0):
+        self.threshold = float(threshold)
+        self.accumulate = bool(accumulate)
+        self.online = OnlineRGFSTrigger(fraction) if fraction > 0 else None
+        self.score = 0.0  # the score of the last decision (accumulated with `accumulate`)
+
+    def fires(self, residual_sum: float) -> bool:
+        """Decides a P-frame that would otherwise be propagated, from its sum |Res|."""
+        residual_sum = float(residual_sum)
+        self.score = self.score + residual_sum if self.accumulate else residual_sum
+        if self.online is not None:
+            return self.online.fires(self.score)
+        return rgfs_fires(self.score, self.threshold)
+
+    def keyframe(self) -> None:
+        """phi ran on the whole frame: the residual is summed afresh from the next P-frame."""
+        self.score = 0.0

@@ -1,0 +1,223 @@
+"""Propagation: how phi's logits reach the frames between keyframes, behind one interface.
+
+The engine (Algorithm 1) decides which frames go to phi (I-frames, RGFS) and corrects a region
+(RGC); a Propagator gives the logits of every other frame. Chosen by name, from
+TapLabConfig.propagation:
+
+  mv              FFW (Eq. 1): F_t[p] = F_{t-1}[p - Mv_t[p]], the stream's motion vectors warping
+                  the previous frame's logits (ops.mv_warp; TapLabConfig.warp_interpolation:
+                  'nearest', the paper's gather, or 'bilinear'). The paper's method.
+  flow_dis        Table 3's optical-flow baselines on equal footing: flow computed from the decoded
+  flow_farneback  frames by OpenCV (DIS, medium preset; Farneback), warped with tfa's
+                  dense_image_warp.
+  itp             Table 3's interpolation baseline: F_t = (1 - w) F_key0 + w F_key1, w = t's
+                  position between the neighbouring I-frames. Not causal: a frame's logits wait for
+                  the next I-frame (at the end of the stream the last frame serves as the closing
+                  keyframe), and RGC and RGFS, which correct or replace a frame's propagation, do
+                  not apply to it.
+
+Adding one: subclass Propagator (propagate; keyframe and close where it keeps state), add it to
+PROPAGATORS, and its name to config.PROPAGATIONS (the config is checked without TensorFlow);
+settings of its own go into TapLabConfig, which the constructor receives.
+
+A Propagator is built once per engine (its tf.function steps are traced once); `start()` gives the
+copy that carries one stream's state.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from typing import ClassVar, Dict, List, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from taplab_tf import config as config_lib
+from taplab_tf import ops
+
+
+class PropagationError(ValueError):
+    """A frame lacks what the propagation needs (motion vectors, pixels); the message says so."""
+
+
+def frame_pixels(frame) -> np.ndarray:
+    """The frame's RGB image; a clear error where the reader was opened without it."""
+    image = frame.image
+    if image is None:
+        raise PropagationError("the reader gave no RGB image: open the video with rgb=True or "
+                               "'lazy'")
+    return image
+
+
+class Propagator:
+    """Gives the logits of the frames that phi does not see.
+
+    Class attributes say what the engine must provide: `reads_all_pixels` (the reader converts
+    every frame to RGB, not only those phi sees) and `causal` (False: a frame's logits wait for
+    the next keyframe; RGC and RGFS then do not apply).
+    """
+    name: ClassVar[str] = ""
+    reads_all_pixels: ClassVar[bool] = False
+    causal: ClassVar[bool] = True
+
+    def __init__(self, config: config_lib.TapLabConfig, frame_stride: int,
+                 trace_counts: Optional[Dict[str, int]] = None):
+        self.config = config
+        self.frame_stride = int(frame_stride)  # video pixels per logit cell
+        self.trace_counts = trace_counts if trace_counts is not None else {}
+        self.reset()
+
+    def start(self) -> "Propagator":
+        """A copy for one stream: it shares the traced steps and starts with no stream state."""
+        stream = copy.copy(self)
+        stream.reset()
+        return stream
+
+    def reset(self) -> None:
+        """Forgets the stream (the state a subclass carries from frame to frame)."""
+
+    def keyframe(self, frame, logits: tf.Tensor) -> List[tf.Tensor]:
+        """phi ran on the whole of `frame`, giving `logits`. Returns the logits of the frames
+        held back since the previous keyframe, in order (none for a causal propagator)."""
+        return []
+
+    def propagate(self, frame, logits: tf.Tensor, timings: Dict[str, float]
+                  ) -> Optional[tf.Tensor]:
+        """The logits of `frame` (not a keyframe) from `logits`, the previous frame's; None where
+        they wait for the next keyframe (`keyframe` returns them). Stage seconds other than the
+        warp itself (e.g. 'flow') go into `timings`."""
+        raise NotImplementedError
+
+    def close(self):
+        """At the end of the stream: the frame held back last, withdrawn (the engine runs phi on
+        it as the closing keyframe, then calls `keyframe`), or None where none is held."""
+        return None
+
+
+class MvWarp(Propagator):
+    """FFW (Eq. 1): the previous logits warped by the frame's motion vectors (ops.mv_warp)."""
+    name = "mv"
+
+    def __init__(self, config, frame_stride, trace_counts=None):
+        super().__init__(config, frame_stride, trace_counts)
+        counts, stride = self.trace_counts, self.frame_stride
+        interpolation = config.warp_interpolation
+
+        def warp(logits, mv):
+            counts["warp"] = counts.get("warp", 0) + 1  # runs at trace time only
+            return ops.mv_warp(logits, mv[tf.newaxis], feature_stride=stride,
+                               interpolation=interpolation, border="clamp")
+
+        # The warp is a custom op: kept out of XLA.
+        self._warp = tf.function(warp, jit_compile=False, input_signature=[
+            tf.TensorSpec([1, None, None, None], tf.float32),
+            tf.TensorSpec([None, None, 2], tf.float32)])
+
+    def propagate(self, frame, logits, timings):
+        mv = frame.motion_vectors
+        if mv is None:
+            raise PropagationError(f"frame {frame.index}: a P-frame without motion vectors")
+        return self._warp(logits, tf.convert_to_tensor(mv, tf.float32))
+
+
+class FlowWarp(Propagator):
+    """Optical flow from the decoded frames (OpenCV), warped with tfa's dense_image_warp."""
+    reads_all_pixels = True
+    method: ClassVar[str] = ""
+
+    def reset(self) -> None:
+        self._previous = None  # the previous frame's RGB
+
+    def keyframe(self, frame, logits):
+        self._previous = frame_pixels(frame)
+        return []
+
+    def _flow(self, previous_gray: np.ndarray, gray: np.ndarray) -> np.ndarray:
+        """Backward flow [H, W, 2] (x, y): where each pixel of `gray` was in `previous_gray`."""
+        raise NotImplementedError
+
+    def propagate(self, frame, logits, timings):
+        import warnings
+
+        import cv2
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tfa's end-of-life banner
+            import tensorflow_addons as tfa
+        rgb = frame_pixels(frame)
+        t0 = time.perf_counter()
+        flow = self._flow(cv2.cvtColor(self._previous, cv2.COLOR_RGB2GRAY),
+                          cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+        h, w = int(logits.shape[1]), int(logits.shape[2])
+        small = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / self.frame_stride
+        # dense_image_warp reads image[y - flow_y, x - flow_x]; backward flow points cur -> prev.
+        dense = -np.stack([small[..., 1], small[..., 0]], axis=-1)[np.newaxis]
+        timings["flow"] = time.perf_counter() - t0
+        self._previous = rgb
+        return tfa.image.dense_image_warp(logits, tf.constant(dense, tf.float32))
+
+
+class DISFlowWarp(FlowWarp):
+    name = "flow_dis"
+
+    def __init__(self, config, frame_stride, trace_counts=None):
+        import cv2
+        super().__init__(config, frame_stride, trace_counts)
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+    def _flow(self, previous_gray, gray):
+        return self._dis.calc(gray, previous_gray, None)
+
+
+class FarnebackFlowWarp(FlowWarp):
+    name = "flow_farneback"
+
+    def _flow(self, previous_gray, gray):
+        import cv2
+        return cv2.calcOpticalFlowFarneback(gray, previous_gray, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+
+
+class Interpolation(Propagator):
+    """ITP: the logits of the two neighbouring keyframes, linearly interpolated."""
+    name = "itp"
+    causal = False
+    # Every frame's RGB, as the baseline always had: the last frame it holds becomes a keyframe
+    # only when the stream ends.
+    reads_all_pixels = True
+
+    def reset(self) -> None:
+        self._key: Optional[Tuple[tf.Tensor, int]] = None  # (logits, index) of the last keyframe
+        self._held: List[Tuple[object, Dict[str, float]]] = []  # (frame, timings) since then
+
+    def propagate(self, frame, logits, timings):
+        self._held.append((frame, timings))
+        return None
+
+    def keyframe(self, frame, logits):
+        out = []
+        if self._key is not None:
+            key_logits, key_index = self._key
+            span = max(frame.index - key_index, 1)
+            for held, timings in self._held:
+                w = (held.index - key_index) / span
+                t0 = time.perf_counter()
+                out.append((1.0 - w) * key_logits + w * logits)
+                timings["warp"] = time.perf_counter() - t0
+        self._held.clear()
+        self._key = (logits, frame.index)
+        return out
+
+    def close(self):
+        return self._held.pop()[0] if self._held else None
+
+
+PROPAGATORS: Dict[str, type] = {p.name: p for p in (MvWarp, DISFlowWarp, FarnebackFlowWarp,
+                                                     Interpolation)}
+
+
+def build(config: config_lib.TapLabConfig, frame_stride: int,
+          trace_counts: Optional[Dict[str, int]] = None) -> Propagator:
+    """The propagator config.propagation names."""
+    if config.propagation not in PROPAGATORS:
+        raise config_lib.ConfigError(f"propagation: {config.propagation!r} is not one of "
+                                     f"{list(PROPAGATORS)}")
+    return PROPAGATORS[config.propagation](config, frame_stride, trace_counts)

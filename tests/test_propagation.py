@@ -1,0 +1,116 @@
+"""The engine's parts (issue 14, item 1): propagation behind one interface, chosen by the config;
+the RGC and RGFS decisions in one home, shared by the engine and calibrate; the config as the one
+source of the engine's settings; one decode-ahead thread."""
+import threading
+
+import numpy as np
+import pytest
+
+from taplab_tf import config as C
+from taplab_tf.pipeline import calibrate
+from taplab_tf.pipeline import decisions as D
+from taplab_tf.pipeline import engine as E
+from taplab_tf.pipeline import propagation as P
+from tests.helpers.stream import clip, tiny_model
+
+
+def test_the_config_names_every_propagator():
+    assert tuple(P.PROPAGATORS) == C.PROPAGATIONS
+    for name, cls in P.PROPAGATORS.items():
+        assert issubclass(cls, P.Propagator) and cls.name == name
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"propagation": "raft"}, "propagation"), ({"warp_interpolation": "cubic"}, "warp_interpolation"),
+    ({"rgfs_accumulate": "yes"}, "rgfs_accumulate"), ({"scale_to_frame": 1.0}, "scale_to_frame")])
+def test_the_config_refuses_bad_engine_settings(change, field):
+    with pytest.raises(C.ConfigError, match=f"^{field}:"):
+        C.TapLabConfig(**change)
+
+
+def test_the_engine_takes_its_settings_from_the_config_only():
+    with pytest.raises(TypeError):
+        E.TapLabEngine(tiny_model(), C.TapLabConfig(), rgfs_accumulate=True)
+    engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(propagation="itp", modules="ffw,rgfs"))
+    assert isinstance(engine.propagator, P.Interpolation)
+    # ITP interpolates between I-frames: no residual is read for it, RGFS does not apply.
+    assert engine.reader_options() == {"rgb": True, "residual": None, "prefetch": 0}
+    mv = E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="ffw"))
+    assert isinstance(mv.propagator, P.MvWarp)
+    assert mv.reader_options() == {"rgb": "lazy", "residual": None, "prefetch": 0}
+    assert mv.reader_options(keep_images=True)["rgb"] is True
+
+
+def test_a_new_propagator_plugs_in_by_name(monkeypatch):
+    class Halve(P.Propagator):
+        """The previous logits, halved: enough to see that the engine runs it."""
+        name = "halve"
+
+        def propagate(self, frame, logits, timings):
+            return logits * 0.5
+
+    monkeypatch.setitem(P.PROPAGATORS, "halve", Halve)
+    monkeypatch.setattr(C, "PROPAGATIONS", C.PROPAGATIONS + ("halve",))
+    engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="ffw", propagation="halve"))
+    results = list(engine.segment(clip(3), keep_logits=True))
+    assert [r.action for r in results] == ["phi", "ffw", "ffw"]
+    np.testing.assert_allclose(results[2].logits, 0.25 * results[0].logits, rtol=1e-6)
+
+
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_calibrate_replays_the_engines_rgfs_decisions(accumulate):
+    """calibrate.fired_fraction and the engine decide with the same RGFSTrigger: on the same
+    residual sums they send the same fraction of P-frames to phi."""
+    rng = np.random.default_rng(5)
+    frames = clip(37, gop=12)
+    for f in frames:
+        f.residual_sum = float(rng.uniform(0, 100)) if f.pict_type == "P" else 0.0
+    thr = 120.0 if accumulate else 80.0
+    cfg = C.TapLabConfig(modules="ffw,rgfs", thr_rgfs=thr, rgfs_accumulate=accumulate,
+                         scale_to_frame=False)
+    results = list(E.TapLabEngine(tiny_model(), cfg).segment(frames, output="none"))
+    is_p = np.array([f.pict_type == "P" for f in frames])
+    scores = np.array([f.residual_sum for f in frames])
+    expected = calibrate.fired_fraction([(is_p, scores)], thr, accumulate=accumulate)
+    fraction = E.summarize(results)["rgfs_fraction"]
+    assert 0.0 < fraction < 1.0 and fraction == pytest.approx(expected)
+
+
+def test_rgc_choice_resets_at_each_gop_with_the_accumulated_variant():
+    choice = D.RGCChoice(D.RegionScorer(32, 64, (32, 32), 32), accumulate=True)
+    first = np.array([[5, 5, 1, 1], [5, 5, 1, 1]])
+    assert choice.choose(first) == (0, 0, 32, 32)
+    assert choice.choose(np.zeros((2, 4))) == (0, 32, 32, 32)  # region 1 kept its 4
+    choice.start_gop()
+    assert not choice.accumulated.any()
+    plain = D.RGCChoice(D.RegionScorer(32, 64, (32, 32), 32))
+    assert plain.choose(first) == (0, 0, 32, 32) and plain.choose(first) == (0, 0, 32, 32)
+
+
+def test_rgfs_trigger_sums_since_the_last_keyframe():
+    trigger = D.RGFSTrigger(100.0, accumulate=True)
+    assert [trigger.fires(40.0), trigger.fires(40.0), trigger.fires(40.0)] == [False, False, True]
+    assert trigger.score == 120.0
+    trigger.keyframe()
+    assert not trigger.fires(40.0) and trigger.score == 40.0
+    online = D.RGFSTrigger(1e30, fraction=0.5)  # the online threshold replaces 1e30
+    assert isinstance(online.online, D.OnlineRGFSTrigger)
+
+
+def test_one_decode_ahead_thread(tmp_path):
+    """The engine's queue decodes ahead of a plain reader; a reader that decodes ahead itself is
+    not wrapped in a second thread."""
+    from tests.helpers.video import encoded_pan
+    from third_party.compressed_video import open_compressed
+    path = encoded_pan(tmp_path, 24)  # more frames than either queue holds
+    engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="ffw"))
+
+    def threads_while_running(video):
+        with video:
+            for _ in engine.segment(video, output="none"):
+                return sorted(t.name.split(":")[0] for t in threading.enumerate()
+                              if "prefetch" in t.name or t.name == "taplab-reader")
+
+    assert threads_while_running(engine.open_video(path)) == ["taplab-reader"]
+    assert threads_while_running(open_compressed(path, residual=None, prefetch=2)) == [
+        "compressed-video-prefetch"]
