@@ -7,9 +7,11 @@
 segment_one is the per-video step of a batch, shared by segment_many (segment's directory mode) and
 the Beam pipeline (taplab_tf.pipeline.beam).
 
-One pass per video: reader -> engine (Algorithm 1) -> writer. The reader options come from the
-engine (TapLabEngine.reader_options), each FrameResult carries the frame's image, and a writer
-thread blends and encodes the overlay while the engine works on the next frames.
+One pass per video: reader -> engine (Algorithm 1) -> writer. The engine opens the reader with
+the options its config needs (TapLabEngine.segment_video; its queue is the one decode-ahead
+thread), each FrameResult carries what the writer needs (labels, the frame's image, the RGC
+region, the keyframe), and a writer thread draws and encodes the overlay from those results while
+the engine works on the next frames.
 
 Any video in: a stream that is not MPEG-4 Part 2 without B-frames (H.264, HEVC, VP9, MPEG-2,
 MJPEG, ...) is re-encoded first (third_party.compressed_video.transcode, into a private
@@ -21,6 +23,7 @@ video, and the label PNGs present are whole.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import queue
 import sys
@@ -156,15 +159,38 @@ class _Aborted(Exception):
     """Raised inside the writer's frame generator to make the encoder discard its output."""
 
 
+class _Overlay:
+    """Draws one FrameResult (its image, labels, RGC region and keyframe) as an overlay frame."""
+
+    def __init__(self, dataset: str, draw_regions: bool, mark_keyframes: bool,
+                 show_legend: bool):
+        self.dataset, self.draw_regions = dataset, draw_regions
+        self.mark_keyframes, self.show_legend = mark_keyframes, show_legend
+        self.strip: Optional[np.ndarray] = None  # the legend, drawn for the first frame's size
+
+    def __call__(self, r: engine_lib.FrameResult) -> np.ndarray:
+        if self.show_legend and self.strip is None:
+            self.strip = legend(self.dataset, r.image.shape[1],
+                                scale=max(0.6, r.image.shape[0] / 720.0))
+        mark = None
+        if self.mark_keyframes and r.keyframe:
+            mark = "I" if r.pict_type == "I" else "RGFS"
+        return overlay(r.image, r.labels, self.dataset,
+                       region=r.rgc_region if self.draw_regions else None, keyframe=mark,
+                       legend_strip=self.strip)
+
+
 class _Writer:
-    """Overlay video writer on its own thread (bounded queue): blending and encoding overlap
-    the engine's work on the next frames. finish() completes the video; abort() makes the
-    encoder discard it. Errors surface in the caller on put() / finish()."""
+    """Overlay video writer on its own thread (bounded queue): it takes the engine's
+    FrameResults, and drawing (render) and encoding overlap the engine's work on the next frames.
+    finish() completes the video; abort() makes the encoder discard it. Errors surface in the
+    caller on put() / finish()."""
 
     _DONE, _ABORT = object(), object()
 
-    def __init__(self, path: str, fps: float, gop: int, depth: int = 8):
-        self.path, self.fps, self.gop = path, fps, gop
+    def __init__(self, path: str, fps: float, gop: int,
+                 render: Callable[[engine_lib.FrameResult], np.ndarray], depth: int = 8):
+        self.path, self.fps, self.gop, self.render = path, fps, gop, render
         self.queue: "queue.Queue" = queue.Queue(maxsize=depth)
         self.error: Optional[BaseException] = None
         self.seconds = 0.0
@@ -180,7 +206,7 @@ class _Writer:
             if item is self._ABORT:
                 raise _Aborted()
             t0 = time.perf_counter()
-            frame = item()
+            frame = self.render(item)
             self.seconds += time.perf_counter() - t0
             yield frame
 
@@ -201,10 +227,10 @@ class _Writer:
                 if self._closing.is_set():
                     return
 
-    def put(self, make_frame: Callable[[], np.ndarray]) -> None:
+    def put(self, result: engine_lib.FrameResult) -> None:
         while self.error is None and self.thread.is_alive():
             try:
-                self.queue.put(make_frame, timeout=0.5)
+                self.queue.put(result, timeout=0.5)
                 return
             except queue.Full:
                 continue
@@ -290,7 +316,9 @@ def segment_file(engine: engine_lib.TapLabEngine, video_path: str, output_path: 
         summary = _segment_stream(engine, read_path, output_path, dataset=dataset,
                                   labels_dir=labels_dir, draw_regions=draw_regions,
                                   mark_keyframes=mark_keyframes, show_legend=show_legend,
-                                  progress=progress, fps=info.fps or 25.0, gop=gop)
+                                  progress=progress, fps=info.fps or 25.0, gop=gop,
+                                  total=(transcoder.frames if transcoder is not None
+                                         else info.num_frames) or None)
     finally:
         if transcoder is not None:
             transcoder.__exit__(None, None, None)
@@ -307,51 +335,40 @@ def segment_file(engine: engine_lib.TapLabEngine, video_path: str, output_path: 
 
 
 def _segment_stream(engine, path, output_path, *, dataset, labels_dir, draw_regions,
-                    mark_keyframes, show_legend, progress, fps, gop) -> dict:
-    from third_party.compressed_video import open_compressed
-    results: List[engine_lib.FrameResult] = []
+                    mark_keyframes, show_legend, progress, fps, gop, total=None) -> dict:
+    """reader -> engine -> writers, one pass: the label PNGs and the overlay video from the
+    engine's FrameResults. total: the frame count for the progress line (None: unknown)."""
+    results: List[engine_lib.FrameResult] = []  # what the summary needs of each frame
     writer, partial = None, None
-    writer_seconds = [0.0]
+    writer_seconds = 0.0
     t0 = time.perf_counter()
     try:
-        with open_compressed(path, **engine.reader_options(keep_images=bool(output_path))) \
-                as video:
+        bar = _Progress(total) if progress else None
+        keyframes = 0
+        for r in engine.segment_video(path, keep_images=bool(output_path)):
+            if labels_dir:
+                _write_png_atomic(os.path.join(labels_dir, f"{r.index:06d}_labelTrainIds.png"),
+                                  r.labels)
             if output_path:
-                # A name no other run uses, in the output's folder; renamed when complete.
-                folder = os.path.dirname(os.path.abspath(output_path))
-                root, ext = os.path.splitext(os.path.basename(output_path))
-                partial = os.path.join(folder, f".{root}.{uuid.uuid4().hex[:12]}.partial"
-                                               f"{ext or '.mp4'}")
-                writer = _Writer(partial, fps=fps, gop=gop)
-            bar = _Progress(getattr(video, "num_frames", None)) if progress else None
-            strip = None
-            for r in engine.segment(video, keep_images=bool(output_path)):
-                results.append(r)
-                if labels_dir:
-                    _write_png_atomic(os.path.join(labels_dir, f"{r.index:06d}_labelTrainIds.png"),
-                                      r.labels)
-                if writer is not None:
-                    if show_legend and strip is None:
-                        strip = legend(dataset, r.image.shape[1],
-                                       scale=max(0.6, r.image.shape[0] / 720.0))
-                    mark = None
-                    if mark_keyframes and r.keyframe:
-                        mark = "I" if r.pict_type == "I" else "RGFS"
-                    region = r.rgc_region if draw_regions else None
-                    image, lab = r.image, r.labels
-                    r.image = None  # the writer holds it; the summary need not
-
-                    def make(image=image, lab=lab, region=region, mark=mark, strip=strip):
-                        return overlay(image, lab, dataset, region=region, keyframe=mark,
-                                       legend_strip=strip)
-                    writer.put(make)
-                if bar:
-                    bar.update(len(results), sum(x.keyframe for x in results))
+                if writer is None:
+                    # A name no other run uses, in the output's folder; renamed when complete.
+                    folder = os.path.dirname(os.path.abspath(output_path))
+                    root, ext = os.path.splitext(os.path.basename(output_path))
+                    partial = os.path.join(folder, f".{root}.{uuid.uuid4().hex[:12]}.partial"
+                                                   f"{ext or '.mp4'}")
+                    writer = _Writer(partial, fps=fps, gop=gop, render=_Overlay(
+                        dataset, draw_regions, mark_keyframes, show_legend))
+                writer.put(r)
+            # The image and labels go to the writers only; the summary keeps the rest.
+            results.append(dataclasses.replace(r, image=None, labels=None, logits=None))
+            keyframes += r.keyframe
             if bar:
-                bar.close()
+                bar.update(len(results), keyframes)
+        if bar:
+            bar.close()
         if writer is not None:
             writer.finish()
-            writer_seconds[0] = writer.seconds
+            writer_seconds = writer.seconds
             writer = None
             _publish(partial, output_path)
             partial = None
@@ -363,7 +380,7 @@ def _segment_stream(engine, path, output_path, *, dataset, labels_dir, draw_regi
     if not results:
         raise SegmentError(f"{path}: no frames were decoded")
     summary = engine_lib.summarize(results)
-    summary["writer_ms"] = 1000.0 * writer_seconds[0] / len(results)
+    summary["writer_ms"] = 1000.0 * writer_seconds / len(results)
     summary["segment_seconds"] = time.perf_counter() - t0
     return summary
 
