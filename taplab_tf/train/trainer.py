@@ -12,6 +12,13 @@ replica's labelled pixels divided by the *global* labelled-pixel count (all-redu
 (summed across replicas by the optimizer) equal the single-device ones. BatchNorm statistics are
 per replica (no sync BN), as with MirroredStrategy in general.
 
+Several workers (strategy multi_worker, one process per machine, each with its TF_CONFIG; see
+taplab_tf.train.distribute): the global batch is split across the workers (data sharding: each
+reads the same seeded stream and keeps its part, so a step sees the batch one worker would);
+every worker resumes from the chief's <logdir>/checkpoints and runs every step, evaluation, save
+and export, because those read variables through collectives; only the chief's outputs stay,
+the other workers write to a temporary folder that is deleted at the end.
+
 Logdir layout: train_config.json, checkpoints/ (tf.train.CheckpointManager: model, optimizer and
 its step counter; a restarted run resumes from the latest one; the data iterator is not saved, the
 stream restarts), TensorBoard events (scalars train/loss, train/lr, train/miou, train/images_per_s,
@@ -26,6 +33,8 @@ import json
 import math
 import os
 import re
+import shutil
+import tempfile
 import time
 from typing import Optional, Sequence
 
@@ -37,7 +46,7 @@ from taplab_tf import provenance
 from taplab_tf.io_utils import write_json
 from taplab_tf.data import labels as labels_lib
 from taplab_tf.models import build_model, save_model
-from taplab_tf.train import losses
+from taplab_tf.train import distribute, losses
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
@@ -247,8 +256,8 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "multi_worker":  # checks TF_CONFIG first: one line naming what is wrong
+        return distribute.make_multi_worker_strategy()
     raise ValueError(f"strategy: {name!r} is not one of {list(STRATEGIES)}")
 
 
@@ -269,9 +278,12 @@ def make_datasets(cfg: TrainConfig):
     for split in ("train", "val"):
         check_pairs(file_pairs(cfg.dataset, cfg.data_dir, split, **seq),
                     f"{cfg.dataset} {split}")
+    # Several workers each read the whole stream and keep their part of every global batch:
+    # their order and augmentation must agree, so the stream is seeded (seed 0 included).
+    shuffle_seed = cfg.seed if cfg.strategy == "multi_worker" else (cfg.seed or None)
     train = make_dataset(cfg.dataset, cfg.data_dir, "train", training=True,
                          batch_size=cfg.batch_size, crop_size=tuple(cfg.crop),
-                         scale_range=tuple(cfg.scale_range), shuffle_seed=cfg.seed or None,
+                         scale_range=tuple(cfg.scale_range), shuffle_seed=shuffle_seed,
                          photometric=cfg.photometric, **seq)
     val = make_dataset(cfg.dataset, cfg.data_dir, "val", training=False, batch_size=1, **seq)
     return train, val
@@ -348,8 +360,13 @@ def recalibrate_batchnorm(model, iterator, num_batches: int, strategy=None) -> N
 class Trainer:
     """Builds model, optimizer, checkpoints and the distributed step for one TrainConfig."""
 
-    def __init__(self, cfg: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None):
+    def __init__(self, cfg: TrainConfig, strategy: Optional[tf.distribute.Strategy] = None,
+                 resume_dir: str = ""):
+        """resume_dir: the checkpoints restore() reads (default <cfg.logdir>/checkpoints, where
+        they are saved); a non-chief worker saves to its temporary logdir and resumes from the
+        chief's."""
         self.cfg = cfg.validate()
+        self.resume_dir = resume_dir or os.path.join(cfg.logdir, "checkpoints")
         self.strategy = strategy or make_strategy(cfg.strategy)
         replicas = self.strategy.num_replicas_in_sync
         if cfg.batch_size % replicas:
@@ -388,7 +405,8 @@ class Trainer:
         raise ValueError unless cfg.restart: training never starts over on top of them
         silently. After a fallback the state file lists the intact checkpoints again.
         """
-        ckpt_dir = self.manager.directory
+        ckpt_dir = self.resume_dir
+        own = os.path.abspath(ckpt_dir) == os.path.abspath(self.manager.directory)
         found = _checkpoint_steps(ckpt_dir)
         if self.cfg.restart:
             if found:
@@ -396,7 +414,7 @@ class Trainer:
                                 ckpt_dir)
         else:
             state_path = os.path.join(ckpt_dir, "checkpoint")
-            state_ok = not os.path.exists(state_path) or \
+            state_ok = not own or not os.path.exists(state_path) or \
                 tf.train.get_checkpoint_state(ckpt_dir) is not None
             if not state_ok and found:
                 logging.warning("%s is damaged (not a checkpoint state); looking for the newest "
@@ -410,7 +428,7 @@ class Trainer:
                     damaged.append(problem)
                     continue
                 self._restore_from(prefix)
-                if damaged or not state_ok or self.manager.latest_checkpoint != prefix:
+                if own and (damaged or not state_ok or self.manager.latest_checkpoint != prefix):
                     intact = [found[s] for s in sorted(found) if s <= step
                               and (s == step or checkpoint_problem(found[s]) is None)]
                     tf.compat.v1.train.update_checkpoint_state(
@@ -549,15 +567,45 @@ def train(cfg: TrainConfig, train_data: Optional[tf.data.Dataset] = None,
     A logdir with checkpoints resumes only the same network (check_resume_fits) from its newest
     intact checkpoint (Trainer.restore); a run already trained to cfg.steps and exported returns
     at once and writes nothing ('finished_before': True).
+    strategy: default make_strategy(cfg.strategy), made before any data (multi_worker must start
+    before TensorFlow runs an op). With several workers every one of them calls train() with the
+    same cfg; the chief's run is the one above, the others resume from the chief's checkpoints,
+    write to a temporary folder they delete, and return export_dir ''.
     """
     cfg.validate()
     check_resume_fits(cfg)  # before anything is read, built or written
+    strategy = strategy or make_strategy(cfg.strategy)
+    info = distribute.worker_info(strategy)
     if train_data is None:
         train_data, default_val = make_datasets(cfg)
         val_data = default_val if val_data is None else val_data
+    if info.num_workers > 1:
+        # Each worker reads the (seeded) stream and keeps its replicas' part of every global
+        # batch, whatever the source: the steps see the batches one worker would.
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = \
+            tf.data.experimental.AutoShardPolicy.DATA
+        train_data = train_data.with_options(options)
+    if info.is_chief:
+        return _train(cfg, cfg, train_data, val_data, strategy, info)
+    scratch = tempfile.mkdtemp(prefix=f"taplab_{info.task_type}{info.task_index}_")
+    try:
+        own = dataclasses.replace(cfg, logdir=scratch, export_dir=os.path.join(scratch, "model"))
+        result = _train(cfg, own, train_data, val_data, strategy, info)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return dict(result, export_dir="")
+
+
+def _train(cfg: TrainConfig, out: TrainConfig, train_data, val_data, strategy,
+           info: distribute.WorkerInfo) -> dict:
+    """train() on this worker: reads cfg's checkpoints and export, writes to out's logdir and
+    export_dir (cfg itself on the chief, a temporary folder on the other workers)."""
     tf.keras.utils.set_random_seed(cfg.seed)
-    trainer = Trainer(cfg, strategy)
+    trainer = Trainer(out, strategy, resume_dir=os.path.join(cfg.logdir, "checkpoints"))
     start = trainer.restore()
+    if info.num_workers > 1:
+        distribute.check_workers_agree(strategy, start, trainer.model.trainable_variables)
     export_dir = cfg.export_dir or os.path.join(cfg.logdir, "model")
     if start >= cfg.steps and os.path.isfile(os.path.join(export_dir, METRICS_FILE)):
         # A finished run run again changes nothing (no new BatchNorm statistics, no export).
@@ -569,11 +617,13 @@ def train(cfg: TrainConfig, train_data: Optional[tf.data.Dataset] = None,
                 "train_miou": meta.get("train_miou"), "val_miou": meta.get("val_miou"),
                 "export_dir": export_dir, "stopped": False, "model": trainer.model,
                 "finished_before": True}
-    _write_config(cfg)
+    export_dir = out.export_dir or os.path.join(out.logdir, "model")  # where this worker writes
+    if info.is_chief:
+        _write_config(cfg)
     preview = next(iter(val_data if val_data is not None else train_data))
     preview = (preview[0][:2], preview[1][:2])
     iterator = iter(trainer.strategy.experimental_distribute_dataset(train_data.repeat()))
-    writer = tf.summary.create_file_writer(cfg.logdir)
+    writer = tf.summary.create_file_writer(out.logdir)
 
     step, loss, train_miou, val_miou = start, float("nan"), float("nan"), None
     seconds_before = _read_progress(cfg.logdir, start)
@@ -623,7 +673,7 @@ def train(cfg: TrainConfig, train_data: Optional[tf.data.Dataset] = None,
                     trainer._image_summaries(*preview, step=step)
                 if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                     trainer.manager.save(checkpoint_number=step)
-                    _write_progress(cfg.logdir, step, seconds_before + time.time() - t0)
+                    _write_progress(out.logdir, step, seconds_before + time.time() - t0)
                 if (val_data is not None and cfg.eval_every and step % cfg.eval_every == 0
                         and step < cfg.steps):
                     recalibrate_batchnorm(trainer.model, iterator, cfg.bn_recalibration_batches,
@@ -653,10 +703,14 @@ def train(cfg: TrainConfig, train_data: Optional[tf.data.Dataset] = None,
                 tf.summary.scalar(f"{cfg.test_split}/miou", test_miou, step=step)
                 logging.info("final %s mIoU %.4f at step %d", cfg.test_split, test_miou, step)
     except KeyboardInterrupt:
+        if info.num_workers > 1:  # a save now would wait for the other workers' collectives
+            logging.info("interrupted at step %d: a multi_worker run resumes from its last "
+                         "periodic checkpoint", trainer.step)
+            raise
         prefix = _checkpoint_steps(trainer.manager.directory).get(trainer.step)
         if prefix is None or checkpoint_problem(prefix):  # never rewrite a good checkpoint
             trainer.manager.save(checkpoint_number=trainer.step)
-            _write_progress(cfg.logdir, trainer.step, seconds_before + time.time() - t0)
+            _write_progress(out.logdir, trainer.step, seconds_before + time.time() - t0)
         logging.info("interrupted: checkpoint saved at step %d", trainer.step)
         raise
     finally:
