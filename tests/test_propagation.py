@@ -1,6 +1,7 @@
 """The engine's parts (issue 14, item 1): propagation behind one interface, chosen by the config;
 the RGC and RGFS decisions in one home, shared by the engine and calibrate; the config as the one
 source of the engine's settings; one decode-ahead thread."""
+import os
 import threading
 
 import numpy as np
@@ -114,3 +115,24 @@ def test_one_decode_ahead_thread(tmp_path):
     assert threads_while_running(engine.open_video(path)) == ["taplab-reader"]
     assert threads_while_running(open_compressed(path, residual=None, prefetch=2)) == [
         "compressed-video-prefetch"]
+
+
+def test_segment_file_reads_the_video_once_through_the_engine(tmp_path, monkeypatch):
+    """reader -> engine -> writer: segment_file has the engine open the video (with the options
+    the engine chooses) once, and the writer draws from the engine's FrameResults."""
+    from taplab_tf.pipeline import segment as S
+    from tests.helpers.video import encoded_pan
+    path = encoded_pan(tmp_path, 8, gop=4)
+    engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="ffw", gop=4))
+    opened, drawn = [], []
+    real_open, real_draw = E.TapLabEngine.open_video, S._Overlay.__call__
+    monkeypatch.setattr(E.TapLabEngine, "open_video", lambda self, p, **kw: (
+        opened.append(kw), real_open(self, p, **kw))[1])
+    monkeypatch.setattr(S._Overlay, "__call__", lambda self, r: (
+        drawn.append((r.index, r.image.shape, r.labels.shape)), real_draw(self, r))[1])
+    summary = S.segment_file(engine, path, str(tmp_path / "out.mp4"), dataset="synthetic",
+                             labels_dir=str(tmp_path / "labels"), progress=False)
+    assert opened == [{"keep_images": True}] and summary["frames"] == 8
+    assert [d[0] for d in drawn] == list(range(8))
+    assert all(d[1][:2] == d[2] for d in drawn)  # each result carries its image and labels
+    assert len(os.listdir(tmp_path / "labels")) == 8 and (tmp_path / "out.mp4").is_file()
