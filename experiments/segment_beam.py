@@ -86,9 +86,9 @@ def main(argv):
     common.terminate_as_interrupt()
     cfg = flags_lib.config_from_flags()
     scale = _input_scale(FLAGS.input_scale)
-    if FLAGS.verbosity < 1:  # Beam's INFO lines (runner chosen, type hints, caches) on request
-        import logging
-        logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    if FLAGS.verbosity < 1:  # Beam's INFO and WARN lines (type hints, caches, the workers'
+        import logging       # start-up notes) on request; its errors still show
+        logging.getLogger("apache_beam").setLevel(logging.ERROR)
     from taplab_tf.pipeline import beam as beam_lib
     from taplab_tf.pipeline import inputs
     if beam_lib._beam is None:

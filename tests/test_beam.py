@@ -3,6 +3,7 @@
 the combined summary adds them up; TF and the custom ops still load with Beam installed."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -106,6 +107,9 @@ def test_bad_file_is_an_error_record_and_the_summary_adds_up(beam_run, videos):
     table = (out / "summary.md").read_text()
     assert "| a_pan.avi | 13 |" in table and "broken.mp4 | failed" in table
     assert "| a_pan.avi | 13 |" in p.stdout and "wrote 3 of 4 videos" in p.stdout
+    # Beam's INFO lines (runner chosen, type hints, caches) stay silent by default
+    assert "Missing pipeline option" not in p.stderr and not re.search(r"^I\d{4} ", p.stderr,
+                                                                          re.M), p.stderr[-2000:]
     # nothing half-written is left behind
     assert not [n for n in os.listdir(out) if ".partial" in n or n.startswith(".")]
 

@@ -245,7 +245,7 @@ def run(videos: Sequence[str], job: BeamJob, beam_args: Sequence[str] = ()) -> d
     and returns the combined summary it wrote (summary.json). SegmentError for a bad job or
     options; a bad video is an error record in the report, not an exception."""
     beam = require_beam()
-    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
     if not videos:
         raise SegmentError("no videos to segment")
     check_checkpoint(job.checkpoint)
@@ -255,6 +255,8 @@ def run(videos: Sequence[str], job: BeamJob, beam_args: Sequence[str] = ()) -> d
         raise SegmentError(f"output_dir {job.output_dir}: {e.strerror or e}") from None
     try:
         options = PipelineOptions(list(beam_args))
+        if options.view_as(StandardOptions).runner is None:
+            options.view_as(StandardOptions).runner = "DirectRunner"  # said, not logged
         pipeline = beam.Pipeline(options=options)
     except (ValueError, TypeError) as e:
         raise SegmentError(f"pipeline options {list(beam_args)}: {_first_line(e)}") from None
