@@ -26,8 +26,11 @@ from experiments import common
 from experiments import flags as flags_lib
 
 flags_lib.define_taplab_flags()
-flags.FLAGS.set_default("modules", "ffw,rgfs")
-flags.FLAGS.set_default("rgfs_fraction", 0.1)
+# This app's own defaults of two shared flags (shown by --help). config_from_flags takes only the
+# flags given on the command line, so main lays these over its config where they were not given.
+APP_DEFAULTS = {"modules": "ffw,rgfs", "rgfs_fraction": 0.1}
+for _name, _value in APP_DEFAULTS.items():
+    flags.FLAGS.set_default(_name, _value)
 flags.DEFINE_string("checkpoint", None, "Model directory (default: the shipped BL2 trained on "
                     "synthetic streets).")
 flags.DEFINE_list("qscales", ["2", "3", "6", "10"], "MPEG-4 quantisers to encode the clips at.")
@@ -81,7 +84,9 @@ def _fixed_thresholds():
 
 def main(argv):
     common.reject_extra_args(argv)
-    cfg = flags_lib.config_from_flags()
+    given = flags_lib.config_from_flags()
+    cfg = common.run_or_exit(lambda: given.replace(**{
+        name: value for name, value in APP_DEFAULTS.items() if FLAGS[name].using_default_value}))
     qscales = _qscales()
     extra = _fixed_thresholds()
     if cfg.rgfs_fraction <= 0:
