@@ -18,10 +18,10 @@ from taplab_tf.train import distribute
 from tests.helpers.training import ROOT, tiny_config
 
 STEPS = 3
-# Wall-clock limit for the three processes together (each imports TensorFlow; under 30 s on two
-# idle cores). Past it, or as soon as one process fails, all of them are killed: a worker whose
-# peer is gone would otherwise wait in its collectives for ever.
-TIMEOUT_S = 300
+# Wall-clock limit for the three processes together (each imports TensorFlow and traces BL2).
+# Past it, or as soon as one process fails, all of them are killed: a worker whose peer is gone
+# would otherwise wait in its collectives for ever.
+TIMEOUT_S = 600
 # Same per-replica batches, same float32 kernels: only the order of the two-term gradient sums
 # could differ, and a + b == b + a. A sharding or loss-scaling error moves the weights by ~lr
 # (1e-3) and the loss by far more than this.
@@ -230,6 +230,20 @@ def test_train_refuses_a_bad_tf_config_before_reading_anything(tmp_path, monkeyp
     with pytest.raises(ValueError, match=r"^TF_CONFIG: task index 1 is out of range"):
         train(cfg)
     assert not (tmp_path / "run").exists()
+
+
+def test_cli_bad_tf_config_is_one_line(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT, CUDA_VISIBLE_DEVICES="",
+               TF_CONFIG='{"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, '
+                         '"task": {"type": "worker", "index": 2}}')
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.train", "--strategy=multi_worker",
+         f"--data_dir={tmp_path}", f"--logdir={tmp_path / 'run'}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: TF_CONFIG: task index 2 is out of range: cluster['worker'] has 2 address(es)"), \
+        proc.stderr[-2000:]
 
 
 def test_multi_worker_data_order_is_seeded_even_with_seed_0(tmp_path):
