@@ -101,9 +101,18 @@ class TapLabConfig:
     propagation: str = "mv"  # FFW (Eq. 1); or a baseline of Table 3 (PROPAGATIONS)
     warp_interpolation: str = "nearest"  # FFW's lookup: the paper's gather, or 'bilinear'
     scale_to_frame: bool = True  # region grid and thr_rgfs scaled from 1024x2048 to the video
+    # FFW's motion field repaired before the warp (pipeline.motion_field): 'none' (the paper's
+    # FFW, the default) or a '+' list of fill, model, median, confidence.
+    mv_refinement: str = "none"
 
     def __post_init__(self):
         object.__setattr__(self, "modules", parse_modules(self.modules))
+        from taplab_tf.pipeline import motion_field  # numpy only: the config stays TF-free
+        try:
+            methods = motion_field.parse_refinement(self.mv_refinement)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        object.__setattr__(self, "mv_refinement", "+".join(methods) or "none")
         object.__setattr__(self, "region_shape", tuple(int(v) for v in self.region_shape))
         self.validate()
         object.__setattr__(self, "rgfs_fraction", float(self.rgfs_fraction))  # np.float32 -> JSON

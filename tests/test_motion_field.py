@@ -133,3 +133,33 @@ def test_block_flow_averages_each_block_and_the_partial_edge():
     assert b.shape == (2, 3, 2)
     np.testing.assert_allclose(b[0, 0], [2, 4])
     np.testing.assert_allclose(b[1, 2], [1, 1])  # mean over the 4x1 pixels inside the frame
+
+
+def test_config_takes_the_refinement_by_name_and_rejects_unknown_ones():
+    from taplab_tf import config as C
+    assert C.TapLabConfig().mv_refinement == "none"
+    assert C.TapLabConfig(mv_refinement="median+model").mv_refinement == "model+median"
+    with pytest.raises(C.ConfigError, match="mv_refinement: unknown method"):
+        C.TapLabConfig(mv_refinement="smooth")
+
+
+def test_engine_warps_with_the_refined_field(tmp_path):
+    """'none' is the paper's FFW exactly; with a refinement every warped frame goes through it
+    (timed on its own) and keyframes do not."""
+    from taplab_tf import config as C
+    from taplab_tf.pipeline.engine import TapLabEngine
+    from tests.helpers.video import encoded_pan, tiny_model
+    video = encoded_pan(tmp_path, 13, gop=12)
+    model = tiny_model()
+    base = C.TapLabConfig(modules="ffw", gop=12)
+    plain = [r.labels for r in TapLabEngine(model, base).segment_video(video)]
+    again = [r.labels for r in TapLabEngine(model, base.replace(mv_refinement="none"))
+             .segment_video(video)]
+    assert all(np.array_equal(a, b) for a, b in zip(plain, again))
+    results = list(TapLabEngine(model, base.replace(mv_refinement="fill+model+median"))
+                   .segment_video(video))
+    assert len(results) == len(plain)
+    assert np.array_equal(results[0].labels, plain[0])  # the I-frame is phi's either way
+    warped = [r for r in results if r.action == "ffw"]
+    assert len(warped) == 11 and all(r.timings["mv_refinement"] > 0 for r in warped)
+    assert all("mv_refinement" not in r.timings for r in results if r.action != "ffw")

@@ -29,6 +29,8 @@ from taplab_tf import timing
 from taplab_tf.pipeline import engine as engine_lib
 
 SWEEPS = ("gop", "region", "alpha", "rgfs", "propagation")
+# The motion-field refinements the propagation sweep (Table 3) adds beside the paper's FFW.
+MV_REFINEMENTS = ("fill", "model", "model+median", "fill+model+median+confidence")
 
 CONFIGS = {
     "perframe": "none",
@@ -229,11 +231,16 @@ def run_sweep(sweep: str, model, video: str, cfg: config_lib.TapLabConfig, out_d
                 progress(f"  {row}")
             rows.append(row)
     elif sweep == "propagation":  # Table 3
-        for prop in ("itp", "flow_farneback", "flow_dis", "mv"):
-            c = cfg.replace(modules="ffw", propagation=prop)
+        # The paper's FFW, then FFW on a repaired motion field (pipeline.motion_field).
+        variants = [(p, "none") for p in ("itp", "flow_farneback", "flow_dis", "mv")] + [
+            ("mv", r) for r in MV_REFINEMENTS]
+        for prop, refinement in variants:
+            c = cfg.replace(modules="ffw", propagation=prop, mv_refinement=refinement)
             t = time_config(model, c, video, engine_kwargs=kw)
-            row = {"propagation": prop, "fps": t["fps"],
+            name = prop if refinement == "none" else f"mv+{refinement}"
+            row = {"propagation": name, "fps": t["fps"],
                    "t_flow_ms": t["split_ms"].get("flow", 0.0),
+                   "t_refine_ms": t["split_ms"].get("mv_refinement", 0.0),
                    "t_warp_ms": t["split_ms"].get("warp", 0.0), "t_total_ms": t["t_avg_ms"]}
             if clips:
                 row["miou"] = acc(TapLabEngine(acc_model, c), c.gop)

@@ -315,7 +315,8 @@ class TapLabEngine:
                     held.append((frame, t, reader_s, size))
                     continue
                 logits = propagated
-                t["warp"] = time.perf_counter() - t0 - t.get("flow", 0.0)
+                t["warp"] = (time.perf_counter() - t0 - t.get("flow", 0.0)
+                             - t.get("mv_refinement", 0.0))
                 if rgc is not None:  # Eq. 3 chooses the region, Eq. 6 blends phi's crop in
                     t0 = time.perf_counter()
                     region = rgc.choose(frame.residual_block_counts(cfg.thr_rgc))
@@ -344,7 +345,8 @@ class TapLabEngine:
         (rgb='lazy'), unless every frame's image is wanted (keep_images, e.g. an overlay). The
         reader does not decode ahead itself: the engine's queue (queue_size) does."""
         cfg = self._algorithm
-        need_residual = cfg.use_rgc or cfg.use_rgfs
+        need_residual = cfg.use_rgc or cfg.use_rgfs or (
+            "confidence" in cfg.mv_refinement and cfg.propagation == "mv")
         lazy = not need_residual and cfg.use_ffw and not self.propagator.reads_all_pixels
         return {"rgb": "lazy" if lazy and not keep_images else True,
                 "residual": "summary" if need_residual else None, "prefetch": 0}

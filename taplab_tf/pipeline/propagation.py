@@ -6,7 +6,9 @@ TapLabConfig.propagation:
 
   mv              FFW (Eq. 1): F_t[p] = F_{t-1}[p - Mv_t[p]], the stream's motion vectors warping
                   the previous frame's logits (ops.mv_warp; TapLabConfig.warp_interpolation:
-                  'nearest', the paper's gather, or 'bilinear'). The paper's method.
+                  'nearest', the paper's gather, or 'bilinear'). The paper's method. With
+                  TapLabConfig.mv_refinement the block vectors are repaired first
+                  (pipeline.motion_field: fill, model, median, confidence).
   flow_dis        Table 3's optical-flow baselines on equal footing: flow computed from the decoded
   flow_farneback  frames by OpenCV (DIS, medium preset; Farneback), warped with tfa's
                   dense_image_warp.
@@ -34,6 +36,7 @@ import tensorflow as tf
 
 from taplab_tf import config as config_lib
 from taplab_tf import ops
+from taplab_tf.pipeline import motion_field
 
 
 class PropagationError(ValueError):
@@ -102,6 +105,7 @@ class MvWarp(Propagator):
         super().__init__(config, frame_stride, trace_counts)
         counts, stride = self.trace_counts, self.frame_stride
         interpolation = config.warp_interpolation
+        self._refinement = motion_field.Refinement.from_spec(config.mv_refinement)
 
         def warp(logits, mv):
             counts["warp"] = counts.get("warp", 0) + 1  # runs at trace time only
@@ -117,6 +121,13 @@ class MvWarp(Propagator):
         mv = frame.motion_vectors
         if mv is None:
             raise PropagationError(f"frame {frame.index}: a P-frame without motion vectors")
+        if self._refinement.methods:
+            t0 = time.perf_counter()
+            residual = None
+            if "confidence" in self._refinement.methods:
+                residual = frame.residual_block_counts(self.config.thr_rgc)
+            mv, _ = motion_field.refine(mv, frame.intra_blocks, self._refinement, residual)
+            timings["mv_refinement"] = time.perf_counter() - t0
         return self._warp(logits, tf.convert_to_tensor(mv, tf.float32))
 
 
