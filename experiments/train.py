@@ -107,8 +107,11 @@ def main(argv):
     def run():
         from taplab_tf.train import train
         cfg, train_cfg = _config()
-        common.write_run_config(
-            os.path.join(train_cfg.logdir, "train_experiment.json"), "train", cfg)
+        from taplab_tf.train import distribute
+        worker = distribute.check_tf_config() if train_cfg.strategy == "multi_worker" else None
+        if worker is None or worker.is_chief:  # several workers: the chief writes the run
+            common.write_run_config(
+                os.path.join(train_cfg.logdir, "train_experiment.json"), "train", cfg)
         result = train(train_cfg)
         print(f"done: step {result['step']}, val mIoU {result['val_miou']}, model "
               f"{result['export_dir']}")

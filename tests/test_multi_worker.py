@@ -244,6 +244,7 @@ def test_cli_bad_tf_config_is_one_line(tmp_path):
     assert proc.stderr.strip().splitlines()[-1] == (
         "error: TF_CONFIG: task index 2 is out of range: cluster['worker'] has 2 address(es)"), \
         proc.stderr[-2000:]
+    assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
 def test_multi_worker_data_order_is_seeded_even_with_seed_0(tmp_path):
