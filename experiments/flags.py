@@ -126,6 +126,15 @@ def given_flags(names) -> dict:
             if name in FLAGS and not FLAGS[name].using_default_value}
 
 
+def as_flag_message(message: str) -> str:
+    """A library error that starts with a field's name ('depths: applies to ...') names the flag
+    the user gave instead ('--depths applies to ...'), where such a flag exists."""
+    name, sep, rest = message.partition(": ")
+    if sep and name.isidentifier() and name in FLAGS:
+        return f"--{name} {rest}"
+    return message
+
+
 def experiment_from_flags(sections=("taplab",)) -> experiment_lib.ExperimentConfig:
     """The named experiment (--config; the dataclass defaults without it), with every flag given
     on the command line that names a field of `sections` laid over it. The taplab section takes
@@ -138,7 +147,7 @@ def experiment_from_flags(sections=("taplab",)) -> experiment_lib.ExperimentConf
                 else experiment_lib.ExperimentConfig())
         return experiment_lib.override(base, given_flags(sorted(names)))
     except ValueError as e:
-        raise SystemExit(f"error: {e}") from None
+        raise SystemExit(f"error: {as_flag_message(str(e))}") from None
 
 
 def config_from_flags() -> config_lib.TapLabConfig:

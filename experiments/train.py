@@ -94,7 +94,10 @@ def _config():
         raise ValueError(f"--data_dir {cfg.data.data_dir} is not a directory")
     command = " ".join(["python -m experiments.train"] +
                        [shlex.quote(a) for a in sys.argv[1:]])
-    train_cfg = cfg.train_config(command=command)
+    try:
+        train_cfg = cfg.train_config(command=command)
+    except ValueError as e:
+        raise ValueError(flags_lib.as_flag_message(str(e))) from None
     from taplab_tf.models import model_kwargs
     model_kwargs(train_cfg.model, **train_cfg.model_kwargs)  # bad model arguments: before data
     return cfg, train_cfg
