@@ -27,7 +27,7 @@ _defined = False
 # flags of the same name (segment --seed, --input_scale) are theirs, not the config's.
 TAPLAB_FLAGS = ("model", "gop", "modules", "region_shape", "region_stride", "thr_rgc",
                 "thr_rgfs", "alpha", "rgc_accumulate", "rgfs_accumulate", "rgfs_fraction",
-                "mv_refinement")
+                "warp_interpolation", "mv_refinement")
 
 
 def define_taplab_flags() -> None:
@@ -71,6 +71,10 @@ def define_taplab_flags() -> None:
                        "RGFS sends this fraction of P-frames to phi, its threshold chosen online "
                        "from the stream's own residual sums (--thr_rgfs unused), so that it "
                        "carries across encoders' quantisers and videos (e.g. 0.1).")
+    flags.DEFINE_enum("warp_interpolation", _DEFAULTS.warp_interpolation,
+                      list(config_lib.WARP_INTERPOLATIONS),
+                      "FFW's lookup of the previous logits: nearest (the paper's gather) or "
+                      "bilinear (sub-cell vectors kept instead of rounded to the logits' grid).")
     flags.DEFINE_string("mv_refinement", _DEFAULTS.mv_refinement,
                         "FFW's motion field repaired before the warp: 'none' (the paper's FFW) "
                         "or a '+' list of fill, model, median, confidence (e.g. model+median; "
