@@ -149,6 +149,7 @@ def main(argv):
         common.run_or_exit(lambda: reporting.plot_sweep_figures(sweep, result, out))
 
     report["seconds"] = time.perf_counter() - t_start
+    report["run_config"] = common.run_record("benchmark", settings=cfg.to_dict())
     reporting.write_json(report, os.path.join(out, "benchmark.json"))
     io_utils.write_text(os.path.join(out, "benchmark.md"), "\n\n".join(md) + "\n")
     print(f"wrote {out}/benchmark.json, benchmark.md and plots in {report['seconds'] / 60:.1f} "

@@ -129,7 +129,8 @@ def main(argv):
           f"{', '.join(f'{v:.2f}' for v in load_before)}, after "
           f"{', '.join(f'{v:.2f}' for v in load_after)}")
     from taplab_tf import io_utils
-    io_utils.write_json(os.path.join(root, "benchmark.json"), result, indent=2)
+    result["run_config"] = common.run_record("benchmark_beam")
+    io_utils.write_json(os.path.join(root, "benchmark.json"), result, indent=2, default=str)
     print(f"wrote {os.path.join(root, 'benchmark.json')}")
 
 

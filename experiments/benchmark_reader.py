@@ -299,9 +299,11 @@ def _main():
               f"end {rss[1]:.0f} MB; at frames 50/300/599: "
               f"{' / '.join(f'{x:.0f}' for x in rss[2:])} MB")
     if FLAGS.json_out:
+        from experiments import common
         from taplab_tf import io_utils
-        io_utils.write_json(FLAGS.json_out, dict(results=results, flow=flow, rss_mb=rss,
-                                                 video=path, residual_backend=backend), indent=1)
+        io_utils.write_json(FLAGS.json_out, dict(
+            results=results, flow=flow, rss_mb=rss, video=path, residual_backend=backend,
+            run_config=common.run_record("benchmark_reader")), indent=1, default=str)
 
 
 if __name__ == "__main__":

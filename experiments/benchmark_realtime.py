@@ -69,7 +69,8 @@ def main(argv):
     print(segment_lib.format_summary(summary))
     machine = reporting.machine_info()
     report = {"video": video, "checkpoint": checkpoint, "settings": engine.config.to_dict(),
-              "machine": machine, **summary}
+              "machine": machine, **summary,
+              "run_config": common.run_record("benchmark_realtime")}
     segment_lib.write_json_atomic(os.path.join(out_dir, "summary.json"), report)
     print(f"end to end: {summary['frames']} frames in {summary['wall_seconds']:.1f} s = "
           f"{summary['fps_wall']:.1f} FPS wall clock (re-encode {summary['transcode_seconds']:.1f}"

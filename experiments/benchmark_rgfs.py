@@ -131,6 +131,7 @@ def main(argv):
              f"{reporting.variant_note(cfg)}; keyframes % of P-frames / mIoU % over all frames")
     md = reporting.markdown_rgfs(report, title)
     print(md)
+    report["run_config"] = common.run_record("benchmark_rgfs", settings=cfg.to_dict())
     reporting.write_json(report, os.path.join(out, "rgfs_benchmark.json"))
     io_utils.write_text(os.path.join(out, "rgfs_benchmark.md"), md + "\n")
     print(f"wrote {out}/rgfs_benchmark.json and rgfs_benchmark.md in "

@@ -64,9 +64,13 @@ def test_unknown_config_and_sweep_are_refused(video, tmp_path):
 def test_propagation_sweep_times_every_method(video, tmp_path):
     rows = B.run_sweep("propagation", tiny_model(), video, C.TapLabConfig(gop=6),
                        str(tmp_path), progress=None)
-    assert [r["propagation"] for r in rows] == ["itp", "flow_farneback", "flow_dis", "mv"]
+    refined = [f"mv+{r}" for r in B.MV_REFINEMENTS]
+    assert [r["propagation"] for r in rows] == ["itp", "flow_farneback", "flow_dis", "mv",
+                                                *refined]
     flow = {r["propagation"]: r["t_flow_ms"] for r in rows}
     assert flow["flow_dis"] > 0 and flow["flow_farneback"] > 0 and flow["mv"] == 0
+    refine = {r["propagation"]: r["t_refine_ms"] for r in rows}
+    assert refine["mv"] == 0 and all(refine[name] > 0 for name in refined)
 
 
 def test_rgfs_sweep_reports_keyframes_on_both_the_timed_and_the_accuracy_clips(video, tmp_path,
