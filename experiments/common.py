@@ -85,6 +85,20 @@ def write_run_config(path: str, app: str, experiment=None, settings=None) -> str
                                default=str)
 
 
+def input_scale(value: str):
+    """--input_scale: None for 'auto', else the number in (0, 4] (one error line otherwise)."""
+    if value.strip().lower() == "auto":
+        return None
+    try:
+        scale = float(value)
+    except ValueError:
+        scale = float("nan")
+    if not (scale == scale and 0.0 < scale <= 4.0):
+        raise SystemExit(f"error: --input_scale must be 'auto' or a number in (0, 4], got "
+                         f"{value!r}")
+    return scale
+
+
 def reencode_hint(message: str) -> str:
     """The project's own re-encode command beside the reader's FFmpeg one (the reader, in
     third_party, names no application)."""

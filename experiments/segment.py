@@ -54,21 +54,6 @@ flags.DEFINE_string("summary_json", None, "Write the run summary as JSON here (i
 FLAGS = flags.FLAGS
 
 
-def _input_scale(value: str):
-    """None for 'auto', else the number (one error line for anything else)."""
-    if value.strip().lower() == "auto":
-        return None
-    try:
-        scale = float(value)
-    except ValueError:
-        raise SystemExit(f"error: --input_scale must be 'auto' or a number, got {value!r}") \
-            from None
-    if not (scale == scale and 0.0 < scale <= 4.0):
-        raise SystemExit(f"error: --input_scale must be 'auto' or a number in (0, 4], got "
-                         f"{value!r}")
-    return scale
-
-
 def _rgfs_note(engine, summary) -> None:
     """Says so where the fixed RGFS threshold never fired: on real video the residual sums
     follow the encoder's quantiser, and the paper's 3.6e7 may lie above all of them."""
@@ -86,7 +71,7 @@ def main(argv):
     common.quiet_tensorflow(FLAGS.verbosity)
     common.terminate_as_interrupt()
     cfg = flags_lib.config_from_flags()
-    scale = _input_scale(FLAGS.input_scale)
+    scale = common.input_scale(FLAGS.input_scale)
     # The inputs are checked with the TF-free helpers first; the engine (TF) loads after.
     from taplab_tf.pipeline import inputs as segment_lib
 

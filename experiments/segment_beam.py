@@ -46,20 +46,6 @@ flags.mark_flag_as_required("videos")
 FLAGS = flags.FLAGS
 
 
-def _input_scale(value: str):
-    """None for 'auto', else the number in (0, 4] (one error line for anything else)."""
-    if value.strip().lower() == "auto":
-        return None
-    try:
-        scale = float(value)
-    except ValueError:
-        scale = float("nan")
-    if not (scale == scale and 0.0 < scale <= 4.0):
-        raise SystemExit(f"error: --input_scale must be 'auto' or a number in (0, 4], got "
-                         f"{value!r}")
-    return scale
-
-
 def beam_args(argv):
     """The arguments absl left for Beam: --flags only ('--' itself dropped); a stray word is an
     error, since Beam would ignore it silently."""
@@ -85,7 +71,7 @@ def main(argv):
     common.quiet_tensorflow(FLAGS.verbosity)
     common.terminate_as_interrupt()
     cfg = flags_lib.config_from_flags()
-    scale = _input_scale(FLAGS.input_scale)
+    scale = common.input_scale(FLAGS.input_scale)
     if FLAGS.verbosity < 1:  # Beam's INFO and WARN lines (type hints, caches, the workers'
         import logging       # start-up notes) on request; its errors still show
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
