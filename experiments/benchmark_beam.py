@@ -25,6 +25,7 @@ from absl import app, flags
 
 from experiments import common
 from experiments import flags as flags_lib
+from taplab_tf import provenance
 
 flags_lib.define_workspace_flags()
 flags.DEFINE_integer("num_videos", 4, "Synthetic clips to segment.", lower_bound=1)
@@ -39,18 +40,6 @@ flags.DEFINE_string("checkpoint", None, "Model directory or SavedModel (default:
 flags.DEFINE_string("output_dir", None, "Work folder (default <workspace>/results/"
                     "benchmark_beam): the clips, both runs' outputs and benchmark.json.")
 FLAGS = flags.FLAGS
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-    return platform.processor() or platform.machine()
 
 
 def _timed(args, cwd):
@@ -108,7 +97,7 @@ def main(argv):
         seq_report = json.load(f)
     pids = beam_report["worker_pids"]
     result = {
-        "cpu": cpu_name(), "cores": os.cpu_count(), "load_before": load_before,
+        "cpu": provenance.cpu_name(), "cores": os.cpu_count(), "load_before": load_before,
         "load_after": load_after, "videos": FLAGS.num_videos, "frames": frames,
         "size": [FLAGS.height, FLAGS.width], "gop": FLAGS.gop, "workers": FLAGS.workers,
         "worker_processes_used": len(pids), "checkpoint": checkpoint,

@@ -203,20 +203,6 @@ def test_engine_on_a_real_stream_at_two_quantisers(tmp_path):
 
 # -- the shared flag ---------------------------------------------------------------------------
 
-@pytest.fixture
-def parse():
-    from experiments import flags as flags_lib
-    flags_lib.define_taplab_flags()
-
-    def _parse(*args):
-        flags.FLAGS.unparse_flags()
-        flags.FLAGS(["prog", *args])
-        return flags_lib.config_from_flags()
-
-    yield _parse
-    flags.FLAGS.unparse_flags()
-
-
 def test_flag_reaches_the_config(parse):
     assert parse().rgfs_fraction == 0.0
     assert parse("--rgfs_fraction=0.1", "--rgfs_accumulate").rgfs_fraction == 0.1
