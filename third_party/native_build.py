@@ -1,10 +1,10 @@
 """Compile-on-first-use of native libraries: the one builder behind every .so of this project.
 
-Used by taplab_tf.ops.build (the TF op library), taplab_tf.ops.cuda (the CUDA kernels, nvcc) and
-third_party.compressed_video.native (the reader's residual kernel). It imports neither TensorFlow
-nor taplab_tf (nothing in third_party/ may), only the standard library.
+Used by the project's TF op library and its CUDA kernels (nvcc), and by
+third_party.compressed_video.native (the reader's residual kernel). It imports nothing beyond the
+standard library: no TensorFlow and no application package.
 
-What it does, the same way for all three:
+What it does, the same way for every caller:
 
   * the cache: ``cache_dir(env_var, default_name, kind)`` is $env_var (or ~/.cache/default_name)
     /kind; a library lives at <cache>/<tag>/<name>.so where ``tag(...)`` is the first 16 hex
