@@ -35,24 +35,9 @@ namespace tensorflow {
 namespace taplab {
 namespace {
 
-struct CachedInterpolation {
-  int64_t lower;
-  int64_t upper;
-  float lerp;
-};
-
-std::vector<CachedInterpolation> InterpolationWeights(int64_t out_size, int64_t in_size) {
-  std::vector<CachedInterpolation> weights(out_size);
-  const float scale = static_cast<float>(in_size) / static_cast<float>(out_size);
-  for (int64_t i = 0; i < out_size; ++i) {
-    const float in = (static_cast<float>(i) + 0.5f) * scale - 0.5f;
-    const float in_f = std::floor(in);
-    weights[i].lower = std::max(static_cast<int64_t>(in_f), static_cast<int64_t>(0));
-    weights[i].upper = std::min(static_cast<int64_t>(std::ceil(in)), in_size - 1);
-    weights[i].lerp = in - in_f;
-  }
-  return weights;
-}
+// The row kernel and the cells kernel share one computation of TF's half-pixel weights.
+using ::taplab::upsample_argmax::InterpolationWeights;
+using Interpolation = ::taplab::upsample_argmax::Interpolation;
 
 // dst[c * W + x] = x-interpolation of input row `row` ([w, C] channel-last) at output column x.
 // The row is first transposed to [C][w] (scratch, w * C floats) so that the inner loop reads a
@@ -219,8 +204,8 @@ class UpsampleArgmaxOp : public OpKernel {
       });
       return;
     }
-    const std::vector<CachedInterpolation> ys = InterpolationWeights(H, h);
-    const std::vector<CachedInterpolation> xs = InterpolationWeights(W, w);
+    const std::vector<Interpolation> ys = InterpolationWeights(H, h);
+    const std::vector<Interpolation> xs = InterpolationWeights(W, w);
     std::vector<float> y_lerp(H);
     for (int64_t y = 0; y < H; ++y) y_lerp[y] = ys[y].lerp;
     std::vector<int32_t> x_lower(W), x_upper(W);  // int32: lets AVX2 gather them
