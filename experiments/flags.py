@@ -106,6 +106,24 @@ def define_taplab_flags() -> None:
         message="--rgfs_fraction must be a number in [0, 1) (0: the fixed --thr_rgfs)")
 
 
+def define_segment_flags() -> None:
+    """The main job's flags that segment and segment_beam share: the overlay's marks, phi's input
+    scale and the re-encode (idempotent)."""
+    if "draw_regions" in FLAGS:
+        return
+    flags.DEFINE_bool("draw_regions", True, "Draw the RGC region on corrected frames.")
+    flags.DEFINE_bool("mark_keyframes", True, "Mark frames where phi ran on the whole frame.")
+    flags.DEFINE_bool("legend", True, "Draw the class colours' legend on the overlay.")
+    flags.DEFINE_string("input_scale", "auto", "phi's input scale: 'auto' (the model's training "
+                        "frame height over the video's, snapped so that the logits' stride on "
+                        "the video is an integer) or a number in (0, 4], e.g. 0.5.")
+    flags.DEFINE_enum("transcode", "auto", ["auto", "never", "always"], "Re-encode inputs that "
+                      "are not MPEG-4 Part 2 without B-frames (auto), refuse them (never), or "
+                      "re-encode every input (always), at --gop.")
+    flags.DEFINE_float("qscale", 3.0, "Quantiser of the re-encode (1..31, smaller is better).",
+                       lower_bound=1.0, upper_bound=31.0)
+
+
 def require_finite(*names: str) -> None:
     """Rejects inf and nan for these float flags at parsing, with one line naming the flag (absl's
     bounds let nan through, and inf only fails later as an OverflowError)."""

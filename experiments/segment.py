@@ -34,17 +34,7 @@ flags.DEFINE_string("output_dir", None, "Folder for the outputs of several input
                     "<workspace>/results/segment): <name>.mp4 each, summary.md and summary.json.")
 flags.DEFINE_string("labels_dir", None, "Also write per-frame label PNGs (trainIds) here (with "
                     "several inputs: <output_dir>/<name>_labels/ when set to anything).")
-flags.DEFINE_bool("draw_regions", True, "Draw the RGC region on corrected frames.")
-flags.DEFINE_bool("mark_keyframes", True, "Mark frames where phi ran on the whole frame.")
-flags.DEFINE_bool("legend", True, "Draw the class colours' legend on the overlay.")
-flags.DEFINE_string("input_scale", "auto", "phi's input scale: 'auto' (the model's training "
-                    "frame height over the video's, snapped so that the logits' stride on the "
-                    "video is an integer) or a number in (0, 4], e.g. 0.5.")
-flags.DEFINE_enum("transcode", "auto", ["auto", "never", "always"], "Re-encode inputs that are "
-                  "not MPEG-4 Part 2 without B-frames (auto), refuse them (never), or re-encode "
-                  "every input (always), at --gop.")
-flags.DEFINE_float("qscale", 3.0, "Quantiser of the re-encode (1..31, smaller is better).",
-                   lower_bound=1.0, upper_bound=31.0)
+flags_lib.define_segment_flags()  # overlay marks, --input_scale, --transcode, --qscale
 flags.DEFINE_integer("num_frames", 36, "Frames of the default synthetic clip.", lower_bound=1)
 flags.DEFINE_integer("height", 512, "Height of the default synthetic clip.", lower_bound=16)
 flags.DEFINE_integer("width", 1024, "Width of the default synthetic clip.", lower_bound=16)

@@ -32,16 +32,7 @@ flags.DEFINE_string("checkpoint", None, "Model directory written by experiments.
                     "library). Default: the shipped BL2 trained on CamVid.")
 flags.DEFINE_bool("overlay", True, "Write the overlay video <name>.mp4 of each input.")
 flags.DEFINE_bool("labels", True, "Write the per-frame label PNGs (trainIds) in <name>_labels/.")
-flags.DEFINE_bool("draw_regions", True, "Draw the RGC region on corrected frames.")
-flags.DEFINE_bool("mark_keyframes", True, "Mark frames where phi ran on the whole frame.")
-flags.DEFINE_bool("legend", True, "Draw the class colours' legend on the overlay.")
-flags.DEFINE_string("input_scale", "auto", "phi's input scale: 'auto' (from the model's training "
-                    "frame height, per video) or a number in (0, 4], e.g. 0.5.")
-flags.DEFINE_enum("transcode", "auto", ["auto", "never", "always"], "Re-encode inputs that are "
-                  "not MPEG-4 Part 2 without B-frames (auto), refuse them (never), or re-encode "
-                  "every input (always), at --gop.")
-flags.DEFINE_float("qscale", 3.0, "Quantiser of the re-encode (1..31, smaller is better).",
-                   lower_bound=1.0, upper_bound=31.0)
+flags_lib.define_segment_flags()  # overlay marks, --input_scale, --transcode, --qscale
 flags.mark_flag_as_required("videos")
 FLAGS = flags.FLAGS
 
