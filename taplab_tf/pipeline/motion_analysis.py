@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -26,17 +26,8 @@ REFERENCE_AREA = 1024 * 2048  # residual sums are also given scaled to the paper
 
 
 def _summary(errors: List[np.ndarray], kinds: List[np.ndarray]) -> Dict[str, dict]:
-    err = np.concatenate([e.ravel() for e in errors])
-    kind = np.concatenate([k.ravel() for k in kinds])
-    out = {}
-    for i, name in enumerate(mf.KINDS + ("all",)):
-        sel = err if name == "all" else err[kind == i]
-        out[name] = {"blocks": int(sel.size),
-                     "share": float(sel.size / max(err.size, 1)),
-                     "mean_px": float(sel.mean()) if sel.size else None,
-                     "median_px": float(np.median(sel)) if sel.size else None,
-                     "within_2px": float((sel <= 2).mean()) if sel.size else None}
-    return out
+    return mf.summarize_errors(np.concatenate([e.ravel() for e in errors]),
+                               np.concatenate([k.ravel() for k in kinds]))
 
 
 def _block_mean(values: np.ndarray, block: int = 16) -> np.ndarray:
@@ -166,23 +157,3 @@ def format_table(result: dict) -> str:
     lines.append("block shares: " + ", ".join(f"{k} {100 * shares[k]['share']:.0f}%"
                                               for k in mf.KINDS))
     return "\n".join(lines)
-
-
-def analyze_many(clips: Iterable[dict], **kwargs) -> List[dict]:
-    """analyze_clip over several clip settings (dicts of its arguments)."""
-    return [analyze_clip(**{**kwargs, **c}) for c in clips]
-
-
-def format_stats(stats: dict) -> str:
-    """One paragraph of the statistics that compare the generator with real street video."""
-    lo, hi = stats["residual_sum_range_at_1024x2048"]
-    parts = [f"{stats['p_frames']} P-frames",
-             f"intra blocks {100 * stats['intra_share']:.1f}%",
-             f"zero vectors {100 * stats['zero_vector_share_all']:.1f}% of blocks, "
-             f"{100 * stats['zero_vector_share_textured']:.1f}% of textured ones",
-             f"residual sums {lo:.3g}..{hi:.3g} (scaled to 1024x2048)"]
-    if stats.get("textured_mv_vs_dis_median_px") is not None:
-        parts.append(f"MV vs DIS on textured blocks: median "
-                     f"{stats['textured_mv_vs_dis_median_px']:.2f} px, "
-                     f"{100 * stats['textured_mv_vs_dis_within_2px']:.0f}% within 2 px")
-    return "; ".join(parts)

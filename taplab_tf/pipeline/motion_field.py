@@ -251,15 +251,22 @@ def block_kinds(intra: np.ndarray, mv: np.ndarray, block_residual: np.ndarray,
     return np.where(intra, 2, kinds).astype(np.int8)
 
 
-def error_by_kind(mv: np.ndarray, gt: np.ndarray, kinds: np.ndarray) -> dict:
-    """{kind: {'blocks', 'mean_px', 'median_px', 'within_2px'}} of |mv - gt| per block, plus
-    'all'."""
-    err = np.hypot(*(np.asarray(mv, np.float32) - gt).transpose(2, 0, 1))
+def summarize_errors(err: np.ndarray, kinds: np.ndarray) -> dict:
+    """{kind: {'blocks', 'share', 'mean_px', 'median_px', 'within_2px'}} of per-block errors
+    (any shape, e.g. several frames concatenated) by their kinds, plus 'all'."""
+    err, kinds = np.ravel(err), np.ravel(kinds)
     out = {}
     for i, name in enumerate(KINDS + ("all",)):
-        sel = err[kinds == i] if name != "all" else err.ravel()
+        sel = err if name == "all" else err[kinds == i]
         out[name] = {"blocks": int(sel.size),
+                     "share": float(sel.size / max(err.size, 1)),
                      "mean_px": float(sel.mean()) if sel.size else None,
                      "median_px": float(np.median(sel)) if sel.size else None,
                      "within_2px": float((sel <= 2).mean()) if sel.size else None}
     return out
+
+
+def error_by_kind(mv: np.ndarray, gt: np.ndarray, kinds: np.ndarray) -> dict:
+    """summarize_errors of |mv - gt| per block."""
+    return summarize_errors(np.hypot(*(np.asarray(mv, np.float32) - gt).transpose(2, 0, 1)),
+                            kinds)
