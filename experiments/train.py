@@ -74,6 +74,8 @@ flags.DEFINE_enum("class_weighting", _DATA.class_weighting, list(CLASS_WEIGHTING
                   "Per-class loss weights from the training labels' class frequencies.")
 flags.DEFINE_string("test_split", _DATA.test_split, "Also evaluate this split at the end (e.g. test); its "
                     "mIoU and per-class IoU go into <export_dir>/metrics.json beside val's.")
+flags.DEFINE_string("train_split", _DATA.train_split, "The split trained on; 'a+b' joins splits, "
+                    "e.g. train+val for a final model (val's mIoU is then not held out).")
 flags.DEFINE_integer("seed", _TRAIN.seed, "Random seed (initialisation; data order when > 0).",
                      lower_bound=0)
 flags.DEFINE_bool("restart", _TRAIN.restart, "Train from step 0 even though --logdir holds checkpoints "

@@ -81,6 +81,7 @@ class DataConfig:
     use_sequence_frames: bool = False             # cityscapes/synthetic: every labelled frame
     class_weighting: str = "none"                 # none | median_frequency | sqrt_median_...
     test_split: str = ""                          # also evaluated at the end (e.g. "test")
+    train_split: str = "train"                    # trained on; "train+val": both (final model)
 
 
 @dataclasses.dataclass(frozen=True)

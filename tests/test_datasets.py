@@ -244,11 +244,29 @@ def test_camvid_bad_input(tmp_path):
         "s_001.png"]
 
 
+def test_joined_splits_are_the_union(tmp_path):
+    root = _make_camvid(tmp_path / "cv")
+    _make_camvid(root, value=4, split="val")
+    both = datasets.file_pairs("camvid", str(root), "train+val")
+    assert both == sorted(datasets.file_pairs("camvid", str(root), "train")
+                          + datasets.file_pairs("camvid", str(root), "val"))
+    assert len(both) == 4
+    freq = datasets.class_frequencies("camvid", str(root), "train+val")
+    assert freq[3] == pytest.approx(1.0) and freq[4] == pytest.approx(1.0)
+    for bad in ("train+", "train+train", "+val"):
+        with pytest.raises(ValueError, match="distinct splits joined by"):
+            datasets.file_pairs("camvid", str(root), bad)
+    with pytest.raises(FileNotFoundError, match="split 'test' is missing"):
+        datasets.file_pairs("camvid", str(root), "train+test")
+    ds = datasets.make_dataset("camvid", str(root), "train+val", training=False, batch_size=4)
+    assert next(iter(ds))[0].shape[0] == 4
+
+
 @pytest.mark.needs_camvid
 def test_camvid_real_files():
     if not CAMVID_DIR.is_dir():
         pytest.skip(f"CamVid not found at {CAMVID_DIR} (../shared/data/camvid next to the repo)")
-    for split, n in (("train", 367), ("val", 101), ("test", 233)):
+    for split, n in (("train", 367), ("val", 101), ("test", 233), ("train+val", 468)):
         assert len(datasets.file_pairs("camvid", str(CAMVID_DIR), split)) == n
     assert datasets.num_classes("camvid") == 11 and datasets.num_classes("synthetic") == 19
     pairs = datasets.file_pairs("camvid", str(CAMVID_DIR), "val")

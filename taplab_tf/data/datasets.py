@@ -71,8 +71,16 @@ def default_crop_size(dataset: str) -> Tuple[int, int]:
 def file_pairs(dataset: str, data_dir: str, split: str,
                use_sequence_frames: bool = False) -> List[Tuple[str, str]]:
     """Sorted (image path, label path) pairs of a split. use_sequence_frames (cityscapes /
-    synthetic only): all labelled leftImg8bit_sequence frames instead of the annotated images."""
+    synthetic only): all labelled leftImg8bit_sequence frames instead of the annotated images.
+    'a+b' is the union of splits a and b (e.g. CamVid's usual 'train+val' for a final model)."""
     _check_dataset(dataset)
+    if "+" in split:
+        parts = split.split("+")
+        if any(not p for p in parts) or len(set(parts)) != len(parts):
+            raise ValueError(f"file_pairs: split {split!r} must name distinct splits joined by "
+                             f"'+', e.g. 'train+val'")
+        return sorted({pair for p in parts
+                       for pair in file_pairs(dataset, data_dir, p, use_sequence_frames)})
     if dataset == "camvid":
         if use_sequence_frames:
             raise ValueError("file_pairs: use_sequence_frames applies to cityscapes/synthetic, "

@@ -85,6 +85,7 @@ class TrainConfig:
     stop_after: Optional[int] = None      # stop after this many steps of *this* run (tests)
     class_weighting: str = "none"         # none | median_frequency | sqrt_median_frequency
     test_split: str = ""                  # also evaluate this split at the end (e.g. "test")
+    train_split: str = "train"            # the split trained on; "train+val": both (a final model)
     restart: bool = False                 # train from step 0 even where checkpoints exist
 
     def validate(self) -> "TrainConfig":
@@ -157,13 +158,13 @@ def make_datasets(cfg: TrainConfig):
     # the file now, not a TF traceback at the step that reads it (headers only: milliseconds).
     from taplab_tf.data.checks import check_pairs
     from taplab_tf.data.datasets import file_pairs
-    for split in ("train", "val"):
+    for split in (cfg.train_split, "val"):
         check_pairs(file_pairs(cfg.dataset, cfg.data_dir, split, **seq),
                     f"{cfg.dataset} {split}")
     # Several workers each read the whole stream and keep their part of every global batch:
     # their order and augmentation must agree, so the stream is seeded (seed 0 included).
     shuffle_seed = cfg.seed if cfg.strategy == "multi_worker" else (cfg.seed or None)
-    train = make_dataset(cfg.dataset, cfg.data_dir, "train", training=True,
+    train = make_dataset(cfg.dataset, cfg.data_dir, cfg.train_split, training=True,
                          batch_size=cfg.batch_size, crop_size=tuple(cfg.crop),
                          scale_range=tuple(cfg.scale_range), shuffle_seed=shuffle_seed,
                          photometric=cfg.photometric, **seq)
@@ -268,7 +269,7 @@ class Trainer:
         self.class_weights = None
         if cfg.class_weighting != "none":
             from taplab_tf.data.datasets import class_frequencies, class_weights
-            freq = class_frequencies(cfg.dataset, cfg.data_dir, "train")[:self.num_classes]
+            freq = class_frequencies(cfg.dataset, cfg.data_dir, cfg.train_split)[:self.num_classes]
             self.class_weights = class_weights(freq, cfg.class_weighting).astype(np.float32)
             logging.info("class weights (%s): %s", cfg.class_weighting,
                          np.array2string(self.class_weights, precision=2))
@@ -600,7 +601,7 @@ def _train(cfg: TrainConfig, out: TrainConfig, train_data, val_data, strategy,
             "steps": step, "batch_size": cfg.batch_size, "crop": list(cfg.crop),
             "scale_range": list(cfg.scale_range), "photometric": cfg.photometric,
             "learning_rate": cfg.learning_rate, "weight_decay": cfg.weight_decay,
-            "class_weighting": cfg.class_weighting,
+            "class_weighting": cfg.class_weighting, "train_split": cfg.train_split,
             "train_seconds": round(seconds_before + time.time() - t0, 1),
             "resumed_from_step": start, "command": cfg.command,
             "machine": provenance.machine_info(), "git": code,
