@@ -102,6 +102,25 @@ def test_confidence_replaces_the_highest_residual_block_from_its_neighbours():
         mf.refine(mv, intra, cfg, block_residual=np.ones((2, 2)))
 
 
+def test_smooth_interpolates_between_block_centres_on_half_blocks():
+    mv, intra = uniform(4, 5)
+    fine, fine_intra = mf.refine(mv, intra, mf.Refinement.from_spec("smooth"))
+    assert fine.shape == (8, 10, 2) and fine.dtype == np.float32 and fine_intra.shape == (8, 10)
+    assert np.allclose(fine, mv[0, 0])  # a uniform field stays uniform
+    # A zoom: dx = 2 * block column. Half-block j's centre sits at block coordinate j/2 - 1/4.
+    gh, gw = 3, 6
+    zoom = np.zeros((gh, gw, 2), np.float32)
+    zoom[..., 0] = 2.0 * np.arange(gw)
+    fine, _ = mf.smooth(zoom, np.zeros((gh, gw), bool))
+    j = np.arange(1, 2 * gw - 1)  # inside the clamped edges
+    assert np.allclose(fine[1, j, 0], 2.0 * (j / 2 - 0.25)) and np.all(fine[..., 1] == 0)
+    assert mf.Refinement.from_spec("fill+smooth").block_size() == 8
+    assert mf.Refinement.from_spec("fill").block_size() == 16
+    intra = np.zeros((gh, gw), bool)
+    intra[1, 2] = True
+    assert mf.smooth(zoom, intra)[1][2:4, 4:6].all() and mf.smooth(zoom, intra)[1].sum() == 4
+
+
 def test_refine_rejects_mismatched_grids():
     with pytest.raises(ValueError, match="disagree"):
         mf.refine(np.zeros((4, 5, 2)), np.zeros((4, 4), bool), mf.Refinement.from_spec("fill"))
@@ -140,7 +159,7 @@ def test_config_takes_the_refinement_by_name_and_rejects_unknown_ones():
     assert C.TapLabConfig().mv_refinement == "none"
     assert C.TapLabConfig(mv_refinement="median+model").mv_refinement == "model+median"
     with pytest.raises(C.ConfigError, match="mv_refinement: unknown method"):
-        C.TapLabConfig(mv_refinement="smooth")
+        C.TapLabConfig(mv_refinement="blur")
 
 
 def test_engine_warps_with_the_refined_field(tmp_path):
@@ -163,3 +182,29 @@ def test_engine_warps_with_the_refined_field(tmp_path):
     warped = [r for r in results if r.action == "ffw"]
     assert len(warped) == 11 and all(r.timings["mv_refinement"] > 0 for r in warped)
     assert all("mv_refinement" not in r.timings for r in results if r.action != "ffw")
+
+
+def test_engine_warps_half_blocks_after_smooth(tmp_path):
+    """'smooth' doubles the vector grid; the warp then reads one vector per 8 pixels, the same
+    as ops.mv_warp on that field with block_size 8."""
+    import tensorflow as tf
+
+    from taplab_tf import config as C
+    from taplab_tf import ops
+    from taplab_tf.pipeline.engine import TapLabEngine
+    from third_party.compressed_video import open_compressed
+    from tests.helpers.video import encoded_pan, tiny_model
+    video = encoded_pan(tmp_path, 3, gop=12)
+    model = tiny_model()
+    cfg = C.TapLabConfig(modules="ffw", gop=12, mv_refinement="fill+smooth",
+                         warp_interpolation="bilinear")
+    results = list(TapLabEngine(model, cfg).segment_video(video, keep_logits=True))
+    assert [r.action for r in results] == ["phi", "ffw", "ffw"]
+    with open_compressed(video, residual=None) as v:
+        frames = list(v)
+    spec = mf.Refinement.from_spec("fill+smooth")
+    fine, _ = mf.refine(frames[1].motion_vectors, frames[1].intra_blocks, spec)
+    expect = ops.mv_warp(tf.constant(results[0].logits), tf.constant(fine[None]),
+                         feature_stride=model.output_stride, block_size=8,
+                         interpolation="bilinear", border="clamp")
+    np.testing.assert_allclose(results[1].logits, expect.numpy(), rtol=1e-5, atol=1e-5)

@@ -107,9 +107,11 @@ class MvWarp(Propagator):
         interpolation = config.warp_interpolation
         self._refinement = motion_field.Refinement.from_spec(config.mv_refinement)
 
+        block = self._refinement.block_size()  # 8 after 'smooth'
+
         def warp(logits, mv):
             counts["warp"] = counts.get("warp", 0) + 1  # runs at trace time only
-            return ops.mv_warp(logits, mv[tf.newaxis], feature_stride=stride,
+            return ops.mv_warp(logits, mv[tf.newaxis], feature_stride=stride, block_size=block,
                                interpolation=interpolation, border="clamp")
 
         # The warp is a custom op: kept out of XLA.
