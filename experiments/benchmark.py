@@ -50,7 +50,8 @@ flags.DEFINE_string("accuracy_checkpoint", None, "Trained model for --accuracy (
 flags.DEFINE_integer("accuracy_clips", 4, "Clips of the generated val split.", lower_bound=1)
 flags.DEFINE_integer("accuracy_height", 256, "Height of the generated val split.")
 flags.DEFINE_integer("accuracy_width", 512, "Width of the generated val split.")
-flags.DEFINE_list("sweeps", [], "Any of gop, region, alpha, rgfs, propagation.")
+flags.DEFINE_list("sweeps", [], "Any of gop, region, alpha, rgfs, propagation, pareto "
+                  "(every config's mIoU against FPS).")
 flags.DEFINE_integer("repeats", 3, "Rounds of the speed table: the configs are timed in turn, "
                      "round after round, and each keeps its median round.", lower_bound=1)
 flags.DEFINE_bool("freeze", True, "Run phi as a frozen inference graph (the engine's default); "
@@ -146,6 +147,11 @@ def main(argv):
             sweep, model, video, cfg, out, clips=clips, acc_model=acc_model,
             dataset=FLAGS.dataset, seed=FLAGS.seed, engine_kwargs={"freeze": FLAGS.freeze}))
         report.setdefault("sweeps", {})[sweep] = result
+        if sweep == "pareto":
+            md.append(reporting.markdown_pareto(result, f"Every config, {FLAGS.height}x"
+                                                        f"{FLAGS.width}, {report['machine']['cpu']}"
+                                                        f" ({report['machine']['cores']} cores)"))
+            print(md[-1])
         common.run_or_exit(lambda: reporting.plot_sweep_figures(sweep, result, out))
 
     report["seconds"] = time.perf_counter() - t_start

@@ -79,14 +79,16 @@ def markdown_speed(rows: List[Dict], title: str) -> str:
     """The speed table of speed rows with their paper columns (add_paper_columns)."""
     lines = [f"**{title}**", "",
              "| config | FPS end to end | speed-up | FPS model only | speed-up | T_I ms | T_P ms "
-             "| Eq. 2 ms / measured | paper FPS | paper speed-up |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| Eq. 2 ms / measured | phi-only bound ms (measured / bound) | paper FPS "
+             "| paper speed-up |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         lines.append(
             f"| {r['config']} | {_fmt(r['fps'], digits=2)} | {_fmt(r['speedup'], digits=2)}x | "
             f"{_fmt(r['fps_model'], digits=2)} | {_fmt(r['speedup_model'], digits=2)}x | "
             f"{_fmt(r['t_i_ms'], digits=0)} | {_fmt(r['t_p_ms'], digits=0)} | "
             f"{_fmt(r['eq2_ms'], digits=0)} / {_fmt(r['t_avg_ms'], digits=0)} | "
+            f"{_fmt(r.get('eq2_bound_ms'), digits=0)} ({_fmt(r.get('bound_ratio'), digits=3)}) | "
             f"{_fmt(r['paper_fps'])} | "
             f"{_fmt(r['paper_speedup'], digits=2) + 'x' if r['paper_speedup'] else '—'} |")
     return "\n".join(lines)
@@ -238,10 +240,74 @@ SWEEP_FIGURES = {
 }
 
 
+def _pareto_key(rows):
+    return ("miou_all_frames" if all(r.get("miou_all_frames") is not None for r in rows)
+            else "miou")
+
+
+def plot_pareto(rows: Sequence[Dict], path: str, title: str = "") -> str:
+    """mIoU against FPS of every row of the Pareto sweep (benchmark.pareto_rows): one colour per
+    module set, one marker per warp variant (paper FFW, refined, flow baselines), the GOP written
+    beside each point, and the Pareto front as a line."""
+    plt = _pyplot()
+    key = _pareto_key(rows)
+    colours = {"perframe": "black", "ffw": "tab:blue", "ffw_rgc": "tab:orange",
+               "ffw_rgfs": "tab:green", "ffw_rgc_rgfs": "tab:red"}
+    markers = {"-": "*", "paper": "o", "refined": "s", "flow_dis": "^", "flow_farneback": "v"}
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    seen = set()
+    for r in rows:
+        if r.get(key) is None:
+            continue
+        label = f"{r['config']} ({r['variant']})"
+        ax.scatter(r["fps"], 100 * r[key], color=colours.get(r["config"], "gray"),
+                   marker=markers.get(r["variant"], "x"), s=36,
+                   label=None if label in seen else label,
+                   facecolors="none" if r["variant"] == "paper" else None)
+        seen.add(label)
+        if r["config"] != "perframe":
+            ax.annotate(str(r["gop"]), (r["fps"], 100 * r[key]), fontsize=6,
+                        xytext=(3, 2), textcoords="offset points")
+    front = sorted((r for r in rows if r.get("pareto") and r.get(key) is not None),
+                   key=lambda r: r["fps"])
+    if front:
+        ax.plot([r["fps"] for r in front], [100 * r[key] for r in front], color="gray",
+                linewidth=1, zorder=0, label="Pareto front")
+    ax.set_xlabel("FPS end to end (numbers: GOP)")
+    ax.set_ylabel("mIoU (%), " + ("all frames" if key == "miou_all_frames"
+                                  else "annotated frames"))
+    ax.set_title(title or "every config: mIoU against FPS", fontsize=9)
+    ax.legend(fontsize=6, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _savefig(fig, path)
+    plt.close(fig)
+    return path
+
+
+def markdown_pareto(rows: Sequence[Dict], title: str) -> str:
+    """The Pareto sweep's rows as a table, fastest first; the front's rows in bold."""
+    lines = [f"**{title}**", "",
+             "| config | warp | GOP | FPS | mIoU annotated | mIoU all frames | RGFS % | front |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for r in sorted(rows, key=lambda r: -r["fps"]):
+        b = "**" if r.get("pareto") else ""
+        lines.append(f"| {r['config']} | {r['variant']} | {r['gop']} | {b}{_fmt(r['fps'], digits=2)}"
+                     f"{b} | {_fmt(r.get('miou'), pct=True)} | {_fmt(r.get('miou_all_frames'), pct=True)}"
+                     f" | {_fmt(r['rgfs_fraction'], pct=True, digits=0)} | "
+                     f"{'yes' if r.get('pareto') else ''} |")
+    return "\n".join(lines)
+
+
 def plot_sweep_figures(sweep: str, rows: Sequence[Dict], out_dir: str) -> List[str]:
     """The paper's figures of one sweep's rows (taplab_tf.pipeline.benchmark.run_sweep) into
-    out_dir: GOP (Fig. 8, and Table 6's mIoU with accuracy), alpha (Fig. 11); the other sweeps
-    are tables only. Returns the paths written."""
+    out_dir: GOP (Fig. 8, and Table 6's mIoU with accuracy), alpha (Fig. 11), pareto (every
+    config's mIoU against FPS, with accuracy); the other sweeps are tables only. Returns the
+    paths written."""
+    if sweep == "pareto":
+        if not rows or all(r.get("miou") is None for r in rows):
+            return []
+        return [plot_pareto(rows, os.path.join(out_dir, "sweep_pareto.png"))]
     written = []
     for name, x_key, y_keys, xlabel, title in SWEEP_FIGURES.get(sweep, []):
         if not rows or any(key not in r for r in rows for key, _ in y_keys):

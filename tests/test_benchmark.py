@@ -30,6 +30,10 @@ def test_speed_table_fields_and_ratios(video, tmp_path):
         assert r["speedup"] == pytest.approx(r["fps"] / ref["fps"])
         assert r["eq2_ms"] == pytest.approx(r["t_i_ms"] / 6 + 5 / 6 * r["t_p_ms"])
         assert not any(k.startswith("paper") for k in r)  # the paper's figures are reporting's
+        # Eq. 2's bound counts phi alone (frames and crops): never more than the wall clock
+        assert 0 < r["eq2_bound_ms"] <= r["t_avg_ms"]
+        assert r["bound_ratio"] == pytest.approx(r["t_avg_ms"] / r["eq2_bound_ms"])
+    assert rows[2]["split_ms"]["phi_crop"] > 0 and "phi_crop" not in rows[1]["split_ms"]
     reporting.add_paper_columns(rows, "bl2")
     assert ref["paper_speedup"] == pytest.approx(1.0)
     assert rows[1]["paper_speedup"] == pytest.approx(160.4 / 29.3)
@@ -71,6 +75,46 @@ def test_propagation_sweep_times_every_method(video, tmp_path):
     assert flow["flow_dis"] > 0 and flow["flow_farneback"] > 0 and flow["mv"] == 0
     refine = {r["propagation"]: r["t_refine_ms"] for r in rows}
     assert refine["mv"] == 0 and all(refine[name] > 0 for name in refined)
+
+
+def test_pareto_sweep_covers_every_config_and_marks_the_front(video, tmp_path, one_clip_tree):
+    from taplab_tf.pipeline import evaluate as V
+    clips = V.list_clips("synthetic", one_clip_tree, "val")
+    model = tiny_model()
+    cfg = C.TapLabConfig(gop=6)
+    configs = B.pareto_configs(cfg, gops=(3, 6))
+    assert len(configs) == 1 + 2 * (2 * 4 + len(B.PARETO_FLOWS))
+    refined = [c for _, f, c in configs if f["variant"] == "refined"]
+    assert refined and all(c.warp_interpolation == "bilinear" and c.mv_refinement == "fill"
+                           for c in refined)
+
+    def acc_result(engine, gop):
+        return V.evaluate_clips(engine, clips, "synthetic", gop, progress=None)
+    rows = B.pareto_rows(model, video, cfg, str(tmp_path), clips=clips, acc_model=model,
+                         acc_result=acc_result, progress=None, gops=(6,))
+    assert len(rows) == 1 + 8 + len(B.PARETO_FLOWS)
+    assert {(r["config"], r["variant"]) for r in rows} >= {("perframe", "-"),
+                                                          ("ffw_rgc_rgfs", "refined"),
+                                                          ("ffw", "flow_dis")}
+    assert all(r["fps"] > 0 and 0 <= r["miou"] <= 1 for r in rows)
+    front = [r for r in rows if r["pareto"]]
+    assert front and max(rows, key=lambda r: r["fps"]) in front
+    for r in rows:  # a row off the front is beaten by one on it
+        if not r["pareto"]:
+            assert any(f["fps"] >= r["fps"] and f["miou_all_frames"] >= r["miou_all_frames"]
+                       for f in front)
+    md = reporting.markdown_pareto(rows, "t")
+    assert len(md.splitlines()) == 4 + len(rows)
+    assert reporting.plot_sweep_figures("pareto", rows, str(tmp_path)) == [
+        str(tmp_path / "sweep_pareto.png")]
+    assert os.path.getsize(tmp_path / "sweep_pareto.png") > 1000
+
+
+def test_mark_pareto():
+    rows = [{"fps": 10, "miou": 0.5}, {"fps": 5, "miou": 0.7}, {"fps": 4, "miou": 0.6},
+            {"fps": 10, "miou": 0.4}]
+    B.mark_pareto(rows)
+    assert [r["pareto"] for r in rows] == [True, True, False, False]
 
 
 def test_rgfs_sweep_reports_keyframes_on_both_the_timed_and_the_accuracy_clips(video, tmp_path,

@@ -10,6 +10,9 @@ left that out). Each config reports:
   t_i_ms, t_p_ms mean time of I-frames and P-frames on the inference thread;
   eq2_ms         T_I / g + (1 - 1/g) T_P (Eq. 2) from the per-frame times, next to the
                  measured wall-clock mean `t_avg_ms` (the video should hold whole GOPs);
+  eq2_bound_ms   Eq. 2 with everything but phi free: (T_I on the I- and RGFS frames, T_crop on
+                 the RGC-corrected ones) / frames, from the measured phi and crop times and
+                 RGFS fraction; `bound_ratio` = t_avg_ms / eq2_bound_ms (1.0: no overhead);
   split_ms       the time split per frame (decode_wait, phi, warp, correct, output) and the
                  reader thread's decode + extraction time.
 Speed-ups are ratios to the per-frame config measured in the same run. The configs are timed
@@ -28,9 +31,15 @@ from taplab_tf import config as config_lib
 from taplab_tf import timing
 from taplab_tf.pipeline import engine as engine_lib
 
-SWEEPS = ("gop", "region", "alpha", "rgfs", "propagation")
+SWEEPS = ("gop", "region", "alpha", "rgfs", "propagation", "pareto")
 # The motion-field refinements the propagation sweep (Table 3) adds beside the paper's FFW.
 MV_REFINEMENTS = ("fill", "model", "model+median", "fill+model+median+confidence")
+# The Pareto sweep's FFW variants: the paper's gather, and the best refined warp of the
+# synthetic Table 3 (README, "Propagation closer to per-frame").
+FFW_VARIANTS = {"paper": dict(warp_interpolation="nearest", mv_refinement="none"),
+                "refined": dict(warp_interpolation="bilinear", mv_refinement="fill")}
+PARETO_GOPS = (3, 6, 9, 12)
+PARETO_FLOWS = ("flow_dis", "flow_farneback")
 
 CONFIGS = {
     "perframe": "none",
@@ -70,11 +79,16 @@ def time_config(model, cfg: config_lib.TapLabConfig, video: str, *, warmup: bool
     t_i = float(np.mean(i_t)) if i_t else float("nan")
     t_p = float(np.mean(p_t)) if p_t else float("nan")
     summary = engine_lib.summarize(results)
+    # Eq. 2's bound: only phi's own time (full frames and RGC crops) counted.
+    phi_s = sum(r.timings.get("phi", 0.0) + r.timings.get("phi_crop", 0.0) for r in results)
+    bound_ms = 1000 * phi_s / n if n else float("nan")
     return {
         "modules": cfg.modules_name, "frames": n, "gop": g,
         "fps": n / wall, "fps_model": n / model_s if model_s else float("nan"),
         "t_i_ms": 1000 * t_i, "t_p_ms": 1000 * t_p, "t_avg_ms": 1000 * wall / n,
         "eq2_ms": 1000 * (t_i / g + (1 - 1 / g) * t_p) if p_t else 1000 * t_i,
+        "eq2_bound_ms": bound_ms,
+        "bound_ratio": 1000 * wall / n / bound_ms if bound_ms > 0 else float("nan"),
         "split_ms": summary["time_split_ms"], "reader_ms": summary["reader_ms"],
         "rgfs_fraction": summary["rgfs_fraction"], "rgc_corrections": summary["rgc_corrections"],
         "phi_graph": engine.phi_graph,
@@ -230,6 +244,10 @@ def run_sweep(sweep: str, model, video: str, cfg: config_lib.TapLabConfig, out_d
             if progress:
                 progress(f"  {row}")
             rows.append(row)
+    elif sweep == "pareto":  # mIoU against FPS of every config (Fig. 1 with all of them)
+        rows = pareto_rows(model, video, cfg, out, clips=clips, acc_model=acc_model,
+                           acc_result=acc_result if clips else None, progress=progress,
+                           engine_kwargs=kw)
     elif sweep == "propagation":  # Table 3
         # The paper's FFW, then FFW on a repaired motion field (pipeline.motion_field).
         variants = [(p, "none") for p in ("itp", "flow_farneback", "flow_dis", "mv")] + [
@@ -248,3 +266,63 @@ def run_sweep(sweep: str, model, video: str, cfg: config_lib.TapLabConfig, out_d
                 progress(f"  {row}")
             rows.append(row)
     return rows
+
+
+def pareto_configs(cfg: config_lib.TapLabConfig, gops: Sequence[int] = PARETO_GOPS):
+    """(GOP, row fields, config) of the Pareto sweep: per-frame phi once; at each GOP every module
+    set with each FFW_VARIANTS warp, and FFW with each flow baseline of Table 3."""
+    out = [(cfg.gop, {"config": "perframe", "variant": "-", "modules": "none"},
+            cfg.replace(modules="none"))]
+    for g in gops:
+        for variant, options in FFW_VARIANTS.items():
+            for name, modules in CONFIGS.items():
+                if name != "perframe":
+                    out.append((g, {"config": name, "variant": variant, "modules": modules},
+                                cfg.replace(gop=g, modules=modules, propagation="mv",
+                                            **options)))
+        for flow in PARETO_FLOWS:
+            out.append((g, {"config": "ffw", "variant": flow, "modules": "ffw"},
+                        cfg.replace(gop=g, modules="ffw", propagation=flow)))
+    return out
+
+
+def pareto_rows(model, video, cfg, out_dir, *, clips=None, acc_model=None, acc_result=None,
+                progress=print, engine_kwargs=None, gops: Sequence[int] = PARETO_GOPS):
+    """Speed (the timed clip re-encoded at each GOP, `model`) and, with clips, accuracy
+    (`acc_model`; acc_result(engine, gop) -> evaluate_clips' result) of pareto_configs.
+    Each row: gop, config, variant, fps, t_avg_ms, rgfs_fraction [, miou, miou_all_frames],
+    and pareto=True on the rows no other row beats in both FPS and mIoU (all frames where
+    every frame is labelled)."""
+    from third_party.compressed_video import encode_video, open_compressed
+    from taplab_tf.pipeline.engine import TapLabEngine
+    with open_compressed(video, residual=None) as v:
+        frames = [f.image for f in v]
+    videos = {}
+    rows = []
+    for g, fields, c in pareto_configs(cfg, gops):
+        if g not in videos:
+            videos[g] = os.path.join(out_dir, f"sweep_pareto_gop{g}.avi")
+            encode_video(frames, videos[g], gop=g)
+        t = time_config(model, c, videos[g], engine_kwargs=engine_kwargs)
+        row = {"gop": g, **fields, "fps": t["fps"], "t_avg_ms": t["t_avg_ms"],
+               "rgfs_fraction": t["rgfs_fraction"]}
+        if clips:
+            r = acc_result(TapLabEngine(acc_model, c), g)
+            row.update(miou=r["miou"], miou_all_frames=r["miou_all_frames"])
+        if progress:
+            progress(f"  GOP {g} {fields['config']} ({fields['variant']}): {row['fps']:.2f} fps"
+                     + (f", mIoU {100 * row['miou']:.1f}" if clips else ""))
+        rows.append(row)
+    mark_pareto(rows)
+    return rows
+
+
+def mark_pareto(rows: List[Dict]) -> None:
+    """Sets row['pareto'] where no other row has FPS and mIoU both >= and one of them >
+    (mIoU over all frames where every row has it, else the annotated frames'; no mIoU: FPS
+    alone, so only the fastest row)."""
+    key = ("miou_all_frames" if rows and all(r.get("miou_all_frames") is not None for r in rows)
+           else "miou")
+    score = [(r["fps"], r.get(key) if r.get(key) is not None else 0.0) for r in rows]
+    for r, (f, m) in zip(rows, score):
+        r["pareto"] = not any(f2 >= f and m2 >= m and (f2 > f or m2 > m) for f2, m2 in score)
