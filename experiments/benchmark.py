@@ -87,11 +87,13 @@ def main(argv):
     video = FLAGS.video
     num_frames = FLAGS.num_frames or 2 * cfg.gop
     if video is None:
-        video = os.path.join(out, f"synthetic_{FLAGS.height}x{FLAGS.width}_gop{cfg.gop}.avi")
+        video = os.path.join(out, f"synthetic_{FLAGS.height}x{FLAGS.width}_gop{cfg.gop}"
+                             f"{'_mv4' if cfg.encoder_mv4 else ''}.avi")
         print(f"generating a {num_frames}-frame {FLAGS.height}x{FLAGS.width} synthetic "
               f"clip, GOP {cfg.gop} ...", flush=True)
         common.run_or_exit(lambda: B.make_video(video, FLAGS.height, FLAGS.width,
-                                                num_frames, cfg.gop, seed=FLAGS.seed))
+                                                num_frames, cfg.gop, seed=FLAGS.seed,
+                                                mv4=cfg.encoder_mv4))
     else:
         common.check_video(video)
     if FLAGS.calibrate_rgfs_fraction is not None:

@@ -27,7 +27,7 @@ _defined = False
 # flags of the same name (segment --seed, --input_scale) are theirs, not the config's.
 TAPLAB_FLAGS = ("model", "gop", "modules", "region_shape", "region_stride", "thr_rgc",
                 "thr_rgfs", "alpha", "rgc_accumulate", "rgfs_accumulate", "rgfs_fraction",
-                "warp_interpolation", "mv_refinement")
+                "warp_interpolation", "mv_refinement", "mv_block_size")
 
 
 def define_taplab_flags() -> None:
@@ -79,6 +79,10 @@ def define_taplab_flags() -> None:
                         "FFW's motion field repaired before the warp: 'none' (the paper's FFW) "
                         "or a '+' list of fill, model, median, confidence (e.g. model+median; "
                         "taplab_tf.pipeline.motion_field).")
+    flags.DEFINE_integer("mv_block_size", _DEFAULTS.mv_block_size,
+                      "FFW's vectors per 16x16 macroblock (the paper) or per 8x8 block: 8 keeps "
+                      "the 8x8 vectors of 4MV macroblocks, and videos the app encodes (the "
+                      "re-encode of other codecs, evaluation clips) allow 4MV (+mv4).")
 
     def _modules_ok(value):
         try:

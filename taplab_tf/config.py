@@ -104,6 +104,16 @@ class TapLabConfig:
     # FFW's motion field repaired before the warp (pipeline.motion_field): 'none' (the paper's
     # FFW, the default) or a '+' list of fill, model, median, confidence.
     mv_refinement: str = "none"
+    # FFW's vectors per 16x16 macroblock (the paper) or per 8x8 block (8): the reader then keeps
+    # the 8x8 vectors of 4MV macroblocks, the warp and the refinement work on the 8x8 grid, and
+    # wherever the pipeline encodes a video for this config (evaluation clips, the re-encode of
+    # other codecs, benchmark clips) it allows 4MV (encoder flag +mv4, still Simple Profile).
+    mv_block_size: int = 16
+
+    @property
+    def encoder_mv4(self) -> bool:
+        """Whether videos encoded for this config should allow 8x8 (4MV) prediction."""
+        return self.propagation == "mv" and self.mv_block_size == 8
 
     def __post_init__(self):
         object.__setattr__(self, "modules", parse_modules(self.modules))
@@ -146,6 +156,9 @@ class TapLabConfig:
         if self.propagation not in PROPAGATIONS:
             raise ConfigError(f"propagation: {self.propagation!r} is not one of "
                               f"{list(PROPAGATIONS)}")
+        if isinstance(self.mv_block_size, bool) or self.mv_block_size not in (8, 16):
+            raise ConfigError(f"mv_block_size: must be 16 (one vector per macroblock, the paper) "
+                              f"or 8 (4MV blocks), got {self.mv_block_size!r}")
         if self.warp_interpolation not in WARP_INTERPOLATIONS:
             raise ConfigError(f"warp_interpolation: {self.warp_interpolation!r} is not one of "
                               f"{list(WARP_INTERPOLATIONS)}")

@@ -102,25 +102,6 @@ def test_confidence_replaces_the_highest_residual_block_from_its_neighbours():
         mf.refine(mv, intra, cfg, block_residual=np.ones((2, 2)))
 
 
-def test_smooth_interpolates_between_block_centres_on_half_blocks():
-    mv, intra = uniform(4, 5)
-    fine, fine_intra = mf.refine(mv, intra, mf.Refinement.from_spec("smooth"))
-    assert fine.shape == (8, 10, 2) and fine.dtype == np.float32 and fine_intra.shape == (8, 10)
-    assert np.allclose(fine, mv[0, 0])  # a uniform field stays uniform
-    # A zoom: dx = 2 * block column. Half-block j's centre sits at block coordinate j/2 - 1/4.
-    gh, gw = 3, 6
-    zoom = np.zeros((gh, gw, 2), np.float32)
-    zoom[..., 0] = 2.0 * np.arange(gw)
-    fine, _ = mf.smooth(zoom, np.zeros((gh, gw), bool))
-    j = np.arange(1, 2 * gw - 1)  # inside the clamped edges
-    assert np.allclose(fine[1, j, 0], 2.0 * (j / 2 - 0.25)) and np.all(fine[..., 1] == 0)
-    assert mf.Refinement.from_spec("fill+smooth").block_size() == 8
-    assert mf.Refinement.from_spec("fill").block_size() == 16
-    intra = np.zeros((gh, gw), bool)
-    intra[1, 2] = True
-    assert mf.smooth(zoom, intra)[1][2:4, 4:6].all() and mf.smooth(zoom, intra)[1].sum() == 4
-
-
 def test_refine_rejects_mismatched_grids():
     with pytest.raises(ValueError, match="disagree"):
         mf.refine(np.zeros((4, 5, 2)), np.zeros((4, 4), bool), mf.Refinement.from_spec("fill"))
@@ -159,7 +140,7 @@ def test_config_takes_the_refinement_by_name_and_rejects_unknown_ones():
     assert C.TapLabConfig().mv_refinement == "none"
     assert C.TapLabConfig(mv_refinement="median+model").mv_refinement == "model+median"
     with pytest.raises(C.ConfigError, match="mv_refinement: unknown method"):
-        C.TapLabConfig(mv_refinement="blur")
+        C.TapLabConfig(mv_refinement="smooth")
 
 
 def test_engine_warps_with_the_refined_field(tmp_path):
@@ -184,27 +165,91 @@ def test_engine_warps_with_the_refined_field(tmp_path):
     assert all("mv_refinement" not in r.timings for r in results if r.action != "ffw")
 
 
-def test_engine_warps_half_blocks_after_smooth(tmp_path):
-    """'smooth' doubles the vector grid; the warp then reads one vector per 8 pixels, the same
-    as ops.mv_warp on that field with block_size 8."""
+def test_mv_block_size_is_16_or_8_and_8_asks_the_encoder_for_4mv():
+    from taplab_tf import config as C
+    assert C.TapLabConfig().mv_block_size == 16 and not C.TapLabConfig().encoder_mv4
+    assert C.TapLabConfig(mv_block_size=8).encoder_mv4
+    assert not C.TapLabConfig(mv_block_size=8, propagation="flow_dis").encoder_mv4
+    for bad in (4, 32, True, "8"):
+        with pytest.raises(C.ConfigError, match="mv_block_size: must be 16"):
+            C.TapLabConfig(mv_block_size=bad)
+
+
+def test_engine_warps_the_8x8_vectors_of_a_4mv_stream(tmp_path):
+    """mv_block_size=8: the reader keeps each 4MV macroblock's four vectors, the refinement and
+    the warp work on the 8x8 grid: the warped logits are ops.mv_warp's on that grid exactly."""
     import tensorflow as tf
 
     from taplab_tf import config as C
     from taplab_tf import ops
     from taplab_tf.pipeline.engine import TapLabEngine
-    from third_party.compressed_video import open_compressed
-    from tests.helpers.video import encoded_pan, tiny_model
-    video = encoded_pan(tmp_path, 3, gop=12)
-    model = tiny_model()
-    cfg = C.TapLabConfig(modules="ffw", gop=12, mv_refinement="fill+smooth",
-                         warp_interpolation="bilinear")
-    results = list(TapLabEngine(model, cfg).segment_video(video, keep_logits=True))
-    assert [r.action for r in results] == ["phi", "ffw", "ffw"]
-    with open_compressed(video, residual=None) as v:
+    from tests.helpers.frames import rotating_frames
+    from tests.helpers.video import tiny_model
+    from third_party.compressed_video import encode_video, open_compressed
+    path = str(tmp_path / "mv4.avi")
+    encode_video(rotating_frames(3), path, gop=12, qscale=3, mv4=True)
+    with open_compressed(path, residual=None, mv_block_size=8) as v:
         frames = list(v)
-    spec = mf.Refinement.from_spec("fill+smooth")
-    fine, _ = mf.refine(frames[1].motion_vectors, frames[1].intra_blocks, spec)
-    expect = ops.mv_warp(tf.constant(results[0].logits), tf.constant(fine[None]),
-                         feature_stride=model.output_stride, block_size=8,
-                         interpolation="bilinear", border="clamp")
-    np.testing.assert_allclose(results[1].logits, expect.numpy(), rtol=1e-5, atol=1e-5)
+    with open_compressed(path, residual=None) as v:
+        mv16 = [f.motion_vectors for f in v]
+    fine = frames[1].motion_vectors
+    assert fine.shape[0] == 2 * mv16[1].shape[0]
+    # the stream holds 4MV macroblocks: some 2x2 groups of 8x8 vectors differ inside
+    groups = fine.reshape(fine.shape[0] // 2, 2, fine.shape[1] // 2, 2, 2)
+    assert (groups.max(axis=(1, 3)) != groups.min(axis=(1, 3))).any()
+    model = tiny_model()
+    for refinement in ("none", "fill"):
+        cfg = C.TapLabConfig(modules="ffw", gop=12, mv_block_size=8, mv_refinement=refinement,
+                             warp_interpolation="bilinear")
+        engine = TapLabEngine(model, cfg)
+        assert engine.reader_options()["mv_block_size"] == 8
+        results = list(engine.segment_video(path, keep_logits=True))
+        assert [r.action for r in results] == ["phi", "ffw", "ffw"]
+        field, _ = mf.refine(fine, frames[1].intra_blocks, mf.Refinement.from_spec(refinement))
+        expect = ops.mv_warp(tf.constant(results[0].logits), tf.constant(field[None]),
+                             feature_stride=model.output_stride, block_size=8,
+                             interpolation="bilinear", border="clamp")
+        np.testing.assert_allclose(results[1].logits, expect.numpy(), rtol=1e-5, atol=1e-5)
+    assert TapLabEngine(model, C.TapLabConfig()).reader_options()["mv_block_size"] == 16
+
+
+def test_the_pipeline_encodes_4mv_streams_for_an_8x8_config(tmp_path, monkeypatch,
+                                                            one_clip_tree):
+    """Where the pipeline encodes for a config that reads 8x8 vectors (evaluation clips, the
+    re-encode of other codecs), it allows 4MV; for the paper's config it does not."""
+    from taplab_tf import config as C
+    from taplab_tf.pipeline import evaluate as V
+    from taplab_tf.pipeline.engine import TapLabEngine
+    from tests.helpers.frames import rotating_frames
+    from tests.helpers.video import tiny_model
+    from third_party.compressed_video import open_compressed, transcode as tc
+    from third_party.compressed_video.transcode import encode_h264
+
+    def has_4mv(path):
+        with open_compressed(path, residual=None, mv_block_size=8) as v:
+            for f in v:
+                if f.pict_type == "P":
+                    g = f.motion_vectors.reshape(f.motion_vectors.shape[0] // 2, 2, -1, 2, 2)
+                    if (g.max(axis=(1, 3)) != g.min(axis=(1, 3))).any():
+                        return True
+        return False
+
+    h264 = str(tmp_path / "in.mp4")
+    encode_h264(rotating_frames(6), h264, fps=25, gop=6, b_frames=2)
+    with tc.TemporaryTranscode(h264, gop=6, mv4=True) as t:
+        assert has_4mv(t.path)
+    with tc.TemporaryTranscode(h264, gop=6) as t:
+        assert not has_4mv(t.path)
+    written = []
+    import third_party.compressed_video as cv
+    original = cv.encode_video
+
+    def spy(frames, path, **kw):
+        written.append(kw.get("mv4", False))
+        return original(frames, path, **kw)
+    monkeypatch.setattr(cv, "encode_video", spy)
+    clips = V.list_clips("synthetic", one_clip_tree, "val")
+    for block in (8, 16):
+        cfg = C.TapLabConfig(modules="ffw", gop=4, mv_block_size=block)
+        V.evaluate_clips(TapLabEngine(tiny_model(), cfg), clips, "synthetic", 4, progress=None)
+    assert written == [True, False]

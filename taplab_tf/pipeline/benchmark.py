@@ -37,7 +37,8 @@ MV_REFINEMENTS = ("fill", "model", "model+median", "fill+model+median+confidence
 # The Pareto sweep's FFW variants: the paper's gather, and the best refined warp of the
 # synthetic Table 3 (README, "Propagation closer to per-frame").
 FFW_VARIANTS = {"paper": dict(warp_interpolation="nearest", mv_refinement="none"),
-                "refined": dict(warp_interpolation="bilinear", mv_refinement="fill")}
+                "refined": dict(warp_interpolation="bilinear", mv_refinement="fill",
+                                mv_block_size=8)}
 PARETO_GOPS = (3, 6, 9, 12)
 PARETO_FLOWS = ("flow_dis", "flow_farneback")
 
@@ -50,12 +51,13 @@ CONFIGS = {
 }
 
 def make_video(path: str, height: int, width: int, num_frames: int, gop: int, seed: int = 0,
-               difficulty: float = 1.0, qscale: Optional[float] = None):
-    """A synthetic street clip encoded to MPEG-4 Part 2 with GOP g; returns (path, labels)."""
+               difficulty: float = 1.0, qscale: Optional[float] = None, mv4: bool = False):
+    """A synthetic street clip encoded to MPEG-4 Part 2 with GOP g (mv4: 4MV allowed); returns
+    (path, labels)."""
     from taplab_tf.data import synthetic
     labels = []
     synthetic.encode_clip(path, height, width, num_frames, seed, difficulty, gop=gop,
-                          qscale=qscale, on_frame=lambda fr: labels.append(fr.label))
+                          qscale=qscale, mv4=mv4, on_frame=lambda fr: labels.append(fr.label))
     return path, np.stack(labels)
 
 
@@ -199,7 +201,7 @@ def run_sweep(sweep: str, model, video: str, cfg: config_lib.TapLabConfig, out_d
             frames = [f.image for f in v]
         for g in (3, 6, 9, 12):
             path = os.path.join(out, f"sweep_gop{g}.avi")
-            encode_video(frames, path, gop=g)
+            encode_video(frames, path, gop=g, mv4=cfg.encoder_mv4)
             speed = speed_table(model, model_name, path, cfg.replace(gop=g),
                                 ["perframe", "ffw", "ffw_rgc_rgfs"], progress=None,
                                 engine_kwargs=kw)
@@ -300,10 +302,12 @@ def pareto_rows(model, video, cfg, out_dir, *, clips=None, acc_model=None, acc_r
     videos = {}
     rows = []
     for g, fields, c in pareto_configs(cfg, gops):
-        if g not in videos:
-            videos[g] = os.path.join(out_dir, f"sweep_pareto_gop{g}.avi")
-            encode_video(frames, videos[g], gop=g)
-        t = time_config(model, c, videos[g], engine_kwargs=engine_kwargs)
+        key = (g, c.encoder_mv4)  # the refined warp reads 4MV streams
+        if key not in videos:
+            videos[key] = os.path.join(out_dir, f"sweep_pareto_gop{g}"
+                                                f"{'_mv4' if c.encoder_mv4 else ''}.avi")
+            encode_video(frames, videos[key], gop=g, mv4=c.encoder_mv4)
+        t = time_config(model, c, videos[key], engine_kwargs=engine_kwargs)
         row = {"gop": g, **fields, "fps": t["fps"], "t_avg_ms": t["t_avg_ms"],
                "rgfs_fraction": t["rgfs_fraction"]}
         if clips:

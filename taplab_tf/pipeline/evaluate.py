@@ -60,7 +60,8 @@ def evaluate_clips(engine: engine_lib.TapLabEngine, clips: Sequence[cityscapes.C
             positions.append(clip.annotated_index - start)
             frames = np.stack([cityscapes.load_image(p) for p in clip.frame_paths[start:]])
             video = os.path.join(tmp.name, f"{clip.name}.avi")
-            encode_video(frames, video, gop=gop, qscale=qscale)
+            encode_video(frames, video, gop=gop, qscale=qscale,
+                         mv4=engine.config.encoder_mv4)  # 4MV where FFW reads 8x8 vectors
             t0 = time.perf_counter()
             results = list(engine.segment_video(video))
             seconds += time.perf_counter() - t0

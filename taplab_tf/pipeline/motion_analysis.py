@@ -99,9 +99,6 @@ def analyze_clip(height: int, width: int, num_frames: int, seed: int = 0, gop: i
             t0 = time.perf_counter()
             refined, _ = mf.refine(mv, intra, spec, block_res)
             seconds[spec.name] += time.perf_counter() - t0
-            if refined.shape != mv.shape:  # 'smooth': half-blocks, compared as block means
-                gh, gw = mv.shape[:2]
-                refined = refined.reshape(gh, 2, gw, 2, 2).mean(axis=(1, 3))
             errors[spec.name].append(np.hypot(*(refined - truth).transpose(2, 0, 1)))
         if len(item) > 5:
             dis_errors.append(np.hypot(*(item[5] - truth).transpose(2, 0, 1)))

@@ -23,13 +23,9 @@ work):
               `confidence_quantile` of the frame (the encoder's prediction failed there, so the
               vector is unreliable) take the median of their lower-residual neighbours.
 
-  smooth      the block field as samples of a smooth motion at the blocks' centres: bilinearly
-              interpolated to half-blocks (8x8 pixels; the warp then reads one vector per
-              8-pixel cell, `block_size` = 8), so that a zoom or a perspective pan is followed
-              inside a block instead of as a staircase. Runs last.
-
-Methods compose in the order fill, model, median, confidence, smooth ("fill+median",
-"fill+median+confidence", "fill+smooth").
+Methods compose in the order fill, model, median, confidence ("fill+median",
+"fill+median+confidence"). They work on any block grid: 16x16 macroblocks, or 8x8 blocks
+(TapLabConfig.mv_block_size=8, which reads the 8x8 vectors of 4MV macroblocks).
 All work on float32 [gh, gw, 2] grids of (dx, dy) = dst - src (third_party.compressed_video.motion
 .block_motion) and an intra mask [gh, gw].
 """
@@ -40,7 +36,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-METHODS = ("fill", "model", "median", "confidence", "smooth")
+METHODS = ("fill", "model", "median", "confidence")
 # The 3x3 neighbourhood without the centre, as (row, col) offsets.
 _NEIGHBOURS = tuple((dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0))
 
@@ -76,28 +72,6 @@ class Refinement:
     def name(self) -> str:
         return "+".join(self.methods) or "none"
 
-    def block_size(self, block: int = 16) -> int:
-        """Pixels per vector of the refined field ('smooth' halves the blocks)."""
-        return block // 2 if "smooth" in self.methods else block
-
-
-def smooth(mv: np.ndarray, intra: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """[gh, gw, 2] block vectors -> [2gh, 2gw, 2] half-block vectors, bilinear between block
-    centres (half-pixel centres, edges clamped: each half-block mixes 3/4 of its block with 1/4
-    of the neighbour it faces, per axis); intra [gh, gw] -> [2gh, 2gw] by repetition."""
-    def up(a, axis):
-        n = a.shape[axis]
-        prev = np.take(a, np.maximum(np.arange(n) - 1, 0), axis=axis)
-        nxt = np.take(a, np.minimum(np.arange(n) + 1, n - 1), axis=axis)
-        first = 0.75 * a + 0.25 * prev   # the half facing the previous block
-        second = 0.75 * a + 0.25 * nxt
-        out = np.stack([first, second], axis=axis + 1)
-        shape = list(a.shape)
-        shape[axis] = 2 * n
-        return out.reshape(shape)
-    fine = up(up(np.asarray(mv, np.float32), 0), 1).astype(np.float32)
-    return fine, np.repeat(np.repeat(np.asarray(intra, bool), 2, axis=0), 2, axis=1)
-
 
 def _neighbour_stack(values: np.ndarray, valid: np.ndarray):
     """values [gh, gw, 2], valid [gh, gw] -> ([8, gh, gw, 2], [8, gh, gw]) of the 3x3 neighbours
@@ -128,14 +102,29 @@ def masked_median(vs: np.ndarray, ms: np.ndarray) -> Tuple[np.ndarray, np.ndarra
     return med, count
 
 
+def _neighbour_count(mask: np.ndarray) -> np.ndarray:
+    """int32 [gh, gw]: how many of each cell's 3x3 neighbours (without itself) hold in mask."""
+    p = np.pad(mask.astype(np.int32), 1)
+    rows = p[:-2] + p[1:-1] + p[2:]
+    return rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:] - mask
+
+
+def _neighbours_at(values: np.ndarray, valid: np.ndarray, r: np.ndarray, c: np.ndarray):
+    """The 3x3 neighbours (without the centre) of cells (r, c) only: ([8, K, 2], [8, K])."""
+    pv = np.pad(values, ((1, 1), (1, 1), (0, 0)))
+    pm = np.pad(valid, 1)
+    vs = np.stack([pv[r + 1 + dr, c + 1 + dc] for dr, dc in _NEIGHBOURS])
+    ms = np.stack([pm[r + 1 + dr, c + 1 + dc] for dr, dc in _NEIGHBOURS])
+    return vs, ms
+
+
 def _fill(mv, intra, cfg: Refinement):
     mv = mv.copy()
     valid = ~intra
     for _ in range(max(int(cfg.fill_passes), 1)):
         moving = valid & (np.hypot(mv[..., 0], mv[..., 1]) > cfg.moving_px)
-        vs, ms = _neighbour_stack(mv, moving)
-        med, n_moving = masked_median(vs, ms)
-        n_valid = _neighbour_stack(mv, valid)[1].sum(axis=0)
+        n_moving = _neighbour_count(moving)
+        n_valid = _neighbour_count(valid)
         zero = valid & ~moving
         # A hole (no vector) takes its moving neighbours' median where any neighbour moves; a
         # zero vector only where most of its neighbours with a vector move.
@@ -143,7 +132,11 @@ def _fill(mv, intra, cfg: Refinement):
             zero & (n_moving > 0) & (n_moving > cfg.fill_majority * np.maximum(n_valid, 1)))
         if not take.any():
             break
-        mv[take] = med[take]
+        # The median only where a vector is taken (a few % of the cells): the field of a
+        # 1024x2048 frame at 8x8 blocks (128x256) stays well under a millisecond.
+        r, c = np.nonzero(take)
+        med, _ = masked_median(*_neighbours_at(mv, moving, r, c))
+        mv[r, c] = med
         valid = valid | take
     return mv, ~valid
 
@@ -235,10 +228,8 @@ def refine(mv: np.ndarray, intra: np.ndarray, refinement: Refinement,
             mv, intra = _model(mv, intra, refinement)
         elif method == "median":
             mv, intra = _median(mv, intra, refinement)
-        elif method == "confidence":
-            mv, intra = _confidence(mv, intra, block_residual, refinement)
         else:
-            mv, intra = smooth(mv, intra)
+            mv, intra = _confidence(mv, intra, block_residual, refinement)
     return mv, intra
 
 

@@ -107,7 +107,7 @@ class MvWarp(Propagator):
         interpolation = config.warp_interpolation
         self._refinement = motion_field.Refinement.from_spec(config.mv_refinement)
 
-        block = self._refinement.block_size()  # 8 after 'smooth'
+        block = config.mv_block_size  # 16, or 8 with the 8x8 vectors of 4MV macroblocks
 
         def warp(logits, mv):
             counts["warp"] = counts.get("warp", 0) + 1  # runs at trace time only
@@ -127,7 +127,8 @@ class MvWarp(Propagator):
             t0 = time.perf_counter()
             residual = None
             if "confidence" in self._refinement.methods:
-                residual = frame.residual_block_counts(self.config.thr_rgc)
+                residual = frame.residual_block_counts(self.config.thr_rgc,
+                                                       self.config.mv_block_size)
             mv, _ = motion_field.refine(mv, frame.intra_blocks, self._refinement, residual)
             timings["mv_refinement"] = time.perf_counter() - t0
         return self._warp(logits, tf.convert_to_tensor(mv, tf.float32))

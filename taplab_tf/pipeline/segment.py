@@ -305,7 +305,8 @@ def segment_file(engine: engine_lib.TapLabEngine, video_path: str, output_path: 
         log(f"re-encoding {video_path} ({info.describe()}: {reason}) to MPEG-4 Part 2 at GOP "
             f"{gop}, qscale {qscale:g}, in a temporary file")
         transcoder = tc_lib.TemporaryTranscode(video_path, gop=gop, qscale=qscale,
-                                               tmp_dir=tmp_dir)
+                                               tmp_dir=tmp_dir,
+                                               mv4=engine.config.encoder_mv4)
     try:
         if transcoder is not None:
             try:

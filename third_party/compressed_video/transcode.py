@@ -114,9 +114,11 @@ def transcode_reason(info: StreamInfo) -> Optional[str]:
 
 
 def transcode(path, output_path, gop: int = 12, qscale: float = DEFAULT_QSCALE,
-              threads: int = 0, progress: Optional[Callable[[int], None]] = None) -> int:
+              threads: int = 0, progress: Optional[Callable[[int], None]] = None,
+              mv4: bool = False) -> int:
     """Re-encodes `path` to MPEG-4 Part 2, an I-frame every `gop` frames, no B-frames, constant
     quantiser `qscale`, keeping the frame size and rate. Returns the number of frames written.
+    mv4=True allows 8x8 (4MV) prediction blocks (still Simple Profile).
 
     Frames the decoder cannot decode end the stream: what was decoded is kept, and the count
     says how far it got (the reader warns the same way). The output appears only when complete.
@@ -152,7 +154,8 @@ def transcode(path, output_path, gop: int = 12, qscale: float = DEFAULT_QSCALE,
         cc = dst.codec_context
         cc.gop_size, cc.max_b_frames, cc.thread_count = int(gop), 0, int(threads)
         cc.qmin = cc.qmax = int(round(qscale))
-        cc.options = {"sc_threshold": _NO_SCENECUT, "g": str(int(gop)), "bf": "0"}
+        cc.options = {"sc_threshold": _NO_SCENECUT, "g": str(int(gop)), "bf": "0",
+                      **({"flags": "+mv4"} if mv4 else {})}
         key = av.video.frame.PictureType.I
         other = av.video.frame.PictureType.NONE
         try:
@@ -206,8 +209,9 @@ class TemporaryTranscode:
     """
 
     def __init__(self, path, gop: int = 12, qscale: float = DEFAULT_QSCALE,
-                 tmp_dir: Optional[str] = None, threads: int = 0):
+                 tmp_dir: Optional[str] = None, threads: int = 0, mv4: bool = False):
         self.source, self.gop, self.qscale, self.threads = os.fspath(path), gop, qscale, threads
+        self.mv4 = bool(mv4)
         self.tmp_dir = tmp_dir
         self.folder: Optional[str] = None
         self.path: Optional[str] = None
@@ -220,7 +224,7 @@ class TemporaryTranscode:
         t0 = time.perf_counter()
         try:
             self.frames = transcode(self.source, self.path, gop=self.gop, qscale=self.qscale,
-                                    threads=self.threads)
+                                    threads=self.threads, mv4=self.mv4)
         except BaseException:
             self.cleanup()
             raise
