@@ -23,6 +23,8 @@ flags.DEFINE_list("refinements", ["none", "fill", "model", "median", "model+medi
                                   "fill+model+median+confidence"],
                   "Refinements to compare ('none' is the paper's FFW).")
 flags.DEFINE_bool("dis", True, "Also DIS optical flow (medium preset), as the flow baseline.")
+flags.DEFINE_enum("mv_block_size", "16", ["16", "8"], "Grid of the figures: 16x16 macroblocks, or "
+                  "8x8 blocks of a clip encoded with 4MV (what --mv_block_size=8 warps with).")
 flags.DEFINE_string("output_json", None, "Write all figures here (with the run's settings).")
 FLAGS = flags.FLAGS
 
@@ -38,10 +40,12 @@ def main(argv):
     results = []
     for seed in seeds:
         print(f"clip seed {seed}: {FLAGS.num_frames} frames at {FLAGS.height}x{FLAGS.width}, "
-              f"GOP {FLAGS.gop}, qscale {FLAGS.qscale:g}", flush=True)
+              f"GOP {FLAGS.gop}, qscale {FLAGS.qscale:g}, {FLAGS.mv_block_size}x"
+              f"{FLAGS.mv_block_size} blocks", flush=True)
         r = common.run_or_exit(lambda: motion_analysis.analyze_clip(
             FLAGS.height, FLAGS.width, FLAGS.num_frames, seed=seed, gop=FLAGS.gop,
-            qscale=FLAGS.qscale, refinements=FLAGS.refinements, dis=FLAGS.dis))
+            qscale=FLAGS.qscale, refinements=FLAGS.refinements, dis=FLAGS.dis,
+            block_size=int(FLAGS.mv_block_size)))
         print(motion_analysis.format_table(r))
         print(motion_analysis.format_stats(r["stats"]), flush=True)
         results.append({"seed": seed, **r})

@@ -1,10 +1,11 @@
 """Pick thr_rgfs so that a target fraction of P-frames goes to phi (default 10%, as the paper).
 
     python -m experiments.calibrate_rgfs --dataset=synthetic --data_dir=D --split=train \
-        --gop=12 --fraction=0.1 [--rgfs_accumulate] [--output_json=R.json]
+        --gop=12 --fraction=0.1 [--rgfs_accumulate] [--mv_block_size=8] [--output_json=R.json]
 
 The threshold is printed at the paper's 1024x2048 scale, ready for --thr_rgfs. It holds for video
-encoded like the calibration clips (same quantiser, similar content); for other video,
+encoded like the calibration clips (same quantiser, similar content; --mv_block_size=8 encodes
+them with 4MV, as the pipeline does for that setting); for other video,
 --rgfs_fraction=0.1 chooses the threshold online from each stream's own residuals instead.
 """
 
@@ -30,13 +31,15 @@ def main(argv):
     from taplab_tf.pipeline import calibrate, evaluate
     clips = common.run_or_exit(lambda: evaluate.list_clips(FLAGS.dataset, FLAGS.data_dir,
                                                            FLAGS.split))
+    mv4 = flags_lib.config_from_flags().encoder_mv4
     result = common.run_or_exit(lambda: calibrate.calibrate_clips(
         clips, FLAGS.gop, FLAGS.fraction, max_clips=FLAGS.max_clips,
-        accumulate=FLAGS.rgfs_accumulate))
+        accumulate=FLAGS.rgfs_accumulate, mv4=mv4))
     print(f"thr_rgfs = {result['thr_rgfs']:.4g} (at 1024x2048) sends "
           f"{100 * result['achieved_fraction']:.1f}% of {result['p_frames']} P-frames to phi "
           f"(target {100 * FLAGS.fraction:.0f}%); use --thr_rgfs={result['thr_rgfs']:.4g}"
-          + (" --rgfs_accumulate" if FLAGS.rgfs_accumulate else ""))
+          + (" --rgfs_accumulate" if FLAGS.rgfs_accumulate else "")
+          + (" --mv_block_size=8" if mv4 else ""))
     if FLAGS.output_json:  # whole or not at all, with the settings that made it
         from taplab_tf import io_utils
         result["run_config"] = common.run_record("calibrate_rgfs")

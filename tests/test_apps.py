@@ -83,3 +83,8 @@ def test_calibrate_rgfs_for_both_triggers(one_clip_tree, tmp_path):
         assert r["run_config"]["given_flags"]["fraction"] == 0.2
     # Sums over several P-frames need a higher threshold for the same fraction.
     assert thresholds[True] > thresholds[False]
+    # --mv_block_size=8: the clips are encoded with 4MV, as the pipeline encodes for that setting
+    p = run("experiments.calibrate_rgfs", f"--data_dir={one_clip_tree}", "--split=val", "--gop=6",
+            "--fraction=0.2", "--mv_block_size=8", f"--output_json={tmp_path / 'r.json'}")
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "--mv_block_size=8" in p.stdout and json.load(open(tmp_path / "r.json"))["mv4"]

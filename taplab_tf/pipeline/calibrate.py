@@ -106,9 +106,11 @@ def threshold_for_video(video_path: str, fraction: float, accumulate: bool = Fal
 def calibrate_clips(clips, gop: int, fraction: float = 0.1, qscale: Optional[float] = None,
                     max_clips: Optional[int] = None,
                     progress: Optional[Callable[[str], None]] = print,
-                    accumulate: bool = False) -> Dict:
+                    accumulate: bool = False, mv4: bool = False) -> Dict:
     """Encodes each clip (Cityscapes-layout snippets) with GOP g and calibrates thr_rgfs for
-    Eq. 4, or for the accumulated trigger with accumulate=True."""
+    Eq. 4, or for the accumulated trigger with accumulate=True. mv4: encode as the pipeline does
+    for a config that reads 8x8 vectors (TapLabConfig.encoder_mv4): 4MV prediction leaves
+    smaller residuals, so its threshold is its own."""
     from taplab_tf.data import cityscapes
     from third_party.compressed_video import encode_video
     clips = list(clips)[:max_clips] if max_clips else list(clips)
@@ -119,7 +121,7 @@ def calibrate_clips(clips, gop: int, fraction: float = 0.1, qscale: Optional[flo
         for n, clip in enumerate(clips):
             path = os.path.join(tmp, "clip.avi")
             frames = (cityscapes.load_image(p) for p in clip.frame_paths)
-            encode_video(frames, path, gop=gop, qscale=qscale)
+            encode_video(frames, path, gop=gop, qscale=qscale, mv4=mv4)
             sequences.append(frame_scores(path))
             if progress:
                 progress(f"[{n + 1}/{len(clips)}] {clip.name}: {int(sequences[-1][0].sum())} "
@@ -129,7 +131,8 @@ def calibrate_clips(clips, gop: int, fraction: float = 0.1, qscale: Optional[flo
         thr = threshold_for_fraction_accumulated(sequences, fraction)
     else:
         thr = threshold_for_fraction(scores, fraction)
-    return {"thr_rgfs": thr, "rgfs_accumulate": accumulate, "target_fraction": fraction,
+    return {"thr_rgfs": thr, "rgfs_accumulate": accumulate, "mv4": bool(mv4),
+            "target_fraction": fraction,
             "achieved_fraction": fired_fraction(sequences, thr, accumulate),
             "p_frames": int(scores.size),
             "score_percentiles": {str(q): float(np.percentile(scores, q))

@@ -39,9 +39,13 @@ def analyze_clip(height: int, width: int, num_frames: int, seed: int = 0, gop: i
                  qscale: Optional[float] = 3.0, difficulty: float = 1.0,
                  refinements: Sequence[str] = ("none", "fill", "median", "fill+median",
                                                "fill+median+confidence"),
-                 dis: bool = True) -> dict:
+                 dis: bool = True, block_size: int = 16) -> dict:
     """Encodes one synthetic clip and returns, over its P-frames, {'refinements': {name:
-    per-kind error}, 'dis': per-kind error, 'stats': {...}, 'ms_per_frame': {name: ms}}."""
+    per-kind error}, 'dis': per-kind error, 'stats': {...}, 'ms_per_frame': {name: ms}}.
+    block_size 8: the clip is encoded with 4MV and every figure is per 8x8 block (the grid FFW
+    warps with at TapLabConfig.mv_block_size=8), the true flow and DIS averaged likewise."""
+    if block_size not in (8, 16):
+        raise ValueError(f"analyze_clip: block_size must be 16 or 8, got {block_size}")
     import cv2
 
     from taplab_tf.data import synthetic
@@ -51,12 +55,12 @@ def analyze_clip(height: int, width: int, num_frames: int, seed: int = 0, gop: i
     gt: Dict[int, np.ndarray] = {}
 
     def keep(frame):
-        gt[frame.index] = mf.block_flow(frame.flow)
+        gt[frame.index] = mf.block_flow(frame.flow, block_size)
 
     with tempfile.TemporaryDirectory(prefix="taplab-motion-") as tmp:
         path = os.path.join(tmp, "clip.avi")
         synthetic.encode_clip(path, height, width, num_frames, seed, difficulty, gop=gop,
-                              qscale=qscale, on_frame=keep)
+                              qscale=qscale, mv4=block_size == 8, on_frame=keep)
         errors = {s.name: [] for s in specs}
         seconds = {s.name: 0.0 for s in specs}
         dis_errors, kinds, textures, zero_textured, residual_sums = [], [], [], [], []
@@ -65,16 +69,16 @@ def analyze_clip(height: int, width: int, num_frames: int, seed: int = 0, gop: i
         prev_gray = None
         flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) if dis else None
         dis_seconds = 0.0
-        with open_compressed(path, residual="full") as reader:
+        with open_compressed(path, residual="full", mv_block_size=block_size) as reader:
             for frame in reader:
                 gray = cv2.cvtColor(frame.image, cv2.COLOR_RGB2GRAY)
                 if frame.is_iframe or frame.index not in gt:
                     prev_gray = gray
                     continue
                 res = frame.abs_residual().astype(np.float32).mean(-1)
-                block_res = _block_mean(res)
+                block_res = _block_mean(res, block_size)
                 mv, intra = frame.motion_vectors, frame.intra_blocks
-                texture = mf.block_texture(gray)
+                texture = mf.block_texture(gray, block_size)
                 frames.append((mv, intra, block_res, texture, gt[frame.index]))
                 textures.append(texture)
                 residual_sums.append(float(frame.residual_sum))
@@ -82,7 +86,7 @@ def analyze_clip(height: int, width: int, num_frames: int, seed: int = 0, gop: i
                     t0 = time.perf_counter()
                     backward = flow.calc(gray, prev_gray, None)  # cur pixel -> prev position
                     dis_seconds += time.perf_counter() - t0
-                    dis_mv = -mf.block_flow(backward)
+                    dis_mv = -mf.block_flow(backward, block_size)
                     dis_vs_mv.append((dis_mv, mv, intra))
                     frames[-1] = frames[-1] + (dis_mv,)
                 prev_gray = gray
@@ -113,6 +117,7 @@ def analyze_clip(height: int, width: int, num_frames: int, seed: int = 0, gop: i
     stats = {
         "p_frames": n,
         "size": [height, width],
+        "block_size": block_size,
         "qscale": qscale,
         "intra_share": float(np.mean([f[1].mean() for f in frames])),
         "zero_vector_share_textured": float(zt.mean()) if zt.size else None,
@@ -157,3 +162,19 @@ def format_table(result: dict) -> str:
     lines.append("block shares: " + ", ".join(f"{k} {100 * shares[k]['share']:.0f}%"
                                               for k in mf.KINDS))
     return "\n".join(lines)
+
+
+def format_stats(stats: dict) -> str:
+    """One paragraph of the statistics that compare the generator with real street video."""
+    lo, hi = stats["residual_sum_range_at_1024x2048"]
+    zt = stats["zero_vector_share_textured"]
+    parts = [f"{stats['p_frames']} P-frames",
+             f"intra blocks {100 * stats['intra_share']:.1f}%",
+             f"zero vectors {100 * stats['zero_vector_share_all']:.1f}% of blocks"
+             + ("" if zt is None else f", {100 * zt:.1f}% of textured ones"),
+             f"residual sums {lo:.3g}..{hi:.3g} (scaled to 1024x2048)"]
+    if stats.get("textured_mv_vs_dis_median_px") is not None:
+        parts.append(f"MV vs DIS on textured blocks: median "
+                     f"{stats['textured_mv_vs_dis_median_px']:.2f} px, "
+                     f"{100 * stats['textured_mv_vs_dis_within_2px']:.0f}% within 2 px")
+    return "; ".join(parts)
