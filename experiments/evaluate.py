@@ -24,8 +24,10 @@ flags.DEFINE_string("checkpoint", None, "Model directory (default: the shipped B
 flags.DEFINE_integer("seed", 0, "Seed of the random GOP offsets.")
 flags.DEFINE_float("qscale", None, "Encoder quantiser (default: the encoder's).")
 flags.DEFINE_integer("max_clips", None, "Evaluate at most this many clips.")
-flags.DEFINE_enum("propagation", "mv", ["mv", "flow_dis", "flow_farneback"],
-                  "How P-frames propagate: motion vectors (TapLab) or an optical-flow baseline.")
+flags.DEFINE_enum("propagation", "mv", ["mv", "flow_dis", "flow_farneback", "flow_dis_blocks"],
+                  "How P-frames propagate: motion vectors (TapLab) or an optical-flow baseline "
+                  "(flow_dis_blocks: DIS flow averaged per --mv_block_size block, warped as "
+                  "the vectors are; a diagnostic).")
 flags.DEFINE_string("output_json", None, "Write the results here.")
 flags.mark_flag_as_required("data_dir")
 FLAGS = flags.FLAGS

@@ -49,7 +49,7 @@ ALL_MODULES = (FFW, RGC, RGFS)
 MODEL_NAMES = ("bl1", "bl2", "bl3")  # the one list (tests/test_constants.py: = networks.NETWORKS)
 # Propagations (TapLabConfig.propagation): the names of pipeline.propagation.PROPAGATORS, listed
 # here so that a config is checked without TensorFlow (tests/test_propagation.py: the same names).
-PROPAGATIONS = ("mv", "flow_dis", "flow_farneback", "itp")
+PROPAGATIONS = ("mv", "flow_dis", "flow_farneback", "flow_dis_blocks", "itp")
 WARP_INTERPOLATIONS = ("nearest", "bilinear")
 _SWITCHES = ("rgc_accumulate", "rgfs_accumulate", "scale_to_frame")  # TapLabConfig's bool fields
 

@@ -35,11 +35,44 @@ def test_the_engine_takes_its_settings_from_the_config_only():
     engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(propagation="itp", modules="ffw,rgfs"))
     assert isinstance(engine.propagator, P.Interpolation)
     # ITP interpolates between I-frames: no residual is read for it, RGFS does not apply.
-    assert engine.reader_options() == {"rgb": True, "residual": None, "prefetch": 0}
+    assert engine.reader_options() == {"rgb": True, "residual": None, "prefetch": 0,
+                                       "mv_block_size": 16}
     mv = E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="ffw"))
     assert isinstance(mv.propagator, P.MvWarp)
-    assert mv.reader_options() == {"rgb": "lazy", "residual": None, "prefetch": 0}
+    assert mv.reader_options() == {"rgb": "lazy", "residual": None, "prefetch": 0,
+                                   "mv_block_size": 16}
     assert mv.reader_options(keep_images=True)["rgb"] is True
+
+
+@pytest.mark.parametrize("block", [16, 8])
+def test_block_averaged_dis_flow_is_warped_as_the_vectors_are(tmp_path, block):
+    """flow_dis_blocks (the Table 3 diagnostic): DIS flow averaged per motion block, through
+    ops.mv_warp with the config's block size and interpolation."""
+    import cv2
+    import tensorflow as tf
+
+    from taplab_tf import ops
+    from taplab_tf.pipeline import motion_field as mf
+    from tests.helpers.video import encoded_pan
+    from third_party.compressed_video import open_compressed
+    video = encoded_pan(tmp_path, 2, gop=12)
+    model = tiny_model()
+    cfg = C.TapLabConfig(modules="ffw", propagation="flow_dis_blocks", mv_block_size=block,
+                         warp_interpolation="bilinear")
+    engine = E.TapLabEngine(model, cfg)
+    assert isinstance(engine.propagator, P.BlockDISFlowWarp)
+    assert engine.reader_options()["rgb"] is True  # DIS reads every frame's pixels
+    results = list(engine.segment_video(video, keep_logits=True))
+    with open_compressed(video, residual=None) as v:
+        gray = [cv2.cvtColor(f.image, cv2.COLOR_RGB2GRAY) for f in v]
+    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(gray[1], gray[0],
+                                                                             None)
+    mv = -mf.block_flow(flow, block)
+    expect = ops.mv_warp(tf.constant(results[0].logits), tf.constant(mv[None]),
+                         feature_stride=model.output_stride, block_size=block,
+                         interpolation="bilinear", border="clamp")
+    np.testing.assert_allclose(results[1].logits, expect.numpy(), rtol=1e-5, atol=1e-5)
+    assert results[1].timings["flow"] > 0
 
 
 def test_a_new_propagator_plugs_in_by_name(monkeypatch):

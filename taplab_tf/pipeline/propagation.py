@@ -12,6 +12,10 @@ TapLabConfig.propagation:
   flow_dis        Table 3's optical-flow baselines on equal footing: flow computed from the decoded
   flow_farneback  frames by OpenCV (DIS, medium preset; Farneback), warped with tfa's
                   dense_image_warp.
+  flow_dis_blocks a diagnostic: DIS flow averaged over each mv_block_size block and warped as FFW
+                  warps the stream's vectors (ops.mv_warp, warp_interpolation). It separates the
+                  vectors' quality from their granularity: where the stream's vectors score as
+                  well as this, only finer blocks bring FFW closer to dense flow.
   itp             Table 3's interpolation baseline: F_t = (1 - w) F_key0 + w F_key1, w = t's
                   position between the neighbouring I-frames. Not causal: a frame's logits wait for
                   the next I-frame (at the end of the stream the last frame serves as the closing
@@ -182,6 +186,27 @@ class DISFlowWarp(FlowWarp):
         return self._dis.calc(gray, previous_gray, None)
 
 
+class BlockDISFlowWarp(DISFlowWarp):
+    """DIS flow averaged per motion block, warped by ops.mv_warp like the stream's vectors."""
+    name = "flow_dis_blocks"
+
+    def __init__(self, config, frame_stride, trace_counts=None):
+        super().__init__(config, frame_stride, trace_counts)
+        self._warp = MvWarp(config, frame_stride, trace_counts)._warp
+
+    def propagate(self, frame, logits, timings):
+        import cv2
+        rgb = frame_pixels(frame)
+        t0 = time.perf_counter()
+        backward = self._flow(cv2.cvtColor(self._previous, cv2.COLOR_RGB2GRAY),
+                              cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+        # backward flow: where each pixel was in the previous frame = -(dst - src)
+        mv = -motion_field.block_flow(backward, self.config.mv_block_size)
+        timings["flow"] = time.perf_counter() - t0
+        self._previous = rgb
+        return self._warp(logits, tf.convert_to_tensor(mv, tf.float32))
+
+
 class FarnebackFlowWarp(FlowWarp):
     name = "flow_farneback"
 
@@ -225,7 +250,7 @@ class Interpolation(Propagator):
 
 
 PROPAGATORS: Dict[str, type] = {p.name: p for p in (MvWarp, DISFlowWarp, FarnebackFlowWarp,
-                                                     Interpolation)}
+                                                     BlockDISFlowWarp, Interpolation)}
 
 
 def build(config: config_lib.TapLabConfig, frame_stride: int,
