@@ -38,6 +38,9 @@ flags.DEFINE_string("data_dir", None, "Dataset root (Cityscapes layout, or the C
 flags.DEFINE_string("logdir", None, "Run directory: checkpoints, TensorBoard events, model/.")
 flags.DEFINE_string("init_from", None, "Warm start (fine-tuning): a saved model directory whose "
                     "weights initialise a new run; a logdir with checkpoints resumes instead.")
+flags.DEFINE_bool("init_skip_mismatch", False, "With --init_from: a model of the same network "
+                  "for another class count (e.g. pretrained on the synthetic streets) gives all "
+                  "its weights but the classifier's.")
 flags.DEFINE_string("export_dir", None, "Where the final model is saved (default <logdir>/model).")
 flags.DEFINE_integer("steps", _TRAIN.steps, "Total training steps (poly decay ends here).", lower_bound=1)
 flags.DEFINE_integer("batch_size", _TRAIN.batch_size, "Global batch size (split across replicas).", lower_bound=1)

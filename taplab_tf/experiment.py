@@ -91,6 +91,7 @@ class TrainSettings:
     logdir: str = "runs/train"
     export_dir: str = ""                          # default <logdir>/model
     init_from: str = ""                           # warm start from a saved model
+    init_skip_mismatch: bool = False              # ... of another class count (pretraining)
     steps: int = 60000
     batch_size: int = 8
     learning_rate: float = 2e-4

@@ -50,8 +50,23 @@ def test_warm_start_loads_saved_weights_and_rejects_other_networks(tmp_path):
     for a, b in zip(source.weights, trainer.model.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     other = Trainer(tiny_config(tmp_path / "run5", num_classes=5, init_from=str(tmp_path / "saved")))
-    with pytest.raises(ValueError, match="init_from: .* does not fit"):
+    with pytest.raises(ValueError, match="init_from: .* does not fit.*--init_skip_mismatch"):
         other.restore()
+    # pretraining on another dataset: everything but the classifier comes from the saved model
+    tf.keras.utils.set_random_seed(1)
+    pre = Trainer(tiny_config(tmp_path / "run5b", num_classes=5, init_skip_mismatch=True,
+                              init_from=str(tmp_path / "saved")))
+    fresh = [v.numpy().copy() for v in pre.model.weights]
+    assert pre.restore() == 0
+    loaded = [a.shape == b.shape for a, b in zip(source.weights, pre.model.weights)]
+    assert 0 < loaded.count(False) <= 2 and loaded.count(True) > 10  # the head's kernel and bias
+    for a, b, f, same in zip(source.weights, pre.model.weights, fresh, loaded):
+        np.testing.assert_array_equal(b.numpy(), a.numpy() if same else f)
+    wider = Trainer(tiny_config(tmp_path / "run6", init_skip_mismatch=True,
+                                model_kwargs={**TINY, "decoder_channels": 16},
+                                init_from=str(tmp_path / "saved")))
+    with pytest.raises(ValueError, match="does not fit"):  # another network is never loaded
+        wider.restore()
 
 
 def test_bad_config_is_one_line_error(tmp_path):

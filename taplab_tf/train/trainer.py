@@ -82,6 +82,8 @@ class TrainConfig:
     seed: int = 0
     command: str = ""                     # recorded in the exported model.json
     init_from: str = ""                   # warm start: weights of a saved model (fine-tuning)
+    init_skip_mismatch: bool = False      # init_from of another class count: all but the
+                                          # classifier (pretraining on another dataset)
     stop_after: Optional[int] = None      # stop after this many steps of *this* run (tests)
     class_weighting: str = "none"         # none | median_frequency | sqrt_median_frequency
     test_split: str = ""                  # also evaluate this split at the end (e.g. "test")
@@ -356,13 +358,30 @@ class Trainer:
                 "kwargs": dict(self.cfg.model_kwargs)}
         theirs = {"model": meta["model"], "num_classes": int(meta["num_classes"]),
                   "kwargs": dict(meta.get("kwargs", {}))}
-        if mine != theirs:
+        other_classes = {**theirs, "num_classes": self.num_classes} == mine
+        if mine != theirs and not (other_classes and self.cfg.init_skip_mismatch):
+            hint = (" (another class count: --init_skip_mismatch keeps all but the classifier)"
+                    if other_classes else "")
             raise ValueError(f"init_from: {directory} holds {theirs}, which does not fit this "
-                             f"run's {mine}")
+                             f"run's {mine}{hint}")
         # load_model resolves and verifies the weights file (present, sha256) with one-line errors.
-        saved, _ = load_model(directory, model=self.cfg.model, num_classes=self.num_classes)
-        self.model.set_weights(saved.get_weights())
-        logging.info("warm start from %s (%s)", directory, meta.get("command", ""))
+        saved, _ = load_model(directory, model=self.cfg.model)
+        if mine == theirs:
+            self.model.set_weights(saved.get_weights())
+            logging.info("warm start from %s (%s)", directory, meta.get("command", ""))
+            return
+        # The same network for another class count: its variables come in the same order; the
+        # ones whose shape depends on the classes (the classifier) keep their initialisation.
+        skipped = []
+        for mine_v, theirs_v in zip(self.model.weights, saved.weights):
+            if mine_v.shape == theirs_v.shape:
+                mine_v.assign(theirs_v)
+            else:
+                skipped.append(mine_v.name)
+        logging.info("warm start from %s (%s): %d of %d variables loaded; %s keep their "
+                     "initialisation (%d -> %d classes)", directory, meta.get("command", ""),
+                     len(self.model.weights) - len(skipped), len(self.model.weights),
+                     ", ".join(skipped), theirs["num_classes"], self.num_classes)
 
     def _build_step(self):
         model, optimizer, strategy = self.model, self.optimizer, self.strategy
@@ -602,6 +621,7 @@ def _train(cfg: TrainConfig, out: TrainConfig, train_data, val_data, strategy,
             "scale_range": list(cfg.scale_range), "photometric": cfg.photometric,
             "learning_rate": cfg.learning_rate, "weight_decay": cfg.weight_decay,
             "class_weighting": cfg.class_weighting, "train_split": cfg.train_split,
+            "init_from": cfg.init_from, "init_skip_mismatch": cfg.init_skip_mismatch,
             "train_seconds": round(seconds_before + time.time() - t0, 1),
             "resumed_from_step": start, "command": cfg.command,
             "machine": provenance.machine_info(), "git": code,
