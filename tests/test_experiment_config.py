@@ -48,7 +48,7 @@ def test_override_takes_flat_names_and_command_line_values():
     assert cfg.taplab.gop == 6
     assert cfg.model.model == "bl1" and cfg.taplab.model == "bl1"  # both homes of `model`
     assert cfg.model.depths == (1, 1, 1, 1)
-    assert E.get("camvid_bl2").train.steps == 8000  # the factory's own object is untouched
+    assert E.get("camvid_bl2").train.steps == 10000  # the factory's own object is untouched
 
 
 def test_override_rejects_unknown_names_and_bad_values():
@@ -86,9 +86,9 @@ def test_camvid_factory_is_the_shipped_models_recipe():
     train = E.get("camvid_bl2").train_config()
     assert train.model == shipped["model"] and dict(train.model_kwargs) == shipped["model_kwargs"]
     assert train.steps == shipped["steps"] and train.batch_size == shipped["batch_size"]
-    assert list(train.crop) == shipped["crop"]
+    assert list(train.crop) == shipped["crop"] and shipped["resumed_from_step"] == 0
     assert train.class_weighting == shipped["class_weighting"]
-    for key in ("scale_range", "photometric", "learning_rate", "weight_decay"):
+    for key in ("scale_range", "photometric", "learning_rate", "weight_decay", "train_split"):
         if key in shipped:  # recorded since the run that added colour jitter
             value = getattr(train, key)
             assert (list(value) if isinstance(value, tuple) else value) == shipped[key], key
