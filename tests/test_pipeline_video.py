@@ -178,6 +178,26 @@ def test_accumulated_rgfs_calibration_replays_the_trigger():
         calibrate.threshold_for_fraction_accumulated([(np.array([False]), np.zeros(1))], 0.1)
 
 
+def test_rgfs_calibration_reads_residuals_on_the_engines_vector_grid(tmp_path):
+    """A 4MV stream compensated with its own 8x8 vectors (what the engine reads at
+    mv_block_size=8) leaves smaller residuals than with each macroblock's mean vector: the
+    calibration must read the grid the engine reads."""
+    from taplab_tf.pipeline import calibrate
+    from tests.helpers.frames import rotating_frames
+    from third_party.compressed_video import encode_video
+    path = str(tmp_path / "mv4.avi")
+    encode_video(rotating_frames(6), path, gop=12, qscale=3, mv4=True)
+    fine = calibrate.p_frame_scores(path, mv_block_size=8)
+    coarse = calibrate.p_frame_scores(path)
+    assert fine.shape == coarse.shape == (5,) and fine.sum() < coarse.sum()
+    with open_compressed(path, rgb=False, residual="summary", mv_block_size=8) as v:
+        raw = [f.residual_sum for f in v if f.pict_type == "P"]
+    h, w = v.height, v.width
+    np.testing.assert_allclose(fine, np.array(raw) * (1024 * 2048) / (h * w))
+    assert calibrate.threshold_for_video(path, 0.2, mv_block_size=8) == \
+        calibrate.threshold_for_fraction(fine, 0.2)
+
+
 def test_rgfs_calibration_scores_and_threshold(video):
     from taplab_tf.pipeline import calibrate
     scores = calibrate.p_frame_scores(video)

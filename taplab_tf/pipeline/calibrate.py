@@ -27,18 +27,21 @@ from taplab_tf import config as config_lib
 from taplab_tf.pipeline import decisions
 
 
-def p_frame_scores(video_path: str) -> np.ndarray:
+def p_frame_scores(video_path: str, mv_block_size: int = 16) -> np.ndarray:
     """sum |Res| of every P-frame of a compressed video, scaled to 1024x2048 by frame area."""
-    is_p, scores = frame_scores(video_path)
+    is_p, scores = frame_scores(video_path, mv_block_size)
     return scores[is_p]
 
 
-def frame_scores(video_path: str):
+def frame_scores(video_path: str, mv_block_size: int = 16):
     """(is_p, scores) of every frame of a compressed video in decode order; scores are sum |Res|
-    scaled to 1024x2048 by frame area (0 for I-frames)."""
+    scaled to 1024x2048 by frame area (0 for I-frames). mv_block_size: the vector grid the
+    residual is compensated with, as the engine reads it (TapLabConfig.mv_block_size: a 4MV
+    stream's residual is smaller with its 8x8 vectors than with each macroblock's mean)."""
     from third_party.compressed_video import open_compressed
     is_p, scores = [], []
-    with open_compressed(video_path, rgb=False, residual="summary") as video:
+    with open_compressed(video_path, rgb=False, residual="summary",
+                         mv_block_size=mv_block_size) as video:
         h, w = video.height, video.width
         for frame in video:
             is_p.append(frame.pict_type == "P")
@@ -96,11 +99,14 @@ def threshold_for_fraction(scores: Sequence[float], fraction: float) -> float:
     return float(s[s.size - k - 1]) if k < s.size else 0.0
 
 
-def threshold_for_video(video_path: str, fraction: float, accumulate: bool = False) -> float:
-    """thr_rgfs (at 1024x2048) sending `fraction` of this video's P-frames to phi."""
+def threshold_for_video(video_path: str, fraction: float, accumulate: bool = False,
+                        mv_block_size: int = 16) -> float:
+    """thr_rgfs (at 1024x2048) sending `fraction` of this video's P-frames to phi (residuals on
+    the engine's vector grid, mv_block_size)."""
     if accumulate:
-        return threshold_for_fraction_accumulated([frame_scores(video_path)], fraction)
-    return threshold_for_fraction(p_frame_scores(video_path), fraction)
+        return threshold_for_fraction_accumulated([frame_scores(video_path, mv_block_size)],
+                                                  fraction)
+    return threshold_for_fraction(p_frame_scores(video_path, mv_block_size), fraction)
 
 
 def calibrate_clips(clips, gop: int, fraction: float = 0.1, qscale: Optional[float] = None,
@@ -122,7 +128,7 @@ def calibrate_clips(clips, gop: int, fraction: float = 0.1, qscale: Optional[flo
             path = os.path.join(tmp, "clip.avi")
             frames = (cityscapes.load_image(p) for p in clip.frame_paths)
             encode_video(frames, path, gop=gop, qscale=qscale, mv4=mv4)
-            sequences.append(frame_scores(path))
+            sequences.append(frame_scores(path, 8 if mv4 else 16))
             if progress:
                 progress(f"[{n + 1}/{len(clips)}] {clip.name}: {int(sequences[-1][0].sum())} "
                          "P-frames")
