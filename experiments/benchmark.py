@@ -91,9 +91,10 @@ def main(argv):
                              f"{'_mv4' if cfg.encoder_mv4 else ''}.avi")
         print(f"generating a {num_frames}-frame {FLAGS.height}x{FLAGS.width} synthetic "
               f"clip, GOP {cfg.gop} ...", flush=True)
-        common.run_or_exit(lambda: B.make_video(video, FLAGS.height, FLAGS.width,
-                                                num_frames, cfg.gop, seed=FLAGS.seed,
-                                                mv4=cfg.encoder_mv4))
+        # rendered in a process of its own: this one times afterwards (make_video_apart)
+        common.run_or_exit(lambda: B.make_video_apart(video, FLAGS.height, FLAGS.width,
+                                                      num_frames, cfg.gop, seed=FLAGS.seed,
+                                                      mv4=cfg.encoder_mv4))
     else:
         common.check_video(video)
     if FLAGS.calibrate_rgfs_fraction is not None:
