@@ -101,27 +101,32 @@ class Propagator:
         return None
 
 
+def block_warp_step(config: config_lib.TapLabConfig, frame_stride: int,
+                    trace_counts: Dict[str, int]):
+    """The traced warp of logits [1, h, w, C] by a block field [gh, gw, 2] (ops.mv_warp at
+    config.mv_block_size: 16, or 8 with the 8x8 vectors of 4MV macroblocks, and
+    config.warp_interpolation), used by FFW and by the block-averaged DIS diagnostic."""
+    block, interpolation = config.mv_block_size, config.warp_interpolation
+
+    def warp(logits, mv):
+        trace_counts["warp"] = trace_counts.get("warp", 0) + 1  # runs at trace time only
+        return ops.mv_warp(logits, mv[tf.newaxis], feature_stride=frame_stride, block_size=block,
+                           interpolation=interpolation, border="clamp")
+
+    # The warp is a custom op: kept out of XLA.
+    return tf.function(warp, jit_compile=False, input_signature=[
+        tf.TensorSpec([1, None, None, None], tf.float32),
+        tf.TensorSpec([None, None, 2], tf.float32)])
+
+
 class MvWarp(Propagator):
     """FFW (Eq. 1): the previous logits warped by the frame's motion vectors (ops.mv_warp)."""
     name = "mv"
 
     def __init__(self, config, frame_stride, trace_counts=None):
         super().__init__(config, frame_stride, trace_counts)
-        counts, stride = self.trace_counts, self.frame_stride
-        interpolation = config.warp_interpolation
         self._refinement = motion_field.Refinement.from_spec(config.mv_refinement)
-
-        block = config.mv_block_size  # 16, or 8 with the 8x8 vectors of 4MV macroblocks
-
-        def warp(logits, mv):
-            counts["warp"] = counts.get("warp", 0) + 1  # runs at trace time only
-            return ops.mv_warp(logits, mv[tf.newaxis], feature_stride=stride, block_size=block,
-                               interpolation=interpolation, border="clamp")
-
-        # The warp is a custom op: kept out of XLA.
-        self._warp = tf.function(warp, jit_compile=False, input_signature=[
-            tf.TensorSpec([1, None, None, None], tf.float32),
-            tf.TensorSpec([None, None, 2], tf.float32)])
+        self._warp = block_warp_step(config, self.frame_stride, self.trace_counts)
 
     def propagate(self, frame, logits, timings):
         mv = frame.motion_vectors
@@ -154,6 +159,14 @@ class FlowWarp(Propagator):
         """Backward flow [H, W, 2] (x, y): where each pixel of `gray` was in `previous_gray`."""
         raise NotImplementedError
 
+    def _backward_flow(self, rgb: np.ndarray) -> np.ndarray:
+        """_flow from the previous frame to this one (RGB); this frame becomes the previous."""
+        import cv2
+        flow = self._flow(cv2.cvtColor(self._previous, cv2.COLOR_RGB2GRAY),
+                          cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+        self._previous = rgb
+        return flow
+
     def propagate(self, frame, logits, timings):
         import warnings
 
@@ -163,14 +176,12 @@ class FlowWarp(Propagator):
             import tensorflow_addons as tfa
         rgb = frame_pixels(frame)
         t0 = time.perf_counter()
-        flow = self._flow(cv2.cvtColor(self._previous, cv2.COLOR_RGB2GRAY),
-                          cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+        flow = self._backward_flow(rgb)
         h, w = int(logits.shape[1]), int(logits.shape[2])
         small = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / self.frame_stride
         # dense_image_warp reads image[y - flow_y, x - flow_x]; backward flow points cur -> prev.
         dense = -np.stack([small[..., 1], small[..., 0]], axis=-1)[np.newaxis]
         timings["flow"] = time.perf_counter() - t0
-        self._previous = rgb
         return tfa.image.dense_image_warp(logits, tf.constant(dense, tf.float32))
 
 
@@ -192,18 +203,14 @@ class BlockDISFlowWarp(DISFlowWarp):
 
     def __init__(self, config, frame_stride, trace_counts=None):
         super().__init__(config, frame_stride, trace_counts)
-        self._warp = MvWarp(config, frame_stride, trace_counts)._warp
+        self._warp = block_warp_step(config, self.frame_stride, self.trace_counts)
 
     def propagate(self, frame, logits, timings):
-        import cv2
         rgb = frame_pixels(frame)
         t0 = time.perf_counter()
-        backward = self._flow(cv2.cvtColor(self._previous, cv2.COLOR_RGB2GRAY),
-                              cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
         # backward flow: where each pixel was in the previous frame = -(dst - src)
-        mv = -motion_field.block_flow(backward, self.config.mv_block_size)
+        mv = -motion_field.block_flow(self._backward_flow(rgb), self.config.mv_block_size)
         timings["flow"] = time.perf_counter() - t0
-        self._previous = rgb
         return self._warp(logits, tf.convert_to_tensor(mv, tf.float32))
 
 
