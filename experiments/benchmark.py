@@ -101,7 +101,7 @@ def main(argv):
         from taplab_tf.pipeline import calibrate
         thr = common.run_or_exit(lambda: calibrate.threshold_for_video(
             video, FLAGS.calibrate_rgfs_fraction, accumulate=cfg.rgfs_accumulate,
-            mv_block_size=cfg.mv_block_size if cfg.propagation == "mv" else 16))
+            mv_block_size=cfg.vector_block_size))
         cfg = cfg.replace(thr_rgfs=thr)
         report["settings"] = cfg.to_dict()
         print(f"thr_rgfs calibrated on the clip for {100 * FLAGS.calibrate_rgfs_fraction:.0f}% "

@@ -31,10 +31,11 @@ def main(argv):
     from taplab_tf.pipeline import calibrate, evaluate
     clips = common.run_or_exit(lambda: evaluate.list_clips(FLAGS.dataset, FLAGS.data_dir,
                                                            FLAGS.split))
-    mv4 = flags_lib.config_from_flags().encoder_mv4
+    cfg = flags_lib.config_from_flags()
+    mv4 = cfg.encoder_mv4
     result = common.run_or_exit(lambda: calibrate.calibrate_clips(
         clips, FLAGS.gop, FLAGS.fraction, max_clips=FLAGS.max_clips,
-        accumulate=FLAGS.rgfs_accumulate, mv4=mv4))
+        accumulate=FLAGS.rgfs_accumulate, mv_block_size=cfg.vector_block_size))
     print(f"thr_rgfs = {result['thr_rgfs']:.4g} (at 1024x2048) sends "
           f"{100 * result['achieved_fraction']:.1f}% of {result['p_frames']} P-frames to phi "
           f"(target {100 * FLAGS.fraction:.0f}%); use --thr_rgfs={result['thr_rgfs']:.4g}"

@@ -111,9 +111,15 @@ class TapLabConfig:
     mv_block_size: int = 16
 
     @property
+    def vector_block_size(self) -> int:
+        """The grid the reader gives vectors and compensates residuals on for this config:
+        mv_block_size where FFW warps with the stream's vectors, else the macroblocks (16)."""
+        return self.mv_block_size if self.propagation == "mv" else 16
+
+    @property
     def encoder_mv4(self) -> bool:
         """Whether videos encoded for this config should allow 8x8 (4MV) prediction."""
-        return self.propagation == "mv" and self.mv_block_size == 8
+        return self.vector_block_size == 8
 
     def __post_init__(self):
         object.__setattr__(self, "modules", parse_modules(self.modules))

@@ -170,6 +170,8 @@ def test_mv_block_size_is_16_or_8_and_8_asks_the_encoder_for_4mv():
     assert C.TapLabConfig().mv_block_size == 16 and not C.TapLabConfig().encoder_mv4
     assert C.TapLabConfig(mv_block_size=8).encoder_mv4
     assert not C.TapLabConfig(mv_block_size=8, propagation="flow_dis").encoder_mv4
+    assert C.TapLabConfig(mv_block_size=8).vector_block_size == 8
+    assert C.TapLabConfig(mv_block_size=8, propagation="flow_dis").vector_block_size == 16
     for bad in (4, 32, True, "8"):
         with pytest.raises(C.ConfigError, match="mv_block_size: must be 16"):
             C.TapLabConfig(mv_block_size=bad)

@@ -112,11 +112,13 @@ def threshold_for_video(video_path: str, fraction: float, accumulate: bool = Fal
 def calibrate_clips(clips, gop: int, fraction: float = 0.1, qscale: Optional[float] = None,
                     max_clips: Optional[int] = None,
                     progress: Optional[Callable[[str], None]] = print,
-                    accumulate: bool = False, mv4: bool = False) -> Dict:
+                    accumulate: bool = False, mv_block_size: int = 16) -> Dict:
     """Encodes each clip (Cityscapes-layout snippets) with GOP g and calibrates thr_rgfs for
-    Eq. 4, or for the accumulated trigger with accumulate=True. mv4: encode as the pipeline does
-    for a config that reads 8x8 vectors (TapLabConfig.encoder_mv4): 4MV prediction leaves
-    smaller residuals, so its threshold is its own."""
+    Eq. 4, or for the accumulated trigger with accumulate=True. mv_block_size: the engine's
+    vector grid (TapLabConfig.vector_block_size); at 8 the clips are encoded with 4MV as the
+    pipeline encodes for such a config, and 4MV prediction leaves smaller residuals, so its
+    threshold is its own."""
+    mv4 = mv_block_size == 8
     from taplab_tf.data import cityscapes
     from third_party.compressed_video import encode_video
     clips = list(clips)[:max_clips] if max_clips else list(clips)
@@ -128,7 +130,7 @@ def calibrate_clips(clips, gop: int, fraction: float = 0.1, qscale: Optional[flo
             path = os.path.join(tmp, "clip.avi")
             frames = (cityscapes.load_image(p) for p in clip.frame_paths)
             encode_video(frames, path, gop=gop, qscale=qscale, mv4=mv4)
-            sequences.append(frame_scores(path, 8 if mv4 else 16))
+            sequences.append(frame_scores(path, mv_block_size))
             if progress:
                 progress(f"[{n + 1}/{len(clips)}] {clip.name}: {int(sequences[-1][0].sum())} "
                          "P-frames")
@@ -137,7 +139,7 @@ def calibrate_clips(clips, gop: int, fraction: float = 0.1, qscale: Optional[flo
         thr = threshold_for_fraction_accumulated(sequences, fraction)
     else:
         thr = threshold_for_fraction(scores, fraction)
-    return {"thr_rgfs": thr, "rgfs_accumulate": accumulate, "mv4": bool(mv4),
+    return {"thr_rgfs": thr, "rgfs_accumulate": accumulate, "mv4": mv4,
             "target_fraction": fraction,
             "achieved_fraction": fired_fraction(sequences, thr, accumulate),
             "p_frames": int(scores.size),

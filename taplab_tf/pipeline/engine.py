@@ -353,7 +353,7 @@ class TapLabEngine:
         lazy = not need_residual and cfg.use_ffw and not self.propagator.reads_all_pixels
         return {"rgb": "lazy" if lazy and not keep_images else True,
                 "residual": "summary" if need_residual else None, "prefetch": 0,
-                "mv_block_size": cfg.mv_block_size if cfg.propagation == "mv" else 16}
+                "mv_block_size": cfg.vector_block_size}
 
     def open_video(self, path, *, keep_images: bool = False):
         """The compressed video at `path`, opened with reader_options (a context manager)."""
