@@ -240,17 +240,13 @@ SWEEP_FIGURES = {
 }
 
 
-def _pareto_key(rows):
-    return ("miou_all_frames" if all(r.get("miou_all_frames") is not None for r in rows)
-            else "miou")
-
-
 def plot_pareto(rows: Sequence[Dict], path: str, title: str = "") -> str:
     """mIoU against FPS of every row of the Pareto sweep (benchmark.pareto_rows): one colour per
     module set, one marker per warp variant (paper FFW, refined, flow baselines), the GOP written
     beside each point, and the Pareto front as a line."""
+    from taplab_tf.pipeline.benchmark import pareto_miou_key  # the front's own choice
     plt = _pyplot()
-    key = _pareto_key(rows)
+    key = pareto_miou_key(rows)
     colours = {"perframe": "black", "ffw": "tab:blue", "ffw_rgc": "tab:orange",
                "ffw_rgfs": "tab:green", "ffw_rgc_rgfs": "tab:red"}
     markers = {"-": "*", "paper": "o", "refined": "s", "flow_dis": "^", "flow_farneback": "v"}

@@ -165,6 +165,13 @@ def test_engine_warps_with_the_refined_field(tmp_path):
     assert all("mv_refinement" not in r.timings for r in results if r.action != "ffw")
 
 
+def differs_inside_a_macroblock(fine: np.ndarray) -> bool:
+    """Whether a field of 8x8-block vectors [2gh, 2gw, 2] has a macroblock whose four vectors
+    are not all equal (a 4MV macroblock)."""
+    groups = fine.reshape(fine.shape[0] // 2, 2, fine.shape[1] // 2, 2, 2)
+    return bool((groups.max(axis=(1, 3)) != groups.min(axis=(1, 3))).any())
+
+
 def test_mv_block_size_is_16_or_8_and_8_asks_the_encoder_for_4mv():
     from taplab_tf import config as C
     assert C.TapLabConfig().mv_block_size == 16 and not C.TapLabConfig().encoder_mv4
@@ -196,9 +203,7 @@ def test_engine_warps_the_8x8_vectors_of_a_4mv_stream(tmp_path):
         mv16 = [f.motion_vectors for f in v]
     fine = frames[1].motion_vectors
     assert fine.shape[0] == 2 * mv16[1].shape[0]
-    # the stream holds 4MV macroblocks: some 2x2 groups of 8x8 vectors differ inside
-    groups = fine.reshape(fine.shape[0] // 2, 2, fine.shape[1] // 2, 2, 2)
-    assert (groups.max(axis=(1, 3)) != groups.min(axis=(1, 3))).any()
+    assert differs_inside_a_macroblock(fine)  # the stream holds 4MV macroblocks
     model = tiny_model()
     for refinement in ("none", "fill"):
         cfg = C.TapLabConfig(modules="ffw", gop=12, mv_block_size=8, mv_refinement=refinement,
@@ -229,12 +234,8 @@ def test_the_pipeline_encodes_4mv_streams_for_an_8x8_config(tmp_path, monkeypatc
 
     def has_4mv(path):
         with open_compressed(path, residual=None, mv_block_size=8) as v:
-            for f in v:
-                if f.pict_type == "P":
-                    g = f.motion_vectors.reshape(f.motion_vectors.shape[0] // 2, 2, -1, 2, 2)
-                    if (g.max(axis=(1, 3)) != g.min(axis=(1, 3))).any():
-                        return True
-        return False
+            return any(differs_inside_a_macroblock(f.motion_vectors) for f in v
+                       if f.pict_type == "P")
 
     h264 = str(tmp_path / "in.mp4")
     encode_h264(rotating_frames(6), h264, fps=25, gop=6, b_frames=2)

@@ -333,12 +333,17 @@ def pareto_rows(model, video, cfg, out_dir, *, clips=None, acc_model=None, acc_r
     return rows
 
 
+def pareto_miou_key(rows: Sequence[Dict]) -> str:
+    """The mIoU the Pareto front is drawn on: over all frames where every row has it, else the
+    annotated frames'."""
+    return ("miou_all_frames" if rows and all(r.get("miou_all_frames") is not None for r in rows)
+            else "miou")
+
+
 def mark_pareto(rows: List[Dict]) -> None:
-    """Sets row['pareto'] where no other row has FPS and mIoU both >= and one of them >
-    (mIoU over all frames where every row has it, else the annotated frames'; no mIoU: FPS
-    alone, so only the fastest row)."""
-    key = ("miou_all_frames" if rows and all(r.get("miou_all_frames") is not None for r in rows)
-           else "miou")
+    """Sets row['pareto'] where no other row has FPS and mIoU (pareto_miou_key) both >= and one
+    of them > (no mIoU: FPS alone, so only the fastest row)."""
+    key = pareto_miou_key(rows)
     score = [(r["fps"], r.get(key) if r.get(key) is not None else 0.0) for r in rows]
     for r, (f, m) in zip(rows, score):
         r["pareto"] = not any(f2 >= f and m2 >= m and (f2 > f or m2 > m) for f2, m2 in score)
