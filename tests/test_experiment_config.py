@@ -88,7 +88,8 @@ def test_camvid_factory_is_the_shipped_models_recipe():
     assert train.steps == shipped["steps"] and train.batch_size == shipped["batch_size"]
     assert list(train.crop) == shipped["crop"] and shipped["resumed_from_step"] == 0
     assert train.class_weighting == shipped["class_weighting"]
-    for key in ("scale_range", "photometric", "learning_rate", "weight_decay", "train_split"):
+    for key in ("scale_range", "photometric", "learning_rate", "weight_decay", "train_split",
+                "init_from", "init_skip_mismatch"):
         if key in shipped:  # recorded since the run that added colour jitter
             value = getattr(train, key)
             assert (list(value) if isinstance(value, tuple) else value) == shipped[key], key
