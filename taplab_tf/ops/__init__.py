@@ -9,6 +9,9 @@
         overturn) without interpolating, so the labels stay exactly equal.
     logits_to_labels(logits, height, width, output_stride) -> [N, height, width]
         The one logits-to-labels rule (upsample to the stride's frame, argmax, crop).
+    mv_fill(motion_vectors, intra, moving_px, passes, majority) -> (refined, still_intra)
+        The 'fill' refinement of a block motion field before FFW (numpy arrays in and out; the
+        fallback is its numpy reference in taplab_tf.pipeline.motion_field).
     backend() -> 'cpp' | 'tf-fallback'
         Which implementation the calls above use (building the library on first call).
 
@@ -37,6 +40,7 @@ _EXPORTS = {
     "upsample_argmax": "taplab_tf.ops.upsample_argmax",
     "upsample_argmax_tf": "taplab_tf.ops.upsample_argmax",
     "logits_to_labels": "taplab_tf.ops.upsample_argmax",
+    "mv_fill": "taplab_tf.ops.mv_fill",
 }
 __all__ = list(_EXPORTS)
 

@@ -5,8 +5,8 @@ F_{t-1}[p - Mv_t[p]]. The encoder, though, chooses vectors to minimise its bit c
 the scene: intra-coded blocks carry no vector, flat or skipped blocks often carry a zero vector
 inside a moving region, and a few vectors point at a look-alike patch far away. Refinement repairs
 the block grid (one vector per 16x16 block; 64x128 blocks at 1024x2048) before the warp, with
-options that cost well under 2 ms a frame on 2 CPU cores (numpy over the block grid, no pixel
-work):
+options that cost well under 2 ms a frame on 2 CPU cores (work over the block grid, no pixel
+work; 'fill' runs as a compiled op, taplab_tf.ops.mv_fill, with its numpy reference here):
 
   none        the paper's FFW: the vectors as decoded (the default; exact).
   fill        blocks with no vector (intra), and zero vectors in a moving neighbourhood (most of
@@ -118,27 +118,34 @@ def _neighbours_at(values: np.ndarray, valid: np.ndarray, r: np.ndarray, c: np.n
     return vs, ms
 
 
-def _fill(mv, intra, cfg: Refinement):
-    mv = mv.copy()
-    valid = ~intra
-    for _ in range(max(int(cfg.fill_passes), 1)):
-        moving = valid & (np.hypot(mv[..., 0], mv[..., 1]) > cfg.moving_px)
+def fill_reference(mv, intra, moving_px: float = 0.5, passes: int = 2,
+                   majority: float = 0.5):
+    """The 'fill' rule in numpy: the reference that the compiled kernel (taplab_tf.ops.mv_fill,
+    what the engine runs) reproduces bit for bit, and its fallback. Returns (mv, intra)."""
+    mv = np.array(mv, np.float32)
+    valid = ~np.asarray(intra, bool)
+    for _ in range(max(int(passes), 1)):
+        moving = valid & (np.hypot(mv[..., 0], mv[..., 1]) > moving_px)
         n_moving = _neighbour_count(moving)
         n_valid = _neighbour_count(valid)
         zero = valid & ~moving
         # A hole (no vector) takes its moving neighbours' median where any neighbour moves; a
         # zero vector only where most of its neighbours with a vector move.
         take = (~valid & (n_moving > 0)) | (
-            zero & (n_moving > 0) & (n_moving > cfg.fill_majority * np.maximum(n_valid, 1)))
+            zero & (n_moving > 0) & (n_moving > majority * np.maximum(n_valid, 1)))
         if not take.any():
             break
-        # The median only where a vector is taken (a few % of the cells): the field of a
-        # 1024x2048 frame at 8x8 blocks (128x256) stays well under a millisecond.
+        # The median only where a vector is taken (a few % of the cells).
         r, c = np.nonzero(take)
         med, _ = masked_median(*_neighbours_at(mv, moving, r, c))
         mv[r, c] = med
         valid = valid | take
     return mv, ~valid
+
+
+def _fill(mv, intra, cfg: Refinement):
+    from taplab_tf import ops  # the compiled kernel (or, where it cannot be built, the above)
+    return ops.mv_fill(mv, intra, cfg.moving_px, cfg.fill_passes, cfg.fill_majority)
 
 
 def fit_quadratic_motion(mv: np.ndarray, use: np.ndarray, iterations: int = 3) -> np.ndarray:

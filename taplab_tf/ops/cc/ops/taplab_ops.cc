@@ -102,5 +102,35 @@ method: 'cells' (default): per source cell, with the exact shortcut where the fo
   every output pixel interpolated (kept as a cross-check and for the benchmark). Same labels.
 )doc");
 
+REGISTER_OP("TapLab>MvFill")
+    .Input("motion_vectors: float")
+    .Input("intra: bool")
+    .Input("moving_px: float")
+    .Input("majority: double")
+    .Output("refined: float")
+    .Output("still_intra: bool")
+    .Attr("passes: int = 2")
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle motion;
+      ShapeHandle intra;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 3, &motion));
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 2, &intra));
+      c->set_output(0, motion);
+      c->set_output(1, intra);
+      return OkStatus();
+    })
+    .Doc(R"doc(
+The 'fill' refinement of a block motion field before FFW (taplab_tf.pipeline.motion_field, whose
+numpy code is the reference): blocks without a vector, and zero vectors among mostly moving
+neighbours, take the component-wise median of their moving 3x3 neighbours, `passes` times.
+
+motion_vectors: [gh, gw, 2] block motion (dx, dy).
+intra: [gh, gw] true where a block has no vector.
+moving_px: scalar; a vector moves when its length exceeds this.
+majority: scalar; a zero vector is filled where its moving neighbours outnumber majority x its
+  neighbours with a vector.
+refined: [gh, gw, 2]; still_intra: [gh, gw], the blocks still without a vector.
+)doc");
+
 }  // namespace taplab
 }  // namespace tensorflow
