@@ -1,7 +1,8 @@
 """Per-image segmentation accuracy of a checkpoint over a dataset split (phi alone, no video).
 
     python -m experiments.evaluate_image --dataset=synthetic|cityscapes|camvid --data_dir=D \
-        --checkpoint=C --split=val --output_json=R.json [--batch_size=1] [--max_images=N]
+        --checkpoint=C --split=val --output_json=R.json [--batch_size=1] [--max_images=N] \
+        [--use_sequence_frames]
 
 Every image of the split is segmented at full size: the model's logits (stride s) are resized
 bilinearly (half-pixel centres) to s times their size, cropped to the image and arg-maxed, as the
@@ -49,6 +50,9 @@ def define_flags() -> None:
                          lower_bound=1)
     flags.DEFINE_integer("max_images", None, "Evaluate only the first N images (sorted order).",
                          lower_bound=1)
+    flags.DEFINE_bool("use_sequence_frames", False, "synthetic/cityscapes: every labelled frame "
+                      "of the split's sequences (leftImg8bit_sequence with gtFine labels), not "
+                      "only the annotated frame of each clip.")
     flags.DEFINE_bool("allow_other_dataset", False, "Accept a checkpoint whose metadata names "
                       "another dataset with the same classes (e.g. synthetic -> cityscapes).")
 
@@ -71,15 +75,17 @@ def format_table(result: dict) -> str:
 
 def run(dataset: str, data_dir: str, split: str, checkpoint: Optional[str],
         output_json: str, batch_size: int = 1, max_images: Optional[int] = None,
-        allow_other_dataset: bool = False) -> dict:
+        allow_other_dataset: bool = False, use_sequence_frames: bool = False) -> dict:
     from taplab_tf.data import datasets as datasets_lib
 
-    pairs = common.run_or_exit(lambda: datasets_lib.file_pairs(dataset, data_dir, split))
+    pairs = common.run_or_exit(lambda: datasets_lib.file_pairs(dataset, data_dir, split,
+                                                               use_sequence_frames))
     model, meta = common.load_checkpoint(checkpoint)
     common.run_or_exit(lambda: check_checkpoint(meta, dataset, allow_other_dataset))
     num_images = min(len(pairs), max_images) if max_images else len(pairs)
     ds = common.run_or_exit(lambda: datasets_lib.make_dataset(
-        dataset, data_dir, split, training=False, batch_size=batch_size, limit=max_images))
+        dataset, data_dir, split, training=False, batch_size=batch_size, limit=max_images,
+        use_sequence_frames=use_sequence_frames))
     stride = int(meta.get("output_stride") or model.output_stride)
     print(f"evaluating {meta['model']} ({checkpoint or common.DEFAULT_CHECKPOINT}, trained on "
           f"{meta.get('dataset', '?')}) on {dataset} {split}: {num_images} images from "
@@ -90,6 +96,7 @@ def run(dataset: str, data_dir: str, split: str, checkpoint: Optional[str],
     result = {
         "dataset": dataset,
         "split": split,
+        "use_sequence_frames": use_sequence_frames,
         "data_dir": os.path.abspath(data_dir),
         "checkpoint": os.path.abspath(checkpoint or common.DEFAULT_CHECKPOINT),
         "model": meta["model"],
@@ -118,7 +125,8 @@ def main(argv):
         "results", f"evaluate_image_{FLAGS.dataset}_{FLAGS.split}.json")
     run(FLAGS.dataset, data_dir, FLAGS.split, FLAGS.checkpoint, output_json,
         batch_size=FLAGS.batch_size, max_images=FLAGS.max_images,
-        allow_other_dataset=FLAGS.allow_other_dataset)
+        allow_other_dataset=FLAGS.allow_other_dataset,
+        use_sequence_frames=FLAGS.use_sequence_frames)
 
 
 if __name__ == "__main__":
