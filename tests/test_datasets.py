@@ -352,3 +352,11 @@ def test_evaluate_image_app(tmp_path, monkeypatch):
     assert saved["miou"] == pytest.approx(road / valid / 3)   # road, car, bicycle present
     with pytest.raises(SystemExit, match="trained on synthetic, not cityscapes"):
         evaluate_image.run("cityscapes", str(root), "val", None, str(out))
+    # --use_sequence_frames: every labelled frame of the sequences, not only the annotated ones
+    seq_root = _make_cityscapes(tmp_path / "seq", label_every_frame=True)
+    want = len(datasets.file_pairs("synthetic", str(seq_root), "val", use_sequence_frames=True))
+    assert want > len(datasets.file_pairs("synthetic", str(seq_root), "val"))
+    evaluate_image.run("synthetic", str(seq_root), "val", str(tmp_path / "ckpt"), str(out),
+                       use_sequence_frames=True)
+    saved = json.loads(out.read_text())
+    assert saved["num_images"] == want and saved["use_sequence_frames"] is True
