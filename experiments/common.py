@@ -112,7 +112,8 @@ def load_checkpoint(path: Optional[str], model_name: Optional[str] = None):
     """(model, metadata) from a model directory; the shipped BL2 when path is None.
     model_name (an explicit --model) must match the checkpoint."""
     from taplab_tf import models
-    directory = path or DEFAULT_CHECKPOINT
+    from taplab_tf.api import resolve_model_path
+    directory = resolve_model_path(path) if path else DEFAULT_CHECKPOINT
     shipped = path is None or os.path.abspath(os.path.dirname(directory)) == \
         os.path.abspath(ASSETS)
     if not os.path.isdir(directory):

@@ -15,13 +15,26 @@ from typing import Optional
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 REAL_DATA_MODEL = os.path.join(ASSETS, "bl2_camvid")
 SYNTHETIC_MODEL = os.path.join(ASSETS, "bl2_synthetic")
+_ASSETS_IN_REPO = "taplab_tf/assets/"  # how recipes and README commands name a shipped model
+
+
+def resolve_model_path(path: str) -> str:
+    """`path` as given, unless it names a shipped model the way recipes do, relative to the
+    repository root ('taplab_tf/assets/bl2_synthetic'), and no such path exists from the working
+    directory: then that model in this installed package (e.g. a flagfile's --init_from run
+    from another folder)."""
+    if path and not os.path.isabs(path) and not os.path.exists(path):
+        rel = path.replace(os.sep, "/")
+        if rel.startswith(_ASSETS_IN_REPO):
+            return os.path.join(ASSETS, *rel[len(_ASSETS_IN_REPO):].split("/"))
+    return path
 
 
 def load_model(path: Optional[str] = None):
     """(phi, metadata) from a model directory (experiments.train) or an exported SavedModel
     (experiments.export); the shipped real-data model when path is None."""
     from taplab_tf.models import export, load_model as load_keras
-    directory = path or REAL_DATA_MODEL
+    directory = resolve_model_path(path) if path else REAL_DATA_MODEL
     if export.is_saved_model(directory):
         phi = export.load_saved_model(directory)
         return phi, dict(phi.metadata)

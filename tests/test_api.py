@@ -25,3 +25,18 @@ def test_segment_video_in_one_call(tmp_path):
                                 input_scale=1.0, labels_dir=str(tmp_path / "labels"))
     assert s["frames"] == 13 and os.path.isfile(out) and not s["transcoded"]
     assert len(os.listdir(tmp_path / "labels")) == 13
+
+
+def test_a_shipped_model_named_from_the_repository_root_resolves_from_any_folder(tmp_path,
+                                                                                   monkeypatch):
+    """Recipes name shipped models relative to the repository root (the CamVid flagfile's
+    --init_from=taplab_tf/assets/bl2_synthetic); run from elsewhere they still find them."""
+    from taplab_tf import api
+    monkeypatch.chdir(tmp_path)
+    assert api.resolve_model_path("taplab_tf/assets/bl2_synthetic") == api.SYNTHETIC_MODEL
+    assert os.path.isfile(os.path.join(api.SYNTHETIC_MODEL, "model.json"))
+    assert api.resolve_model_path("runs/mine/model") == "runs/mine/model"  # not a shipped name
+    local = tmp_path / "taplab_tf" / "assets" / "bl2_synthetic"
+    local.mkdir(parents=True)  # a folder of that name here wins: the path is taken as given
+    assert api.resolve_model_path("taplab_tf/assets/bl2_synthetic") == \
+        "taplab_tf/assets/bl2_synthetic"

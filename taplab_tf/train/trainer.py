@@ -352,7 +352,9 @@ class Trainer:
         """Loads the weights of a model saved by save_model (same network, same class count)
         into a fresh run: the optimizer and the learning-rate schedule start from step 0.
         A run that has its own checkpoints resumes from them instead (see restore)."""
+        from taplab_tf.api import resolve_model_path
         from taplab_tf.models import load_model, read_metadata
+        directory = resolve_model_path(directory)
         meta = read_metadata(directory)
         mine = {"model": self.cfg.model, "num_classes": self.num_classes,
                 "kwargs": dict(self.cfg.model_kwargs)}
