@@ -12,6 +12,8 @@
     mv_fill(motion_vectors, intra, moving_px, passes, majority) -> (refined, still_intra)
         The 'fill' refinement of a block motion field before FFW (numpy arrays in and out; the
         fallback is its numpy reference in taplab_tf.pipeline.motion_field).
+    region_blend(logits, crop_logits, top, left, alpha) -> [N, h, w, C]
+        RGC's blend (Eq. 6) on one region, in one pass (in place where TF forwards the buffer).
     backend() -> 'cpp' | 'tf-fallback'
         Which implementation the calls above use (building the library on first call).
 
@@ -41,6 +43,8 @@ _EXPORTS = {
     "upsample_argmax_tf": "taplab_tf.ops.upsample_argmax",
     "logits_to_labels": "taplab_tf.ops.upsample_argmax",
     "mv_fill": "taplab_tf.ops.mv_fill",
+    "region_blend": "taplab_tf.ops.region_blend",
+    "region_blend_tf": "taplab_tf.ops.region_blend",
 }
 __all__ = list(_EXPORTS)
 

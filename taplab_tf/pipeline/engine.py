@@ -170,16 +170,10 @@ class TapLabEngine:
             return forward(x)
 
         def blend(logits, crop_logits, top, left, alpha):
-            # Eq. 6 on the region [top, top+h) x [left, left+w) of the logits. Only the region
-            # is computed; two concats copy the rest (measured faster here than a masked blend
-            # over the whole map or TensorStridedSliceUpdate).
+            # Eq. 6 on the region [top, top+h) x [left, left+w) of the logits: one pass of the
+            # compiled kernel (ops.region_blend; its TF fallback concats around the region).
             counts["blend"] += 1
-            h, w = tf.shape(crop_logits)[1], tf.shape(crop_logits)[2]
-            rows = logits[:, top:top + h]
-            region = rows[:, :, left:left + w]
-            region = region + alpha * (crop_logits - region)
-            rows = tf.concat([rows[:, :, :left], region, rows[:, :, left + w:]], axis=2)
-            return tf.concat([logits[:, :top], rows, logits[:, top + h:]], axis=1)
+            return ops.region_blend(logits, crop_logits, top, left, alpha)
 
         def output(logits, height, width):
             counts["output"] += 1

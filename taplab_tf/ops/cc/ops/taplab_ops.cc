@@ -132,5 +132,30 @@ majority: scalar; a zero vector is filled where its moving neighbours outnumber 
 refined: [gh, gw, 2]; still_intra: [gh, gw], the blocks still without a vector.
 )doc");
 
+REGISTER_OP("TapLab>RegionBlend")
+    .Input("logits: float")
+    .Input("crop_logits: float")
+    .Input("top: int32")
+    .Input("left: int32")
+    .Input("alpha: float")
+    .Output("output: float")
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle logits;
+      ShapeHandle crop;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &logits));
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 4, &crop));
+      c->set_output(0, logits);
+      return OkStatus();
+    })
+    .Doc(R"doc(
+RGC's blend (TapLab Eq. 6) on one region: output = logits, except on
+[top, top + rh) x [left, left + rw), where it is r + alpha * (crop_logits - r), r the region of
+logits (float32, each operation rounded as in TF). Written in one pass; in place where TF can
+forward the logits' buffer.
+
+logits: [N, h, w, C]. crop_logits: [N, rh, rw, C], phi on the region's pixels.
+top, left: the region's first row and column in logits cells. alpha: the blend weight.
+)doc");
+
 }  // namespace taplab
 }  // namespace tensorflow
