@@ -18,7 +18,8 @@ Inputs, at --frame (1024x2048 by default):
              automatic input scale (config.auto_input_scale), logits at the engine's stride of the
              frame, upsampled to that stride's frame (the crop to --frame is not timed):
              CamVid BL2 (taplab_tf/assets/bl2_camvid, C = 11) and the synthetic BL2
-             (taplab_tf/assets/bl2_synthetic, C = 19).
+             (taplab_tf/assets/bl2_synthetic, C = 19); and the synthetic BL2 at input scale 1
+             (logits at stride 4), as the speed tables of experiments.benchmark run it.
 "agree %" is the share of output pixels whose four source pixels have one argmax (the shortcut
 also needs a margin, so it covers at most that share). Times: best and median of --repeats calls
 in ms; "x cells" = best / best of cells; "cpu ms" the median CPU time of the process per call
@@ -69,8 +70,9 @@ def _frame(height, width):
     return next(iter(iter_clip(height, width, 1, seed=0))).image
 
 
-def _trained_logits(directory, image):
-    """(logits [1, h, w, C], stride on the frame): phi as the engine runs it on this frame."""
+def _trained_logits(directory, image, input_scale=None):
+    """(logits [1, h, w, C], stride on the frame): phi as the engine runs it on this frame, at
+    its automatic input scale, or at `input_scale` (1.0: the speed tables' setting)."""
     import cv2  # pylint: disable=import-outside-toplevel
 
     from taplab_tf import config as config_lib  # pylint: disable=import-outside-toplevel
@@ -80,7 +82,8 @@ def _trained_logits(directory, image):
     model, meta = load_model(directory)
     s = int(model.output_stride)
     h, w = image.shape[:2]
-    scale = config_lib.auto_input_scale(labels_lib.training_frame_height(meta), h, s)
+    scale = input_scale or config_lib.auto_input_scale(labels_lib.training_frame_height(meta),
+                                                       h, s)
     e = max(1, int(round(s / scale)))  # the engine's frame_stride
     if e != s:
         size = (max(1, -(-w * s // e)), max(1, -(-h * s // e)))
@@ -131,6 +134,9 @@ def main(argv):
                                  ("synthetic BL2", SYNTHETIC_MODEL)):
             logits, stride = _trained_logits(directory, image)
             inputs.append((f"{label} s={stride} C={logits.shape[-1]}", logits, stride))
+        # and as the speed tables run phi (experiments.benchmark: input scale 1, stride 4)
+        logits, stride = _trained_logits(SYNTHETIC_MODEL, image, input_scale=1.0)
+        inputs.append((f"synthetic BL2 s={stride} C={logits.shape[-1]}", logits, stride))
 
     load_before = os.getloadavg()
     rows = []
