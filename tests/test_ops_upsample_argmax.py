@@ -188,3 +188,19 @@ def test_benchmark_output_step_runs_small(tmp_path):
                           "--frame=4,x"], capture_output=True, text=True, cwd=root, env=env,
                          timeout=600)
     assert bad.returncode != 0 and "--frame" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_benchmark_output_step_times_the_trained_logits_at_both_strides():
+    """With --trained the shipped models' logits are timed as segment runs phi (automatic input
+    scale) and as the speed tables do (input scale 1: the synthetic BL2 at stride 4)."""
+    import sys  # pylint: disable=import-outside-toplevel
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    run = subprocess.run([sys.executable, "-m", "experiments.benchmark_output_step",
+                          "--frame=64,128", "--repeats=1", "--warmup=0", "--trained=true"],
+                         capture_output=True, text=True, cwd=root, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = [line for line in run.stdout.splitlines()
+            if line.startswith("synthetic BL2 s=4 C=19")]
+    assert [r.split()[6] for r in rows] == ["cells", "rows", "tf"], run.stdout
