@@ -32,7 +32,6 @@ def main(argv):
     clips = common.run_or_exit(lambda: evaluate.list_clips(FLAGS.dataset, FLAGS.data_dir,
                                                            FLAGS.split))
     cfg = flags_lib.config_from_flags()
-    mv4 = cfg.encoder_mv4
     result = common.run_or_exit(lambda: calibrate.calibrate_clips(
         clips, FLAGS.gop, FLAGS.fraction, max_clips=FLAGS.max_clips,
         accumulate=FLAGS.rgfs_accumulate, mv_block_size=cfg.vector_block_size))
@@ -40,7 +39,7 @@ def main(argv):
           f"{100 * result['achieved_fraction']:.1f}% of {result['p_frames']} P-frames to phi "
           f"(target {100 * FLAGS.fraction:.0f}%); use --thr_rgfs={result['thr_rgfs']:.4g}"
           + (" --rgfs_accumulate" if FLAGS.rgfs_accumulate else "")
-          + (" --mv_block_size=8" if mv4 else ""))
+          + (" --mv_block_size=8" if result["mv4"] else ""))
     if FLAGS.output_json:  # whole or not at all, with the settings that made it
         from taplab_tf import io_utils
         result["run_config"] = common.run_record("calibrate_rgfs")

@@ -170,36 +170,32 @@ def test_kernel_header_alone_under_sanitizers(tmp_path, variant):
     assert "150 cases, 0 failures" in run.stdout
 
 
-def test_benchmark_output_step_runs_small(tmp_path):
-    """experiments.benchmark_output_step end to end on a small frame (noise and smooth inputs):
-    it checks the three paths' labels are identical, then prints one row per path and input."""
+def _output_step_app(*flags):
+    """experiments.benchmark_output_step run as a program with these flags."""
     import sys  # pylint: disable=import-outside-toplevel
 
     root = pathlib.Path(__file__).resolve().parent.parent
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    run = subprocess.run([sys.executable, "-m", "experiments.benchmark_output_step",
-                          "--frame=64,96", "--repeats=1", "--warmup=0", "--trained=false"],
-                         capture_output=True, text=True, cwd=root, env=env, timeout=600)
+    return subprocess.run([sys.executable, "-m", "experiments.benchmark_output_step", *flags],
+                          capture_output=True, text=True, cwd=root, env=env, timeout=600)
+
+
+def test_benchmark_output_step_runs_small(tmp_path):
+    """experiments.benchmark_output_step end to end on a small frame (noise and smooth inputs):
+    it checks the three paths' labels are identical, then prints one row per path and input."""
+    run = _output_step_app("--frame=64,96", "--repeats=1", "--warmup=0", "--trained=false")
     assert run.returncode == 0, run.stderr[-2000:]
     table = [line for line in run.stdout.splitlines() if " 64x96 " in line]
     assert len(table) == 9, run.stdout  # 3 inputs x (cells, rows, tf)
     assert "CPU: " in run.stdout
-    bad = subprocess.run([sys.executable, "-m", "experiments.benchmark_output_step",
-                          "--frame=4,x"], capture_output=True, text=True, cwd=root, env=env,
-                         timeout=600)
+    bad = _output_step_app("--frame=4,x")
     assert bad.returncode != 0 and "--frame" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_benchmark_output_step_times_the_trained_logits_at_both_strides():
     """With --trained the shipped models' logits are timed as segment runs phi (automatic input
     scale) and as the speed tables do (input scale 1: the synthetic BL2 at stride 4)."""
-    import sys  # pylint: disable=import-outside-toplevel
-
-    root = pathlib.Path(__file__).resolve().parent.parent
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    run = subprocess.run([sys.executable, "-m", "experiments.benchmark_output_step",
-                          "--frame=64,128", "--repeats=1", "--warmup=0", "--trained=true"],
-                         capture_output=True, text=True, cwd=root, env=env, timeout=600)
+    run = _output_step_app("--frame=64,128", "--repeats=1", "--warmup=0", "--trained=true")
     assert run.returncode == 0, run.stderr[-2000:]
     rows = [line for line in run.stdout.splitlines()
             if line.startswith("synthetic BL2 s=4 C=19")]
