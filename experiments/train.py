@@ -52,6 +52,10 @@ flags.DEFINE_float("photometric", _DATA.photometric, "Colour jitter strength in 
 flags.DEFINE_float("learning_rate", _TRAIN.learning_rate, "Initial Adam learning rate.", lower_bound=0.0)
 flags.DEFINE_float("poly_power", _TRAIN.poly_power, "Poly learning-rate decay power.", lower_bound=0.0)
 flags.DEFINE_float("weight_decay", _TRAIN.weight_decay, "L2 weight decay on conv kernels.", lower_bound=0.0)
+flags.DEFINE_float("ema_decay", _TRAIN.ema_decay, "Keep an exponential moving average of the "
+                   "weights with this decay (e.g. 0.999; 0: off); the exported model and its "
+                   "final metrics use the average, metrics.json also gives the raw weights'.",
+                   lower_bound=0.0, upper_bound=0.9999)
 flags.DEFINE_float("width_multiplier", None, "Backbone width multiplier (default: the model's: "
                    "bl1 0.5, bl2 1.0, bl3 1.0).", lower_bound=0.0)
 flags.DEFINE_integer("decoder_channels", None, "BL2 FPN channels (default 128).", lower_bound=1)
@@ -84,7 +88,7 @@ flags.DEFINE_integer("seed", _TRAIN.seed, "Random seed (initialisation; data ord
 flags.DEFINE_bool("restart", _TRAIN.restart, "Train from step 0 even though --logdir holds checkpoints "
                   "(without it a logdir resumes from its newest intact checkpoint, and one whose "
                   "checkpoints are all damaged or of another network is an error).")
-flags_lib.require_finite("photometric", "learning_rate", "poly_power", "weight_decay",
+flags_lib.require_finite("photometric", "learning_rate", "poly_power", "weight_decay", "ema_decay",
                          "width_multiplier")
 
 

@@ -97,6 +97,7 @@ class TrainSettings:
     learning_rate: float = 2e-4
     poly_power: float = 0.9
     weight_decay: float = 1e-6
+    ema_decay: float = 0.0                        # > 0: export a moving average of the weights
     strategy: str = "default"                     # default | mirrored | multi_worker
     seed: int = 0
     log_every: int = 20
@@ -230,7 +231,8 @@ def camvid_bl2() -> ExperimentConfig:
                         train_split="train+val"),
         taplab=_taplab("bl2"),
         train=TrainSettings(logdir="runs/bl2_camvid", steps=10000, batch_size=8,
-                            learning_rate=1e-3, weight_decay=1e-5, seed=1, log_every=50,
+                            learning_rate=1e-3, weight_decay=1e-5, ema_decay=0.999, seed=1,
+                            log_every=50,
                             checkpoint_every=500, eval_every=2000, image_every=1000))
 
 

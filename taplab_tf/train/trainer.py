@@ -70,6 +70,8 @@ class TrainConfig:
     learning_rate: float = 2e-4
     poly_power: float = 0.9
     weight_decay: float = 1e-6
+    ema_decay: float = 0.0                # > 0: also keep an exponential moving average of the
+                                          # weights; the export and final metrics use it
     strategy: str = "default"             # default | mirrored | multi_worker
     log_every: int = 20                   # progress line + scalars every N steps
     checkpoint_every: int = 200
@@ -120,6 +122,8 @@ class TrainConfig:
             raise ValueError(f"learning_rate: must be > 0, got {self.learning_rate}")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay: must be >= 0, got {self.weight_decay}")
+        if not 0.0 <= self.ema_decay < 1.0:  # also rejects NaN
+            raise ValueError(f"ema_decay: must be in [0, 1), got {self.ema_decay}")
         from taplab_tf.data.datasets import CLASS_WEIGHTINGS
         if self.class_weighting not in CLASS_WEIGHTINGS:
             raise ValueError(f"class_weighting: unknown {self.class_weighting!r}; choose from "
@@ -265,7 +269,14 @@ class Trainer:
                 power=cfg.poly_power)
             self.optimizer = tf.keras.optimizers.Adam(self.schedule)
             self.optimizer.build(self.model.trainable_variables)
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+            # Polyak averaging of the weights (cfg.ema_decay > 0): one shadow per trainable
+            # variable, saved in the checkpoints so that a resumed run keeps its average.
+            self.ema = [tf.Variable(v, trainable=False, name="ema/" + v.name.split(":")[0])
+                        for v in self.model.trainable_variables] if cfg.ema_decay else []
+        parts = dict(model=self.model, optimizer=self.optimizer)
+        if self.ema:  # only then: runs without it keep their checkpoint layout
+            parts["ema"] = self.ema
+        self.checkpoint = tf.train.Checkpoint(**parts)
         self._make_manager()
         self._train_step = None
         self.class_weights = None
@@ -370,6 +381,7 @@ class Trainer:
         saved, _ = load_model(directory, model=self.cfg.model)
         if mine == theirs:
             self.model.set_weights(saved.get_weights())
+            self._reset_average()
             logging.info("warm start from %s (%s)", directory, meta.get("command", ""))
             return
         # The same network for another class count: its variables come in the same order; the
@@ -380,6 +392,7 @@ class Trainer:
                 mine_v.assign(theirs_v)
             else:
                 skipped.append(mine_v.name)
+        self._reset_average()
         logging.info("warm start from %s (%s): %d of %d variables loaded; %s keep their "
                      "initialisation (%d -> %d classes)", directory, meta.get("command", ""),
                      len(self.model.weights) - len(skipped), len(self.model.weights),
@@ -408,14 +421,34 @@ class Trainer:
             return loss, losses.confusion(labels, logits, num_classes,
                                           output_stride=stride)
 
+        ema, ema_decay = self.ema, float(self.cfg.ema_decay)
+        iterations = optimizer.iterations
+
         @tf.function
         def train_step(iterator):
             images, labels = next(iterator)
             loss, cm = strategy.run(step_fn, args=(images, labels))
+            if ema:
+                # The average of the first steps would be dominated by the random start: the
+                # decay ramps up as min(ema_decay, (1 + t) / (10 + t)) (tf.train's rule).
+                t = tf.cast(iterations, tf.float32)
+                d = tf.minimum(ema_decay, (1.0 + t) / (10.0 + t))
+                for shadow, v in zip(ema, model.trainable_variables):
+                    shadow.assign(d * shadow + (1.0 - d) * v)
             return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
                     strategy.reduce(tf.distribute.ReduceOp.SUM, cm, axis=None))
 
         return train_step
+
+    def _reset_average(self) -> None:
+        for shadow, v in zip(self.ema, self.model.trainable_variables):
+            shadow.assign(v)
+
+    def swap_in_average(self) -> None:
+        """Copies the moving average of the weights (cfg.ema_decay) into the model; BatchNorm
+        statistics then no longer fit the weights and are re-estimated by the caller."""
+        for v, shadow in zip(self.model.trainable_variables, self.ema):
+            v.assign(shadow)
 
     def train_steps(self, iterator, n: int):
         """Runs n steps on a distributed iterator; returns (last loss, summed confusion)."""
@@ -443,6 +476,28 @@ class Trainer:
                          max_outputs=2)
         tf.summary.image("prediction", labels_lib.colorize(preds.numpy(), ds), step=step,
                          max_outputs=2)
+
+
+def _final_evaluation(trainer: Trainer, cfg: TrainConfig, iterator, val_data, step: int,
+                      which: str = "") -> dict:
+    """Re-estimates BatchNorm statistics for the model's current weights, then returns the
+    confusion of the val split (when given) and of cfg.test_split (when set), by split."""
+    recalibrate_batchnorm(trainer.model, iterator, cfg.bn_recalibration_batches,
+                          trainer.strategy)
+    cms = {}
+    if val_data is not None:
+        cms["val"] = evaluate_confusion(trainer.model, val_data, trainer.num_classes,
+                                        cfg.final_val_batches)
+        logging.info("final val mIoU %.4f at step %d (%sweights)",
+                     losses.miou_from_confusion(cms["val"]), step, which)
+    if cfg.test_split:
+        from taplab_tf.data.datasets import make_dataset
+        test_data = make_dataset(cfg.dataset, cfg.data_dir, cfg.test_split, training=False,
+                                 batch_size=1)
+        cms[cfg.test_split] = evaluate_confusion(trainer.model, test_data, trainer.num_classes)
+        logging.info("final %s mIoU %.4f at step %d (%sweights)", cfg.test_split,
+                     losses.miou_from_confusion(cms[cfg.test_split]), step, which)
+    return cms
 
 
 def train(cfg: TrainConfig, train_data: Optional[tf.data.Dataset] = None,
@@ -574,25 +629,22 @@ def _train(cfg: TrainConfig, out: TrainConfig, train_data, val_data, strategy,
                     tf.summary.scalar("val/miou", val_miou, step=step)
                     logging.info("step %d val mIoU %.4f", step, val_miou)
             stopped = step < cfg.steps
+            split_cms, raw_cms = {}, {}
             if not stopped:
-                recalibrate_batchnorm(trainer.model, iterator, cfg.bn_recalibration_batches,
-                                      trainer.strategy)
-            split_cms = {}
-            if not stopped and val_data is not None:
-                split_cms["val"] = evaluate_confusion(trainer.model, val_data,
-                                                      trainer.num_classes, cfg.final_val_batches)
-                val_miou = losses.miou_from_confusion(split_cms["val"])
-                tf.summary.scalar("val/miou", val_miou, step=step)
-                logging.info("final val mIoU %.4f at step %d", val_miou, step)
-            if not stopped and cfg.test_split:
-                from taplab_tf.data.datasets import make_dataset
-                test_data = make_dataset(cfg.dataset, cfg.data_dir, cfg.test_split,
-                                         training=False, batch_size=1)
-                split_cms[cfg.test_split] = evaluate_confusion(trainer.model, test_data,
-                                                               trainer.num_classes)
-                test_miou = losses.miou_from_confusion(split_cms[cfg.test_split])
-                tf.summary.scalar(f"{cfg.test_split}/miou", test_miou, step=step)
-                logging.info("final %s mIoU %.4f at step %d", cfg.test_split, test_miou, step)
+                if trainer.ema:
+                    # The weights as trained, for comparison (metrics.json), then their average,
+                    # which is what is exported.
+                    raw_cms = _final_evaluation(trainer, cfg, iterator, val_data, step, "raw ")
+                    trainer.swap_in_average()
+                split_cms = _final_evaluation(trainer, cfg, iterator, val_data, step,
+                                              "averaged " if trainer.ema else "")
+                if "val" in split_cms:
+                    val_miou = losses.miou_from_confusion(split_cms["val"])
+                    tf.summary.scalar("val/miou", val_miou, step=step)
+                if cfg.test_split:
+                    tf.summary.scalar(f"{cfg.test_split}/miou",
+                                      losses.miou_from_confusion(split_cms[cfg.test_split]),
+                                      step=step)
     except KeyboardInterrupt:
         if info.num_workers > 1:  # a save now would wait for the other workers' collectives
             logging.info("interrupted at step %d: a multi_worker run resumes from its last "
@@ -627,8 +679,12 @@ def _train(cfg: TrainConfig, out: TrainConfig, train_data, val_data, strategy,
             "train_seconds": round(seconds_before + time.time() - t0, 1),
             "resumed_from_step": start, "command": cfg.command,
             "machine": provenance.machine_info(), "git": code,
+            "ema_decay": cfg.ema_decay,
             "splits": {k: split_metrics(v, names) for k, v in split_cms.items()},
         }
+        if raw_cms:  # "splits" are the exported (averaged) weights'
+            metrics["splits_without_ema"] = {k: split_metrics(v, names)
+                                             for k, v in raw_cms.items()}
         _write_json(os.path.join(export_dir, METRICS_FILE), metrics)
         logging.info("saved %s (%d steps, val mIoU %s)", export_dir, step, val_miou)
     return {"step": step, "start_step": start, "loss": loss, "train_miou": train_miou,
