@@ -210,3 +210,38 @@ def test_flow_baselines_run_through_the_same_engine(propagation):
     assert [r.action for r in results] == ["phi", "ffw", "ffw"]
     # Flow on identical noise frames is near zero, not exactly zero (Farneback smooths).
     np.testing.assert_allclose(results[1].logits, results[0].logits, atol=1e-2)
+
+
+def test_indexed_ffw_gives_the_materialised_chains_labels_and_logits():
+    """FFW held as a gather of the keyframe's logits (propagation.IndexedLogits: the nearest
+    warps move an index map) gives bit for bit the labels and logits of warping the logits
+    themselves frame by frame, over GOPs with varied, clamped and fractional block vectors and
+    an RGFS keyframe in between."""
+    import cv2
+    from taplab_tf import ops
+    if ops.backend() != "cpp":
+        pytest.skip("the indexed path needs the compiled ops (TapLab>UpsampleArgmaxIndexed)")
+    rng = np.random.default_rng(5)
+    frames = clip(26, gop=12)
+    for f in frames:  # patches of colour: the output step's shortcut and full path both occur
+        patches = rng.integers(0, 256, (H // 16, W // 16, 3), dtype=np.uint8)
+        f.image = cv2.GaussianBlur(cv2.resize(patches, (W, H), interpolation=cv2.INTER_NEAREST),
+                                   (0, 0), 2)
+        if f.motion_vectors is not None:
+            f.motion_vectors = rng.normal(0, 9, f.motion_vectors.shape).astype(np.float32)
+            f.motion_vectors[0, 0] = (300.0, -300.0)  # far outside: clamped at the border
+    frames[7].residual_sum = 1e12  # an RGFS keyframe mid-GOP
+    cfg = C.TapLabConfig(modules="ffw,rgfs", thr_rgfs=1e9, scale_to_frame=False)
+    model = tiny_model(3)
+    runs = []
+    for indexed in (True, False):
+        engine = E.TapLabEngine(model, cfg, queue_size=0)
+        engine.propagator.indexed = indexed
+        runs.append(list(engine.segment(frames, keep_logits=True)))
+        assert (engine.trace_counts.get("index", 0) > 0) == indexed
+    assert [r.action for r in runs[0]] == [r.action for r in runs[1]]
+    assert runs[0][7].action == "rgfs" and runs[0][8].action == "ffw"
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a.labels, b.labels, err_msg=f"frame {a.index}")
+        np.testing.assert_array_equal(a.logits, b.logits, err_msg=f"frame {a.index}")
+    assert len({r.labels.tobytes() for r in runs[0]}) > 5  # the vectors moved the labels

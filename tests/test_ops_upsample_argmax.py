@@ -147,6 +147,54 @@ def test_bad_method_is_one_clear_error():
         ops.upsample_argmax(np.zeros((1, 2, 2, 3), np.float32), (4, 4), method="fast")
 
 
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("shape,size", [
+    ((1, 16, 32, 19), (64, 128)),    # x4
+    ((2, 13, 17, 11), (100, 131)),   # odd sizes, non-integer scale, batch 2
+    ((1, 9, 11, 1), (20, 30)),       # C = 1
+    ((1, 1, 1, 3), (5, 9)),          # a single source pixel
+])
+def test_indexed_equals_upsample_argmax_of_the_gathered_map(kind, shape, size):
+    """upsample_argmax_indexed (statistics gathered, values read only on the full path) gives
+    upsample_argmax's labels of the gathered map, for random and block-copy index maps; its TF
+    fallback gives the reference's; argmax_stats agrees with its TF version."""
+    rng = np.random.default_rng(zlib.crc32(repr(("indexed", kind, shape)).encode()))
+    source = KINDS[kind](rng, shape)
+    n, h, w, _ = shape
+    shifted = np.arange(h * w).reshape(h, w)
+    shifted = np.roll(shifted, (1, -2), (0, 1))  # what a uniform nearest warp makes
+    for index in (rng.integers(0, h * w, (n, h, w)),
+                  np.broadcast_to(shifted, (n, h, w))):
+        index = np.ascontiguousarray(index, np.int32)
+        gathered = ops.gather_indexed(source, index).numpy()
+        np.testing.assert_array_equal(
+            gathered, np.take_along_axis(source.reshape(n, h * w, -1),
+                                         index.reshape(n, -1, 1), 1).reshape(source.shape))
+        for dtype in (tf.int32, tf.uint8):
+            got = ops.upsample_argmax_indexed(source, index, size, backend="cpp",
+                                              output_dtype=dtype).numpy()
+            want = ops.upsample_argmax(gathered, size, backend="cpp", output_dtype=dtype)
+            np.testing.assert_array_equal(got, want.numpy())
+        fallback = ops.upsample_argmax_indexed(source, index, size, backend="tf")
+        np.testing.assert_array_equal(fallback.numpy(), _reference(gathered, size))
+    arg, margin, mag = (t.numpy() for t in ops.argmax_stats(source, backend="cpp"))
+    arg_tf, margin_tf, mag_tf = (t.numpy() for t in ops.argmax_stats(source, backend="tf"))
+    np.testing.assert_array_equal(arg, arg_tf)
+    np.testing.assert_array_equal(mag, mag_tf)
+    if shape[-1] > 1:
+        np.testing.assert_array_equal(margin, margin_tf)
+
+
+def test_indexed_rejects_an_index_outside_the_map():
+    source = np.zeros((1, 2, 3, 4), np.float32)
+    index = np.zeros((1, 2, 3), np.int32)
+    index[0, 1, 2] = 6
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"index\[5\] = 6 is outside"):
+        ops.upsample_argmax_indexed(source, index, (4, 6), backend="cpp")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="must be \\[N, h, w\\]"):
+        ops.upsample_argmax_indexed(source, index[:, :1], (4, 6), backend="cpp")
+
+
 @pytest.mark.parametrize("variant", [[], ["-DTAPLAB_BASELINE_ONLY"]], ids=["dispatch", "baseline"])
 def test_kernel_header_alone_under_sanitizers(tmp_path, variant):
     """The cells kernel's header without TensorFlow (tests/cc/upsample_argmax_check.cc): random

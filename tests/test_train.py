@@ -161,3 +161,40 @@ def test_cli_bad_flag_combination_is_one_line(tmp_path):
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1] == \
         "error: --depths applies to bl1 and bl3 (ResNet), not bl2"
+
+
+def test_moving_average_of_weights_is_exported_and_survives_resume(tmp_path):
+    import json
+    # The shadow follows min(decay, (1 + t) / (10 + t)) * shadow + (1 - that) * weights.
+    tf.keras.utils.set_random_seed(0)
+    trainer = Trainer(tiny_config(tmp_path / "s", ema_decay=0.5))
+    shadow = [v.numpy().copy() for v in trainer.model.trainable_variables]
+    it = iter(constant_data())
+    for t in range(1, 4):
+        trainer.train_steps(it, 1)
+        d = min(0.5, (1.0 + t) / (10.0 + t))
+        shadow = [d * s + (1 - d) * v.numpy() for s, v in zip(shadow, trainer.model.trainable_variables)]
+    for s, e in zip(shadow, trainer.ema):
+        np.testing.assert_allclose(e.numpy(), s, rtol=1e-5, atol=1e-6, err_msg=e.name)
+    assert any(not np.allclose(e.numpy(), v.numpy())
+               for e, v in zip(trainer.ema, trainer.model.trainable_variables))
+    # An interrupted run resumes its average from the checkpoint: the export equals an
+    # uninterrupted run's, and it holds the averaged weights, not the last ones.
+    data = constant_data()
+    r1 = train(tiny_config(tmp_path / "a", ema_decay=0.5, stop_after=3), data, data)
+    assert r1["stopped"]
+    r2 = train(tiny_config(tmp_path / "a", ema_decay=0.5), data, data)
+    r3 = train(tiny_config(tmp_path / "b", ema_decay=0.5), data, data)
+    assert r2["start_step"] == 2 and r3["start_step"] == 0
+    for a, b in zip(r2["model"].weights, r3["model"].weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5, err_msg=a.name)
+    plain = train(tiny_config(tmp_path / "c"), data, data)  # same seed, no average
+    assert any(not np.allclose(a.numpy(), b.numpy(), atol=1e-6) for a, b in
+               zip(plain["model"].trainable_variables, r3["model"].trainable_variables))
+    metrics = json.load(open(tmp_path / "b" / "model" / "metrics.json"))
+    assert metrics["ema_decay"] == 0.5
+    assert set(metrics["splits"]) == set(metrics["splits_without_ema"]) == {"val"}
+    assert "splits_without_ema" not in json.load(open(tmp_path / "c" / "model" / "metrics.json"))
+    for bad in (1.0, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="ema_decay: must be in"):
+            tiny_config(tmp_path, ema_decay=bad).validate()

@@ -92,4 +92,73 @@ def logits_to_labels(logits, height, width, output_stride, backend=None,
         return full[:, :height, :width]
 
 
+def argmax_stats(logits, name=None, backend=None):
+    """(arg int32, margin float32, magnitude float32), each [N, h, w]: per pixel of logits
+    [N, h, w, C], what the cells kernel's exact shortcut reads (argmax, or -1 where a pixel may
+    never take the shortcut: NaN, Inf or |logit| > 2^100; the margin of the largest channel over
+    the second; the largest |logit|). Computed once for logits that upsample_argmax_indexed then
+    reads through many index maps. The 'tf' backend computes the same values in TF."""
+    with tf.name_scope(name or "argmax_stats"):
+        logits = tf.convert_to_tensor(logits, dtype=tf.float32, name="logits")
+        if _loader.resolve(backend) == _loader.CPP:
+            return tuple(_loader.library().tap_lab_argmax_stats(logits))
+        arg = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        channels = tf.shape(logits)[-1]
+        top = tf.math.top_k(logits, k=tf.minimum(channels, 2)).values
+        margin = tf.cond(channels > 1, lambda: top[..., 0] - top[..., -1],
+                         lambda: tf.fill(tf.shape(arg), float("inf")))
+        magnitude = tf.reduce_max(tf.abs(logits), axis=-1)
+        ok = tf.reduce_all(tf.abs(logits) <= 2.0 ** 100, axis=-1)  # False for NaN and Inf
+        return tf.where(ok, arg, -1), margin, magnitude
+
+
+def upsample_argmax_indexed(source, index, size, stats=None, name=None, backend=None,
+                            output_dtype=tf.int32):
+    """upsample_argmax of the map gathered from source by index, without materialising it:
+
+        upsample_argmax_indexed(source, index, size)
+            == upsample_argmax(gather(source, index), size)
+
+    where pixel p of batch item n of the gathered map is source[n, index[n, p]] (index: int32
+    [N, h, w], flat positions in [0, h * w) of the item). stats: argmax_stats(source), computed
+    here when not given. The compiled kernel takes the shortcut from the gathered statistics and
+    reads source's values only for the cells that need interpolating; the 'tf' backend gathers
+    the map and calls upsample_argmax_tf."""
+    output_dtype = tf.as_dtype(output_dtype)
+    if output_dtype not in (tf.int32, tf.uint8):
+        raise ValueError(f"output_dtype must be tf.int32 or tf.uint8, got {output_dtype.name}")
+    with tf.name_scope(name or "upsample_argmax_indexed"):
+        source = tf.convert_to_tensor(source, dtype=tf.float32, name="source")
+        index = tf.convert_to_tensor(index, dtype=tf.int32, name="index")
+        size = tf.convert_to_tensor(size, dtype=tf.int32, name="size")
+        if _loader.resolve(backend) == _loader.CPP:
+            if stats is None:
+                stats = argmax_stats(source, backend=backend)
+            arg, margin, magnitude = stats
+            return _loader.library().tap_lab_upsample_argmax_indexed(
+                source, arg, margin, magnitude, index, size, out_type=output_dtype)
+        return tf.cast(upsample_argmax_tf(gather_indexed(source, index), size), output_dtype)
+
+
+def gather_indexed(source, index):
+    """The map [N, h, w, C] whose pixel p of batch item n is source[n, index[n, p]]."""
+    shape = tf.shape(source)
+    flat = tf.reshape(source, [shape[0], shape[1] * shape[2], shape[3]])
+    return tf.reshape(tf.gather(flat, tf.reshape(index, [shape[0], -1]), batch_dims=1), shape)
+
+
+def indexed_logits_to_labels(source, index, height, width, output_stride, stats=None,
+                             backend=None, output_dtype=tf.int32, name=None):
+    """logits_to_labels(gather_indexed(source, index), ...) through upsample_argmax_indexed: the
+    same rule (upsample to the stride's frame, argmax, crop) for logits held as a gather."""
+    with tf.name_scope(name or "indexed_logits_to_labels"):
+        shape = tf.shape(source)
+        s = int(output_stride)
+        full = upsample_argmax_indexed(source, index, tf.stack([shape[1] * s, shape[2] * s]),
+                                       stats=stats, backend=backend, output_dtype=output_dtype)
+        return full[:, :height, :width]
+
+
 tf.no_gradient("TapLab>UpsampleArgmax")
+tf.no_gradient("TapLab>UpsampleArgmaxIndexed")
+tf.no_gradient("TapLab>ArgmaxStats")

@@ -48,7 +48,18 @@ CONFIGS = {
     "ffw_rgc": "ffw,rgc",
     "ffw_rgfs": "ffw,rgfs",
     "ffw_rgc_rgfs": "ffw,rgc,rgfs",
+    # FFW with the logits themselves warped every frame, as before FFW's chain was held as an
+    # index map into the keyframe's logits (engine indexed_ffw=False): same labels, the cost
+    # of a propagated frame side by side.
+    "ffw_materialized": "ffw",
 }
+# Engine settings of a config beyond its modules.
+CONFIG_ENGINE_KWARGS = {"ffw_materialized": {"indexed_ffw": False}}
+
+
+def config_engine_kwargs(name: str, engine_kwargs: Optional[Dict] = None) -> Dict:
+    """The engine keyword arguments of the named config over the run's own."""
+    return {**(engine_kwargs or {}), **CONFIG_ENGINE_KWARGS.get(name, {})}
 
 def make_video(path: str, height: int, width: int, num_frames: int, gop: int, seed: int = 0,
                difficulty: float = 1.0, qscale: Optional[float] = None, mv4: bool = False):
@@ -135,7 +146,8 @@ def speed_table(model, model_name: str, video: str, base: config_lib.TapLabConfi
             if progress:
                 progress(f"  timing {model_name} {name}"
                          + (f" (round {done[name]}/{repeats})" if repeats > 1 else "") + " ...")
-            return time_config(model, cfg, video, engine_kwargs=engine_kwargs)
+            return time_config(model, cfg, video,
+                               engine_kwargs=config_engine_kwargs(name, engine_kwargs))
         return call
 
     def report(_, name, row):
@@ -166,7 +178,7 @@ def accuracy_table(model, clips, dataset: str, base: config_lib.TapLabConfig,
     rows = []
     for name in configs:
         cfg = base.replace(modules=CONFIGS[name])
-        engine = engine_lib.TapLabEngine(model, cfg, **(engine_kwargs or {}))
+        engine = engine_lib.TapLabEngine(model, cfg, **config_engine_kwargs(name, engine_kwargs))
         if progress:
             progress(f"  evaluating {name} on {len(clips)} clips ...")
         res = evaluate.evaluate_clips(engine, clips, dataset, cfg.gop, seed=seed, progress=None)
@@ -290,7 +302,7 @@ def pareto_configs(cfg: config_lib.TapLabConfig, gops: Sequence[int] = PARETO_GO
     for g in gops:
         for variant, options in FFW_VARIANTS.items():
             for name, modules in CONFIGS.items():
-                if name != "perframe":
+                if name != "perframe" and name not in CONFIG_ENGINE_KWARGS:
                     out.append((g, {"config": name, "variant": variant, "modules": modules},
                                 cfg.replace(gop=g, modules=modules, propagation="mv",
                                             **options)))

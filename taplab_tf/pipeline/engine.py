@@ -9,7 +9,9 @@ For each frame, in decode order, fed by third_party.compressed_video:
                                 the most pixels where |Res| > thr_rgc
   every frame                   labels = argmax(bilinear_upsample(F))     (one output path)
 
-F are the logits of phi at its output stride. They stay TF tensors between frames; the per-frame
+F are the logits of phi at its output stride. They stay TF tensors between frames (FFW with the
+nearest warp and no RGC holds them as a gather of the keyframe's logits, whose index map is what
+it warps: pipeline.propagation.IndexedLogits; the labels are the same); the per-frame
 work runs in tf.function steps traced once per input shape (the full frame and the RGC crop). The
 warp is a custom op and is kept out of XLA. Decoding runs in a reader thread with a bounded queue
 so that it overlaps inference.
@@ -99,10 +101,14 @@ class TapLabEngine:
       output_stride: stride of the logits; defaults to `model.output_stride`.
       queue_size: decoded frames held ahead of inference (the one decode-ahead thread; 0: none).
       freeze: run phi as a frozen inference graph (see the module docstring).
+      indexed_ffw: FFW's nearest warp without RGC moves an index map into the keyframe's
+        logits instead of the logits (propagation.IndexedLogits; the same labels); False warps
+        the logits themselves every frame (the benchmark's ffw_materialized, for comparison).
     """
 
     def __init__(self, model: tf.keras.Model, config: config_lib.TapLabConfig, *,
-                 output_stride: Optional[int] = None, queue_size: int = 4, freeze: bool = True):
+                 output_stride: Optional[int] = None, queue_size: int = 4, freeze: bool = True,
+                 indexed_ffw: bool = True):
         self.model = model
         try:
             self.config = config.validate()
@@ -123,6 +129,8 @@ class TapLabEngine:
         self.trace_counts: Dict[str, int] = {"phi": 0, "warp": 0, "blend": 0, "output": 0}
         self.propagator = propagation_lib.build(self.config, self.frame_stride,
                                                 self.trace_counts)
+        if not indexed_ffw and getattr(self.propagator, "indexed", False):
+            self.propagator.indexed = False
         # What the loop runs: a propagation that is not causal (ITP) interpolates between the
         # I-frames alone; RGC and RGFS, which correct or replace a frame's propagation, do not
         # apply to it.
@@ -180,6 +188,14 @@ class TapLabEngine:
             # uint8 labels straight from the fused kernel (no int32 map, no cast pass).
             return ops.logits_to_labels(logits, height, width, stride, output_dtype=tf.uint8)[0]
 
+        def output_indexed(source, arg, margin, magnitude, positions, height, width):
+            # The same rule for FFW's logits held as a gather (propagation.IndexedLogits).
+            counts["output"] += 1
+            index = tf.cast(positions[..., 0], tf.int32)
+            return ops.indexed_logits_to_labels(source, index, height, width, stride,
+                                                stats=(arg, margin, magnitude),
+                                                output_dtype=tf.uint8)[0]
+
         spec = tf.TensorSpec
         self._phi = tf.function(phi, reduce_retracing=False)
         self._blend = tf.function(blend, input_signature=[
@@ -187,6 +203,10 @@ class TapLabEngine:
             spec([], tf.int32), spec([], tf.int32), spec([], tf.float32)])
         self._output = tf.function(output, input_signature=[
             spec([1, None, None, None], tf.float32), spec([], tf.int32), spec([], tf.int32)])
+        self._output_indexed = tf.function(output_indexed, input_signature=[
+            spec([1, None, None, None], tf.float32), spec([1, None, None], tf.int32),
+            spec([1, None, None], tf.float32), spec([1, None, None], tf.float32),
+            spec([1, None, None, 1], tf.float32), spec([], tf.int32), spec([], tf.int32)])
 
     # -- helpers ---------------------------------------------------------------------------
     def _frames_source(self, frames: Iterable) -> Iterator[Tuple[object, float]]:
@@ -245,7 +265,12 @@ class TapLabEngine:
             labels = None
             if output != "none":
                 t0 = time.perf_counter()
-                labels = self._output(logits, tf.constant(size[0]), tf.constant(size[1])).numpy()
+                height, width = tf.constant(size[0]), tf.constant(size[1])
+                if isinstance(logits, propagation_lib.IndexedLogits):
+                    labels = self._output_indexed(logits.source, *logits.stats,
+                                                  logits.positions, height, width).numpy()
+                else:
+                    labels = self._output(logits, height, width).numpy()
                 t["output"] = time.perf_counter() - t0
             return FrameResult(
                 index=frame.index, pict_type=frame.pict_type, gop_position=frame.gop_position,
@@ -320,7 +345,7 @@ class TapLabEngine:
                     crop_logits = self._phi(crop)
                     t["phi_crop"] = time.perf_counter() - t1  # Eq. 2's crop term, on its own
                     s = self.frame_stride
-                    logits = self._blend(logits, crop_logits, tf.constant(y // s),
+                    logits = self._blend(propagation_lib.materialize(logits), crop_logits, tf.constant(y // s),
                                          tf.constant(x // s), tf.constant(cfg.alpha, tf.float32))
                     t["correct"] = time.perf_counter() - t0 - t["phi_crop"]
             yield result(frame, t, reader_s, size, logits, action, rgfs_score, region)

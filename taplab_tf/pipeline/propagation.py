@@ -119,14 +119,68 @@ def block_warp_step(config: config_lib.TapLabConfig, frame_stride: int,
         tf.TensorSpec([None, None, 2], tf.float32)])
 
 
+class IndexedLogits:
+    """Logits held as a gather of a keyframe's: pixel p is source[index[p]].
+
+    FFW's nearest warp (Eq. 1) copies whole logits vectors, so a chain of them from a keyframe
+    is one gather of the keyframe's logits, and the chain's index map is the previous map warped
+    by the frame's vectors the same way (ops.mv_warp on the map of positions; exact). Warping a
+    [1, h, w, 1] map instead of the [1, h, w, C] logits, and taking the output step's shortcut
+    from the keyframe's per-pixel statistics gathered by the index (ops.upsample_argmax_indexed),
+    leaves a propagated frame without a pass over the logits. The labels are the same as those
+    of the materialised chain; `materialize()` gives the logits themselves where they are needed
+    (RGC's blend, keep_logits).
+    """
+
+    def __init__(self, source: tf.Tensor, stats, positions: tf.Tensor):
+        self.source = source        # [1, h, w, C] float32, a keyframe's (or a blended frame's)
+        self.stats = stats          # ops.argmax_stats(source)
+        self.positions = positions  # [1, h, w, 1] float32: flat positions in source (exact ints)
+
+    @property
+    def shape(self):
+        return self.source.shape
+
+    def index(self) -> tf.Tensor:
+        """int32 [1, h, w]: the flat positions."""
+        return tf.cast(self.positions[..., 0], tf.int32)
+
+    def materialize(self) -> tf.Tensor:
+        return ops.gather_indexed(self.source, self.index())
+
+    def numpy(self) -> np.ndarray:
+        return self.materialize().numpy()
+
+
+def materialize(logits):
+    """The logits as a tensor, whether held as one or as IndexedLogits."""
+    return logits.materialize() if isinstance(logits, IndexedLogits) else logits
+
+
 class MvWarp(Propagator):
-    """FFW (Eq. 1): the previous logits warped by the frame's motion vectors (ops.mv_warp)."""
+    """FFW (Eq. 1): the previous logits warped by the frame's motion vectors (ops.mv_warp).
+
+    With the nearest warp and the compiled ops, and where nothing else reads the propagated
+    logits (no RGC blend), the frames are propagated as IndexedLogits: the warp moves an index
+    map, not the logits (the same labels; see IndexedLogits)."""
     name = "mv"
 
     def __init__(self, config, frame_stride, trace_counts=None):
         super().__init__(config, frame_stride, trace_counts)
         self._refinement = motion_field.Refinement.from_spec(config.mv_refinement)
         self._warp = block_warp_step(config, self.frame_stride, self.trace_counts)
+        self.indexed = (config.warp_interpolation == "nearest" and not config.use_rgc
+                        and ops.backend() == "cpp")
+        if self.indexed:
+            self._start_index = tf.function(self._start_index_step, input_signature=[
+                tf.TensorSpec([1, None, None, None], tf.float32)])
+
+    def _start_index_step(self, logits):
+        self.trace_counts["index"] = self.trace_counts.get("index", 0) + 1
+        shape = tf.shape(logits)
+        cells = shape[1] * shape[2]
+        positions = tf.reshape(tf.cast(tf.range(cells), tf.float32), [1, shape[1], shape[2], 1])
+        return ops.argmax_stats(logits), positions
 
     def propagate(self, frame, logits, timings):
         mv = frame.motion_vectors
@@ -140,7 +194,15 @@ class MvWarp(Propagator):
                                                        self.config.mv_block_size)
             mv, _ = motion_field.refine(mv, frame.intra_blocks, self._refinement, residual)
             timings["mv_refinement"] = time.perf_counter() - t0
-        return self._warp(logits, tf.convert_to_tensor(mv, tf.float32))
+        mv = tf.convert_to_tensor(mv, tf.float32)
+        if not self.indexed:
+            return self._warp(materialize(logits), mv)
+        if not isinstance(logits, IndexedLogits):  # a keyframe's: the chain starts here
+            if int(logits.shape[1]) * int(logits.shape[2]) > 1 << 24:
+                return self._warp(logits, mv)  # positions would not be exact in float32
+            stats, positions = self._start_index(logits)
+            logits = IndexedLogits(logits, stats, positions)
+        return IndexedLogits(logits.source, logits.stats, self._warp(logits.positions, mv))
 
 
 class FlowWarp(Propagator):

@@ -2,7 +2,9 @@
 // against a per-pixel reference written from TF's ResizeBilinear arithmetic (compute_lerp, then
 // argmax with ties to the first channel): random cases of noise, smooth, integer (ties),
 // near-tie and special (NaN, Inf, huge, subnormal) logits, odd sizes, up- and downsampling,
-// int32 and uint8 labels, 1-3 threads on disjoint row ranges. Exit status 1 on any difference.
+// int32 and uint8 labels, 1-3 threads on disjoint row ranges; each case also through an indexed
+// source (a random gather of the logits, from their ArgmaxStatsRows) against the reference on the
+// gathered map. Exit status 1 on any difference.
 // Built and run by tests/test_ops_upsample_argmax.py (with and without the AVX2 paths, under
 // AddressSanitizer and UBSan):  g++ -std=c++17 -O1 -ffp-contract=off -I <kernels> this.cc
 #include "upsample_argmax.h"
@@ -46,6 +48,36 @@ void Check(const char* what, const std::vector<float>& in, int64_t N, int64_t h,
   int64_t bad = 0;
   for (size_t i = 0; i < a.size(); ++i) bad += a[i] != b[i];
   if (bad) { fails++; printf("FAIL %s N%ld h%ld w%ld C%ld -> %ldx%ld: %ld differ\n", what, N, h, w, C, H, W, bad); }
+  // Indexed source: the map gathered by a random index (in blocks, like FFW's warps, or per
+  // pixel), from `in`'s ArgmaxStatsRows, against the reference on the gathered map.
+  std::mt19937 rng(static_cast<unsigned>(N * 1000003 + h * 1009 + w * 31 + C));
+  std::vector<int32_t> index(N * h * w);
+  const bool blocks = rng() % 2;
+  for (int64_t k = 0; k < N * h * w; ++k) {
+    const int64_t y = k / w % h, x = k % w;
+    index[k] = blocks ? static_cast<int32_t>(std::min<int64_t>(h - 1, std::max<int64_t>(0, y + (int64_t)(rng() % 3) - 1)) * w
+                                             + std::min<int64_t>(w - 1, x / 4 * 4 + (x % 4)))
+                      : static_cast<int32_t>(rng() % (h * w));
+  }
+  std::vector<float> gathered(in.size());
+  for (int64_t k = 0; k < N * h * w; ++k) {
+    const int64_t n = k / (h * w);
+    std::copy(in.begin() + (n * h * w + index[k]) * C, in.begin() + (n * h * w + index[k] + 1) * C, gathered.begin() + k * C);
+  }
+  Reference(gathered.data(), N, h, w, C, H, W, a.data());
+  const int64_t w_pad = up.padded_width();
+  std::vector<float> scratch(C * w_pad), margin(N * h * w), mag(N * h * w);
+  std::vector<int32_t> arg(N * h * w);
+  ArgmaxStatsRows(in.data(), N * h, w, C, w_pad, scratch.data(), arg.data(), margin.data(), mag.data());
+  Source src;
+  src.logits = in.data(); src.index = index.data(); src.arg = arg.data(); src.margin = margin.data(); src.mag = mag.data();
+  std::fill(b.begin(), b.end(), 77);
+  ts.clear();
+  for (int i = 0; i < threads; ++i) ts.emplace_back([&, i] { up.Rows(src, b.data(), rows * i / threads, rows * (i + 1) / threads); });
+  for (auto& t : ts) t.join();
+  bad = 0;
+  for (size_t i = 0; i < a.size(); ++i) bad += a[i] != b[i];
+  if (bad) { fails++; printf("FAIL indexed %s N%ld h%ld w%ld C%ld -> %ldx%ld: %ld differ\n", what, N, h, w, C, H, W, bad); }
 }
 
 int main(int argc, char** argv) {

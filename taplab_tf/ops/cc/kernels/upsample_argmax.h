@@ -203,6 +203,30 @@ void ArgmaxTile(const float* top, const float* bottom, int64_t C, const float* y
   generic::ArgmaxTile(top, bottom, C, y_lerps, rows, out, stride, n);
 }
 
+// Where the source logits' rows come from. Plain: `logits` [N, h, w, C] itself. Indexed
+// (index != nullptr): the map whose pixel p of batch item n is logits[n, index[n, p]] (a map held
+// as a gather of another, e.g. FFW's chained nearest warps of a keyframe's logits composed into
+// one index map), with the per-pixel statistics of `logits` given (arg, margin, mag: what
+// PrepareRow computes, e.g. by ArgmaxStats), so that a source row's statistics are gathered
+// instead of computed, and its values are read only where a cell takes the full path.
+struct Source {
+  const float* logits = nullptr;
+  const int32_t* index = nullptr;   // [N, h, w], values in [0, h * w)
+  const int32_t* arg = nullptr;     // [N, h, w] statistics of logits
+  const float* margin = nullptr;
+  const float* mag = nullptr;
+};
+
+// Per-pixel statistics of `rows` rows of [.., w, C] logits (PrepareRow's arg, margin, mag),
+// written to arg/margin/mag [rows, w]; t is scratch of C * w_pad floats.
+TAPLAB_INLINE void ArgmaxStatsRows(const float* logits, int64_t rows, int64_t w, int64_t C,
+                                   int64_t w_pad, float* t, int32_t* arg, float* margin,
+                                   float* mag) {
+  for (int64_t r = 0; r < rows; ++r) {
+    PrepareRow(logits + r * w * C, w, C, w_pad, t, arg + r * w, margin + r * w, mag + r * w);
+  }
+}
+
 // The per-call plan (interpolation tables, tiles, cells); Rows() computes output rows
 // [begin, end) of the N * H rows and may run concurrently on disjoint ranges.
 template <typename OutT>
@@ -219,6 +243,7 @@ class CellUpsampler {
     local_lower_.resize(W8_);
     local_upper_.resize(W8_);
     base_.resize(tiles_);
+    span_.resize(tiles_);
     permute_.resize(tiles_);
     for (int64_t t = 0; t < tiles_; ++t) {
       base_[t] = xs[std::min(8 * t, W - 1)].lower;
@@ -231,6 +256,11 @@ class CellUpsampler {
         fits = fits && local_upper_[x] < 8 && local_lower_[x] < 8;
       }
       permute_[t] = fits;
+      int32_t span = 0;  // source columns [base, base + span) the tile reads
+      for (int64_t x = 8 * t; x < 8 * t + 8; ++x) {
+        span = std::max(span, std::max(local_lower_[x], local_upper_[x]) + 1);
+      }
+      span_[t] = span;
     }
     for (int64_t x = 0; x < W;) {  // runs of columns with the same source pair
       int64_t end = x + 1;
@@ -243,6 +273,14 @@ class CellUpsampler {
   int64_t rows() const { return N_ * H_; }
 
   void Rows(const float* in, OutT* out, int64_t begin, int64_t end) const {
+    Source src;
+    src.logits = in;
+    Rows(src, out, begin, end);
+  }
+
+  int64_t padded_width() const { return w_pad_; }
+
+  void Rows(const Source& in, OutT* out, int64_t begin, int64_t end) const {
     const int64_t C = C_, W = W_;
     Slot slots[2] = {Slot(*this), Slot(*this)};
     std::unique_ptr<OutT[]> fill(new OutT[W8_]);
@@ -329,18 +367,60 @@ class CellUpsampler {
           margin(new float[p.w_pad_]),
           mag(new float[p.w_pad_]),
           tiles(new float[p.tiles_ * p.C_ * 8]),
-          ready(new bool[p.tiles_]) {}
+          ready(new bool[p.tiles_]),
+          chunk_ready(new bool[p.w_pad_ / 8]) {}
 
-    void Prepare(const float* in, int64_t k) {
+    void Prepare(const Source& in, int64_t k) {
       key = k;
-      PrepareRow(in + k * plan.w_ * plan.C_, plan.w_, plan.C_, plan.w_pad_, t.get(), arg.get(),
-                 margin.get(), mag.get());
+      source = &in;
       std::fill(ready.get(), ready.get() + plan.tiles_, false);
+      const int64_t w = plan.w_;
+      if (in.index == nullptr) {
+        PrepareRow(in.logits + k * w * plan.C_, w, plan.C_, plan.w_pad_, t.get(), arg.get(),
+                   margin.get(), mag.get());
+        transposed = true;
+        return;
+      }
+      // Indexed: the statistics are gathered; the values wait until a tile needs them.
+      const int32_t* idx = in.index + k * w;
+      const int64_t base = k / plan.h_ * plan.h_ * w;
+      for (int64_t x = 0; x < w; ++x) {
+        const int64_t p = base + idx[x];
+        arg[x] = in.arg[p];
+        margin[x] = in.margin[p];
+        mag[x] = in.mag[p];
+      }
+      transposed = false;
+      gathering = false;
+    }
+
+    // Indexed sources: gathers the values of source columns [x0, x1) into the transposed row
+    // ([C][w_pad]), in chunks of 8 columns, each once per row.
+    void Gather(int64_t x0, int64_t x1) {
+      const int64_t w = plan.w_, C = plan.C_;
+      const int32_t* idx = source->index + key * w;
+      const float* base = source->logits + key / plan.h_ * plan.h_ * w * C;
+      float* tt = t.get();
+      for (int64_t chunk = x0 / 8; chunk * 8 < std::min(x1, w); ++chunk) {
+        if (chunk_ready[chunk]) continue;
+        chunk_ready[chunk] = true;
+        for (int64_t x = chunk * 8; x < std::min(chunk * 8 + 8, w); ++x) {
+          const float* v = base + static_cast<int64_t>(idx[x]) * C;
+          for (int64_t c = 0; c < C; ++c) tt[c * plan.w_pad_ + x] = v[c];
+        }
+      }
     }
 
     const float* Tile(int64_t i) {
       float* dst = tiles.get() + i * plan.C_ * 8;
       if (!ready[i]) {
+        if (!transposed) {
+          if (!gathering) {
+            std::fill(chunk_ready.get(), chunk_ready.get() + plan.w_pad_ / 8, false);
+            gathering = true;
+          }
+          Gather(plan.base_[i], plan.base_[i] + plan.span_[i]);
+        }
         InterpolateTile(t.get(), plan.w_pad_, plan.C_, plan.base_[i],
                         plan.local_lower_.data() + 8 * i, plan.local_upper_.data() + 8 * i,
                         plan.x_lerp_.data() + 8 * i, plan.permute_[i], dst);
@@ -351,6 +431,10 @@ class CellUpsampler {
 
     const CellUpsampler& plan;
     int64_t key = -1;
+    const Source* source = nullptr;
+    bool transposed = false;  // all of t holds the row (plain sources)
+    bool gathering = false;   // chunk_ready is valid for this row (indexed sources)
+    std::unique_ptr<bool[]> chunk_ready;
     std::unique_ptr<float[]> t;
     std::unique_ptr<int32_t[]> arg;
     std::unique_ptr<float[]> margin, mag;
@@ -364,6 +448,7 @@ class CellUpsampler {
   std::vector<float> x_lerp_;
   std::vector<int32_t> local_lower_, local_upper_;
   std::vector<int64_t> base_;
+  std::vector<int32_t> span_;
   std::vector<bool> permute_;
   std::vector<Cell> cells_;
 };

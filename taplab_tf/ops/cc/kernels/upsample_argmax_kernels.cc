@@ -287,5 +287,122 @@ REGISTER_KERNEL_BUILDER(Name("TapLab>UpsampleArgmax")
                             .TypeConstraint<uint8>("out_type"),
                         UpsampleArgmaxOp<uint8_t>);
 
+// TapLab>ArgmaxStats: per source pixel, what the cells kernel's shortcut reads (argmax, or -1
+// where it may never shortcut; margin over the second channel; largest |logit|), computed once
+// for logits that an indexed map (TapLab>UpsampleArgmaxIndexed) reads many times.
+class ArgmaxStatsOp : public OpKernel {
+ public:
+  explicit ArgmaxStatsOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& logits = ctx->input(0);
+    OP_REQUIRES(ctx, logits.dims() == 4,
+                errors::InvalidArgument("logits must be rank 4 [N, h, w, C], got shape ",
+                                        logits.shape().DebugString()));
+    const int64_t N = logits.dim_size(0), h = logits.dim_size(1), w = logits.dim_size(2),
+                  C = logits.dim_size(3);
+    OP_REQUIRES(ctx, C > 0, errors::InvalidArgument("logits must have channels, got shape ",
+                                                    logits.shape().DebugString()));
+    const TensorShape shape({N, h, w});
+    Tensor *arg = nullptr, *margin = nullptr, *mag = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, shape, &arg));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, shape, &margin));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, shape, &mag));
+    const int64_t rows = N * h;
+    if (rows == 0 || w == 0) return;
+    const int64_t w_pad = (w + 7) / 8 * 8 + 8;
+    const float* in = logits.flat<float>().data();
+    int32_t* a = arg->flat<int32>().data();
+    float* m = margin->flat<float>().data();
+    float* g = mag->flat<float>().data();
+    const auto* threads = ctx->device()->tensorflow_cpu_worker_threads();
+    threads->workers->ParallelFor(rows, /*cost_per_unit=*/w * C * 4, [&](int64_t r0, int64_t r1) {
+      std::unique_ptr<float[]> t(new float[C * w_pad]());
+      ::taplab::upsample_argmax::ArgmaxStatsRows(in + r0 * w * C, r1 - r0, w, C, w_pad, t.get(),
+                                                 a + r0 * w, m + r0 * w, g + r0 * w);
+    });
+  }
+};
+
+REGISTER_KERNEL_BUILDER(Name("TapLab>ArgmaxStats").Device(DEVICE_CPU), ArgmaxStatsOp);
+
+// TapLab>UpsampleArgmaxIndexed: UpsampleArgmax (cells) of the map whose pixel p of batch item n is
+// source[n, index[n, p]], from source's ArgmaxStats, without materialising that map.
+template <typename OutT>
+class UpsampleArgmaxIndexedOp : public OpKernel {
+ public:
+  explicit UpsampleArgmaxIndexedOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& source = ctx->input(0);
+    const Tensor& arg = ctx->input(1);
+    const Tensor& margin = ctx->input(2);
+    const Tensor& mag = ctx->input(3);
+    const Tensor& index = ctx->input(4);
+    const Tensor& size = ctx->input(5);
+    OP_REQUIRES(ctx, source.dims() == 4,
+                errors::InvalidArgument("source must be rank 4 [N, h, w, C], got shape ",
+                                        source.shape().DebugString()));
+    const int64_t N = source.dim_size(0), h = source.dim_size(1), w = source.dim_size(2),
+                  C = source.dim_size(3);
+    const TensorShape plane({N, h, w});
+    for (const Tensor* t : {&arg, &margin, &mag, &index}) {
+      OP_REQUIRES(ctx, t->shape() == plane,
+                  errors::InvalidArgument("arg, margin, magnitude and index must be [N, h, w] = ",
+                                          plane.DebugString(), " (source's), got ",
+                                          t->shape().DebugString()));
+    }
+    OP_REQUIRES(ctx, size.dims() == 1 && size.NumElements() == 2,
+                errors::InvalidArgument("size must be a vector of 2 int32 (H, W), got shape ",
+                                        size.shape().DebugString()));
+    const int64_t H = size.vec<int32>()(0), W = size.vec<int32>()(1);
+    OP_REQUIRES(ctx, H > 0 && W > 0,
+                errors::InvalidArgument("size must be positive (H, W), got (", H, ", ", W, ")"));
+    OP_REQUIRES(ctx, h > 0 && w > 0 && C > 0,
+                errors::InvalidArgument("source height, width and channels must be positive, "
+                                        "got shape ", source.shape().DebugString()));
+    const int64_t max_channels = std::is_same<OutT, uint8_t>::value ? 256 : 2147483647LL;
+    OP_REQUIRES(ctx, C <= max_channels,
+                errors::InvalidArgument("source has ", C, " channels, too many for ",
+                                        std::is_same<OutT, uint8_t>::value ? "uint8" : "int32",
+                                        " labels (out_type)"));
+    const int32_t* idx = index.flat<int32>().data();
+    const int64_t count = N * h * w;
+    for (int64_t k = 0; k < count; ++k) {  // one pass over N*h*w int32: cheap next to the rest
+      OP_REQUIRES(ctx, idx[k] >= 0 && idx[k] < h * w,
+                  errors::InvalidArgument("index[", k, "] = ", idx[k], " is outside [0, ", h * w,
+                                          ")"));
+    }
+    Tensor* output = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({N, H, W}), &output));
+    if (N == 0) return;
+    ::taplab::upsample_argmax::Source src;
+    src.logits = source.flat<float>().data();
+    src.index = idx;
+    src.arg = arg.flat<int32>().data();
+    src.margin = margin.flat<float>().data();
+    src.mag = mag.flat<float>().data();
+    const ::taplab::upsample_argmax::CellUpsampler<OutT> plan(N, h, w, C, H, W);
+    OutT* out = output->flat<OutT>().data();
+    const auto* threads = ctx->device()->tensorflow_cpu_worker_threads();
+    const int64_t rows = plan.rows();
+    const int64_t bands = std::max<int64_t>(1, std::min<int64_t>(rows / 8, 8 * threads->num_threads));
+    threads->workers->ParallelFor(bands, /*cost_per_unit=*/1 << 30, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) plan.Rows(src, out, b * rows / bands, (b + 1) * rows / bands);
+    });
+  }
+};
+
+REGISTER_KERNEL_BUILDER(Name("TapLab>UpsampleArgmaxIndexed")
+                            .Device(DEVICE_CPU)
+                            .HostMemory("size")
+                            .TypeConstraint<int32>("out_type"),
+                        UpsampleArgmaxIndexedOp<int32_t>);
+REGISTER_KERNEL_BUILDER(Name("TapLab>UpsampleArgmaxIndexed")
+                            .Device(DEVICE_CPU)
+                            .HostMemory("size")
+                            .TypeConstraint<uint8>("out_type"),
+                        UpsampleArgmaxIndexedOp<uint8_t>);
+
 }  // namespace taplab
 }  // namespace tensorflow

@@ -102,6 +102,61 @@ method: 'cells' (default): per source cell, with the exact shortcut where the fo
   every output pixel interpolated (kept as a cross-check and for the benchmark). Same labels.
 )doc");
 
+REGISTER_OP("TapLab>ArgmaxStats")
+    .Input("logits: float")
+    .Output("arg: int32")
+    .Output("margin: float")
+    .Output("magnitude: float")
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle logits;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &logits));
+      ShapeHandle plane;
+      TF_RETURN_IF_ERROR(c->Subshape(logits, 0, 3, &plane));
+      for (int i = 0; i < 3; ++i) c->set_output(i, plane);
+      return OkStatus();
+    })
+    .Doc(R"doc(
+Per pixel of logits, what UpsampleArgmax's exact shortcut reads: the argmax over channels (-1
+where a pixel may never take the shortcut: NaN, Inf or a huge logit), its margin over the second
+largest channel, and the largest |logit|. Computed once for logits that UpsampleArgmaxIndexed
+reads many times.
+
+logits: [N, h, w, C] float32.
+arg, margin, magnitude: [N, h, w].
+)doc");
+
+REGISTER_OP("TapLab>UpsampleArgmaxIndexed")
+    .Input("source: float")
+    .Input("arg: int32")
+    .Input("margin: float")
+    .Input("magnitude: float")
+    .Input("index: int32")
+    .Input("size: int32")
+    .Output("labels: out_type")
+    .Attr("out_type: {int32, uint8} = DT_INT32")
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle source;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &source));
+      ShapeHandle hw;
+      TF_RETURN_IF_ERROR(c->MakeShapeFromShapeTensor(5, &hw));
+      ShapeHandle out;
+      TF_RETURN_IF_ERROR(c->Concatenate(c->Vector(c->Dim(source, 0)), hw, &out));
+      c->set_output(0, out);
+      return OkStatus();
+    })
+    .Doc(R"doc(
+UpsampleArgmax (method 'cells') of the map whose pixel p of batch item n is source[n, index[n, p]]
+(flat positions within the item), without materialising that map: the shortcut reads the gathered
+ArgmaxStats of source, and source's values are gathered only for the cells that take the full
+path. Same labels as UpsampleArgmax of the gathered map.
+
+source: [N, h, w, C] float32.
+arg, margin, magnitude: ArgmaxStats(source).
+index: [N, h, w] int32 in [0, h * w).
+size: [2] int32 (H, W).
+labels: [N, H, W] int32 or uint8 (out_type).
+)doc");
+
 REGISTER_OP("TapLab>MvFill")
     .Input("motion_vectors: float")
     .Input("intra: bool")
