@@ -150,6 +150,7 @@ def test_bad_method_is_one_clear_error():
 @pytest.mark.parametrize("kind", sorted(KINDS))
 @pytest.mark.parametrize("shape,size", [
     ((1, 16, 32, 19), (64, 128)),    # x4
+    ((2, 10, 12, 11), (80, 96)),     # x8, batch 2
     ((2, 13, 17, 11), (100, 131)),   # odd sizes, non-integer scale, batch 2
     ((1, 9, 11, 1), (20, 30)),       # C = 1
     ((1, 1, 1, 3), (5, 9)),          # a single source pixel
@@ -175,6 +176,13 @@ def test_indexed_equals_upsample_argmax_of_the_gathered_map(kind, shape, size):
                                               output_dtype=dtype).numpy()
             want = ops.upsample_argmax(gathered, size, backend="cpp", output_dtype=dtype)
             np.testing.assert_array_equal(got, want.numpy())
+            want = ops.upsample_argmax(source, size, backend="cpp", output_dtype=dtype)
+            # with the source's own labels to copy from (cropped, as the engine's are)
+            key = want.numpy()[:, :max(1, size[0] - 1), :]
+            got = ops.upsample_argmax_indexed(source, index, size, key_labels=key,
+                                              backend="cpp", output_dtype=dtype).numpy()
+            np.testing.assert_array_equal(got, ops.upsample_argmax(gathered, size,
+                                                                  output_dtype=dtype).numpy())
         fallback = ops.upsample_argmax_indexed(source, index, size, backend="tf")
         np.testing.assert_array_equal(fallback.numpy(), _reference(gathered, size))
     arg, margin, mag = (t.numpy() for t in ops.argmax_stats(source, backend="cpp"))

@@ -112,8 +112,8 @@ def argmax_stats(logits, name=None, backend=None):
         return tf.where(ok, arg, -1), margin, magnitude
 
 
-def upsample_argmax_indexed(source, index, size, stats=None, name=None, backend=None,
-                            output_dtype=tf.int32):
+def upsample_argmax_indexed(source, index, size, stats=None, key_labels=None, name=None,
+                            backend=None, output_dtype=tf.int32):
     """upsample_argmax of the map gathered from source by index, without materialising it:
 
         upsample_argmax_indexed(source, index, size)
@@ -121,9 +121,13 @@ def upsample_argmax_indexed(source, index, size, stats=None, name=None, backend=
 
     where pixel p of batch item n of the gathered map is source[n, index[n, p]] (index: int32
     [N, h, w], flat positions in [0, h * w) of the item). stats: argmax_stats(source), computed
-    here when not given. The compiled kernel takes the shortcut from the gathered statistics and
-    reads source's values only for the cells that need interpolating; the 'tf' backend gathers
-    the map and calls upsample_argmax_tf."""
+    here when not given. key_labels: optionally upsample_argmax(source, size) itself, cropped to
+    [N, <= H, <= W] (a keyframe's output): where the index maps a cell's four source pixels onto
+    four adjacent ones and the upsampling is by an exact power of two, the cell copies those
+    labels (the same arithmetic on the same values) instead of computing them. The compiled
+    kernel takes the shortcut from the gathered statistics and reads source's values only for
+    the cells that need interpolating; the 'tf' backend gathers the map and calls
+    upsample_argmax_tf (ignoring key_labels)."""
     output_dtype = tf.as_dtype(output_dtype)
     if output_dtype not in (tf.int32, tf.uint8):
         raise ValueError(f"output_dtype must be tf.int32 or tf.uint8, got {output_dtype.name}")
@@ -135,8 +139,11 @@ def upsample_argmax_indexed(source, index, size, stats=None, name=None, backend=
             if stats is None:
                 stats = argmax_stats(source, backend=backend)
             arg, margin, magnitude = stats
+            if key_labels is None:
+                key_labels = tf.zeros([0, 0, 0], output_dtype)
             return _loader.library().tap_lab_upsample_argmax_indexed(
-                source, arg, margin, magnitude, index, size, out_type=output_dtype)
+                source, arg, margin, magnitude, index, size,
+                tf.cast(key_labels, output_dtype))  # its type is the labels' (out_type)
         return tf.cast(upsample_argmax_tf(gather_indexed(source, index), size), output_dtype)
 
 
@@ -148,14 +155,16 @@ def gather_indexed(source, index):
 
 
 def indexed_logits_to_labels(source, index, height, width, output_stride, stats=None,
-                             backend=None, output_dtype=tf.int32, name=None):
+                             key_labels=None, backend=None, output_dtype=tf.int32, name=None):
     """logits_to_labels(gather_indexed(source, index), ...) through upsample_argmax_indexed: the
-    same rule (upsample to the stride's frame, argmax, crop) for logits held as a gather."""
+    same rule (upsample to the stride's frame, argmax, crop) for logits held as a gather.
+    key_labels: logits_to_labels(source, height, width, output_stride), to copy from."""
     with tf.name_scope(name or "indexed_logits_to_labels"):
         shape = tf.shape(source)
         s = int(output_stride)
         full = upsample_argmax_indexed(source, index, tf.stack([shape[1] * s, shape[2] * s]),
-                                       stats=stats, backend=backend, output_dtype=output_dtype)
+                                       stats=stats, key_labels=key_labels, backend=backend,
+                                       output_dtype=output_dtype)
         return full[:, :height, :width]
 
 

@@ -188,13 +188,15 @@ class TapLabEngine:
             # uint8 labels straight from the fused kernel (no int32 map, no cast pass).
             return ops.logits_to_labels(logits, height, width, stride, output_dtype=tf.uint8)[0]
 
-        def output_indexed(source, arg, margin, magnitude, positions, height, width):
-            # The same rule for FFW's logits held as a gather (propagation.IndexedLogits).
+        def output_indexed(source, arg, margin, magnitude, positions, key_labels, height,
+                           width):
+            # The same rule for FFW's logits held as a gather (propagation.IndexedLogits);
+            # key_labels: the keyframe's labels ([1, 0, 0]: none).
             counts["output"] += 1
             index = tf.cast(positions[..., 0], tf.int32)
             return ops.indexed_logits_to_labels(source, index, height, width, stride,
                                                 stats=(arg, margin, magnitude),
-                                                output_dtype=tf.uint8)[0]
+                                                key_labels=key_labels, output_dtype=tf.uint8)[0]
 
         spec = tf.TensorSpec
         self._phi = tf.function(phi, reduce_retracing=False)
@@ -206,7 +208,9 @@ class TapLabEngine:
         self._output_indexed = tf.function(output_indexed, input_signature=[
             spec([1, None, None, None], tf.float32), spec([1, None, None], tf.int32),
             spec([1, None, None], tf.float32), spec([1, None, None], tf.float32),
-            spec([1, None, None, 1], tf.float32), spec([], tf.int32), spec([], tf.int32)])
+            spec([1, None, None, 1], tf.float32), spec([1, None, None], tf.uint8),
+            spec([], tf.int32), spec([], tf.int32)])
+        self._no_key_labels = tf.zeros([1, 0, 0], tf.uint8)
 
     # -- helpers ---------------------------------------------------------------------------
     def _frames_source(self, frames: Iterable) -> Iterator[Tuple[object, float]]:
@@ -261,16 +265,24 @@ class TapLabEngine:
                                           keep_images=keep_images)
             return
 
+        key = [None, None]  # the last keyframe's logits and labels (a tensor), for FFW's copy
+
         def result(frame, t, reader_s, size, logits, action, rgfs_score=0.0, region=None):
             labels = None
             if output != "none":
                 t0 = time.perf_counter()
                 height, width = tf.constant(size[0]), tf.constant(size[1])
                 if isinstance(logits, propagation_lib.IndexedLogits):
+                    key_labels = logits.key_labels
+                    key_labels = (self._no_key_labels if key_labels is None
+                                  else key_labels[tf.newaxis])
                     labels = self._output_indexed(logits.source, *logits.stats,
-                                                  logits.positions, height, width).numpy()
+                                                  logits.positions, key_labels, height,
+                                                  width).numpy()
                 else:
-                    labels = self._output(logits, height, width).numpy()
+                    out = self._output(logits, height, width)
+                    labels = out.numpy()
+                    key[:] = [logits, out]  # FFW's chain from these logits may copy these
                 t["output"] = time.perf_counter() - t0
             return FrameResult(
                 index=frame.index, pict_type=frame.pict_type, gop_position=frame.gop_position,
@@ -333,6 +345,9 @@ class TapLabEngine:
                 if propagated is None:
                     held.append((frame, t, reader_s, size))
                     continue
+                if (isinstance(propagated, propagation_lib.IndexedLogits)
+                        and propagated.key_labels is None and propagated.source is key[0]):
+                    propagated.key_labels = key[1]
                 logits = propagated
                 t["warp"] = (time.perf_counter() - t0 - t.get("flow", 0.0)
                              - t.get("mv_refinement", 0.0))

@@ -132,10 +132,13 @@ class IndexedLogits:
     (RGC's blend, keep_logits).
     """
 
-    def __init__(self, source: tf.Tensor, stats, positions: tf.Tensor):
+    def __init__(self, source: tf.Tensor, stats, positions: tf.Tensor, key_labels=None):
         self.source = source        # [1, h, w, C] float32, a keyframe's (or a blended frame's)
         self.stats = stats          # ops.argmax_stats(source)
         self.positions = positions  # [1, h, w, 1] float32: flat positions in source (exact ints)
+        # source's own labels [H, W] (the keyframe's output), where the engine has them: the
+        # output step copies the cells the index keeps whole (ops.upsample_argmax_indexed).
+        self.key_labels = key_labels
 
     @property
     def shape(self):
@@ -202,7 +205,8 @@ class MvWarp(Propagator):
                 return self._warp(logits, mv)  # positions would not be exact in float32
             stats, positions = self._start_index(logits)
             logits = IndexedLogits(logits, stats, positions)
-        return IndexedLogits(logits.source, logits.stats, self._warp(logits.positions, mv))
+        return IndexedLogits(logits.source, logits.stats, self._warp(logits.positions, mv),
+                             logits.key_labels)
 
 
 class FlowWarp(Propagator):

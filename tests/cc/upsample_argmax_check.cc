@@ -4,7 +4,8 @@
 // near-tie and special (NaN, Inf, huge, subnormal) logits, odd sizes, up- and downsampling,
 // int32 and uint8 labels, 1-3 threads on disjoint row ranges; each case also through an indexed
 // source (a random gather of the logits, from their ArgmaxStatsRows) against the reference on the
-// gathered map. Exit status 1 on any difference.
+// gathered map, and again with key labels (the labels of the logits themselves, to copy from).
+// Exit status 1 on any difference.
 // Built and run by tests/test_ops_upsample_argmax.py (with and without the AVX2 paths, under
 // AddressSanitizer and UBSan):  g++ -std=c++17 -O1 -ffp-contract=off -I <kernels> this.cc
 #include "upsample_argmax.h"
@@ -78,6 +79,22 @@ void Check(const char* what, const std::vector<float>& in, int64_t N, int64_t h,
   bad = 0;
   for (size_t i = 0; i < a.size(); ++i) bad += a[i] != b[i];
   if (bad) { fails++; printf("FAIL indexed %s N%ld h%ld w%ld C%ld -> %ldx%ld: %ld differ\n", what, N, h, w, C, H, W, bad); }
+  // The same with key labels (the labels of `in` itself, cropped): copied where the index keeps a
+  // cell's four source pixels adjacent and the scale is an exact power of two.
+  std::vector<OutT> key(N * H * W);
+  Reference(in.data(), N, h, w, C, H, W, key.data());
+  const int64_t kh = std::max<int64_t>(1, H - (int64_t)(rng() % 3)), kw = std::max<int64_t>(1, W - (int64_t)(rng() % 3));
+  std::vector<OutT> cropped(N * kh * kw);
+  for (int64_t n = 0; n < N; ++n) for (int64_t y = 0; y < kh; ++y) for (int64_t x = 0; x < kw; ++x)
+    cropped[(n * kh + y) * kw + x] = key[(n * H + y) * W + x];
+  src.key_labels = cropped.data(); src.key_h = kh; src.key_w = kw;
+  std::fill(b.begin(), b.end(), 77);
+  ts.clear();
+  for (int i = 0; i < threads; ++i) ts.emplace_back([&, i] { up.Rows(src, b.data(), rows * i / threads, rows * (i + 1) / threads); });
+  for (auto& t : ts) t.join();
+  bad = 0;
+  for (size_t i = 0; i < a.size(); ++i) bad += a[i] != b[i];
+  if (bad) { fails++; printf("FAIL key labels %s N%ld h%ld w%ld C%ld -> %ldx%ld: %ld differ\n", what, N, h, w, C, H, W, bad); }
 }
 
 int main(int argc, char** argv) {
@@ -88,7 +105,7 @@ int main(int argc, char** argv) {
     int64_t N = 1 + rng() % 2, h = 1 + rng() % 20, w = 1 + rng() % 30;
     int64_t Cs[] = {1, 2, 3, 11, 19, 40};
     int64_t C = Cs[rng() % 6];
-    int64_t s = 1 + rng() % 9;
+    int64_t s = rng() % 2 ? (int64_t{1} << (1 + rng() % 3)) : 1 + rng() % 9;  // often 2, 4, 8
     int64_t H = h * s + (rng() % 3 == 0 ? (int64_t)(rng() % 7) - 3 : 0), W = w * s + (rng() % 3 == 0 ? (int64_t)(rng() % 7) - 3 : 0);
     if (rng() % 8 == 0) { H = 1 + rng() % 40; W = 1 + rng() % 40; }
     H = std::max<int64_t>(H, 1); W = std::max<int64_t>(W, 1);

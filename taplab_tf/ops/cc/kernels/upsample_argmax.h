@@ -209,12 +209,24 @@ void ArgmaxTile(const float* top, const float* bottom, int64_t C, const float* y
 // one index map), with the per-pixel statistics of `logits` given (arg, margin, mag: what
 // PrepareRow computes, e.g. by ArgmaxStats), so that a source row's statistics are gathered
 // instead of computed, and its values are read only where a cell takes the full path.
+//
+// Key labels (indexed sources, optional): the labels of `logits` itself, [N, key_h, key_w] of the
+// output type (the keyframe's output, cropped to key_h <= H, key_w <= W). Where the index maps a
+// cell's four source pixels onto four adjacent pixels of `logits` in the same arrangement, every
+// output pixel of the cell interpolates the same four vectors with the same weights as the
+// pixel s * (dy, dx) away in the keyframe's output, provided the weights repeat every s output
+// pixels: s = H / h = W / w exactly, a power of two (then (y + 0.5) / s - 0.5 is computed without
+// rounding), and both cells are interior (lower + 1 == upper, not clamped at a border). Such
+// cells copy their labels from key_labels, in runs of cells with the same shift, without reading
+// any logits; the others take the shortcut or the full path as usual.
 struct Source {
   const float* logits = nullptr;
   const int32_t* index = nullptr;   // [N, h, w], values in [0, h * w)
   const int32_t* arg = nullptr;     // [N, h, w] statistics of logits
   const float* margin = nullptr;
   const float* mag = nullptr;
+  const void* key_labels = nullptr;  // [N, key_h, key_w] OutT, or null
+  int64_t key_h = 0, key_w = 0;
 };
 
 // Per-pixel statistics of `rows` rows of [.., w, C] logits (PrepareRow's arg, margin, mag),
@@ -235,6 +247,11 @@ class CellUpsampler {
   CellUpsampler(int64_t N, int64_t h, int64_t w, int64_t C, int64_t H, int64_t W)
       : N_(N), h_(h), w_(w), C_(C), H_(H), W_(W), W8_((W + 7) / 8 * 8), tiles_(W8_ / 8),
         w_pad_((w + 7) / 8 * 8 + 8) {
+    if (H % h == 0 && W % w == 0 && H / h == W / w && H / h >= 2 &&
+        ((H / h) & (H / h - 1)) == 0 && H < (1 << 22) && W < (1 << 22)) {
+      stride_ = H / h;
+      shift_exact_ = true;
+    }
     ys_ = InterpolationWeights(H, h);
     y_lerp_.resize(H);
     for (int64_t y = 0; y < H; ++y) y_lerp_[y] = ys_[y].lerp;
@@ -285,6 +302,8 @@ class CellUpsampler {
     Slot slots[2] = {Slot(*this), Slot(*this)};
     std::unique_ptr<OutT[]> fill(new OutT[W8_]);
     std::unique_ptr<bool[]> full(new bool[tiles_]);
+    std::vector<CopyRun> copy_runs;
+    std::unique_ptr<bool[]> copy(new bool[cells_.size()]);
     auto find = [&](int64_t key) -> Slot* {
       for (Slot& s : slots) {
         if (s.key == key) return &s;
@@ -302,6 +321,28 @@ class CellUpsampler {
       }
       const int64_t rows = r_end - r;
       const int64_t key_a = n * h_ + ys_[y].lower, key_b = n * h_ + ys_[y].upper;
+      OutT* dst = out + r * W;
+      // Cells whose labels are the key labels' shifted (see Source), in runs of one shift.
+      copy_runs.clear();
+      size_t copied = 0;
+      if (in.key_labels != nullptr && shift_exact_ && ys_[y].upper == ys_[y].lower + 1) {
+        copied = FindCopyRuns(in, n, y, rows, &copy_runs, copy.get());
+      }
+      auto write_copies = [&] {
+        for (const CopyRun& run : copy_runs) {
+          const OutT* key = static_cast<const OutT*>(in.key_labels) +
+                            (n * in.key_h + y + run.dy) * in.key_w + run.dx;
+          for (int64_t k = 0; k < rows; ++k) {
+            std::memcpy(dst + k * W + run.begin, key + k * in.key_w + run.begin,
+                        (run.end - run.begin) * sizeof(OutT));
+          }
+        }
+      };
+      if (copied == cells_.size()) {  // nothing else to compute for these rows
+        write_copies();
+        r = r_end;
+        continue;
+      }
       Slot* a = find(key_a);
       Slot* b = find(key_b);
       if (a == nullptr) {
@@ -316,7 +357,9 @@ class CellUpsampler {
       // that hold any other cell's pixels take the full path.
       bool any_full = false;
       std::fill(full.get(), full.get() + tiles_, false);
-      for (const Cell& cell : cells_) {
+      for (size_t ci = 0; ci < cells_.size(); ++ci) {
+        const Cell& cell = cells_[ci];
+        if (!copy_runs.empty() && copy[ci]) continue;  // written from the key labels below
         const int32_t k = a->arg[cell.lower];
         int32_t value = -1;
         if (k >= 0 && a->arg[cell.upper] == k && b->arg[cell.lower] == k &&
@@ -334,8 +377,8 @@ class CellUpsampler {
           for (int64_t t = cell.begin / 8; t <= (cell.end - 1) / 8; ++t) full[t] = true;
         }
       }
-      OutT* dst = out + r * W;
       for (int64_t k = 0; k < rows; ++k) std::memcpy(dst + k * W, fill.get(), W * sizeof(OutT));
+      write_copies();
       if (!any_full) {
         r = r_end;
         continue;
@@ -356,6 +399,59 @@ class CellUpsampler {
     int64_t begin, end;   // output columns
     int64_t lower, upper;  // source columns
   };
+
+  struct CopyRun {
+    int64_t begin, end;  // output columns
+    int64_t dy, dx;      // the key labels' pixel is (y + dy, x + dx)
+  };
+
+  // The cells of output rows [y, y + rows) of item n (source rows lower, lower + 1) that copy
+  // their labels from the key labels (Source), as runs of one shift; copy[ci] marks them.
+  size_t FindCopyRuns(const Source& in, int64_t n, int64_t y, int64_t rows,
+                      std::vector<CopyRun>* runs, bool* copy) const {
+    size_t copied = 0;
+    const int64_t w = w_;
+    const int64_t y0 = ys_[y].lower;
+    const int32_t* i0 = in.index + (n * h_ + y0) * w;
+    const int32_t* i1 = i0 + w;
+    // The shift of the previous copied cell: a cell whose p00 moved with its source column
+    // shares it (no division).
+    int64_t last_p = -1, last_lower = 0, last_col = 0, dy = 0, dx = 0;
+    bool rows_ok = false;
+    for (size_t ci = 0; ci < cells_.size(); ++ci) {
+      const Cell& cell = cells_[ci];
+      copy[ci] = false;
+      if (cell.upper != cell.lower + 1) continue;
+      const int64_t p00 = i0[cell.lower];
+      if (i0[cell.upper] != p00 + 1 || i1[cell.lower] != p00 + w || i1[cell.upper] != p00 + w + 1) {
+        continue;
+      }
+      int64_t col;
+      if (last_p >= 0 && p00 - last_p == cell.lower - last_lower &&
+          last_col + (cell.lower - last_lower) < w) {
+        col = last_col + (cell.lower - last_lower);  // same row of the source, same shift
+      } else {
+        const int64_t row = p00 / w;
+        col = p00 - row * w;
+        dy = (row - y0) * stride_;
+        dx = (col - cell.lower) * stride_;
+        rows_ok = y + dy >= 0 && y + dy + rows <= in.key_h;
+      }
+      last_p = p00;
+      last_lower = cell.lower;
+      last_col = col;
+      if (col == w - 1 || !rows_ok || cell.begin + dx < 0 || cell.end + dx > in.key_w) continue;
+      copy[ci] = true;
+      ++copied;
+      if (!runs->empty() && runs->back().end == cell.begin && runs->back().dy == dy &&
+          runs->back().dx == dx) {
+        runs->back().end = cell.end;
+      } else {
+        runs->push_back({cell.begin, cell.end, dy, dx});
+      }
+    }
+    return copied;
+  }
 
   // A source row in use: transposed, its per-pixel statistics and its x-interpolated tiles
   // (computed on first use).
@@ -443,6 +539,8 @@ class CellUpsampler {
   };
 
   int64_t N_, h_, w_, C_, H_, W_, W8_, tiles_, w_pad_;
+  int64_t stride_ = 0;        // H / h when the upsampling is by an exact power of two, else 0
+  bool shift_exact_ = false;  // key labels may be copied (see Source)
   std::vector<Interpolation> ys_;
   std::vector<float> y_lerp_;
   std::vector<float> x_lerp_;

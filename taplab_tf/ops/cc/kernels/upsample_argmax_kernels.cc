@@ -327,7 +327,9 @@ class ArgmaxStatsOp : public OpKernel {
 REGISTER_KERNEL_BUILDER(Name("TapLab>ArgmaxStats").Device(DEVICE_CPU), ArgmaxStatsOp);
 
 // TapLab>UpsampleArgmaxIndexed: UpsampleArgmax (cells) of the map whose pixel p of batch item n is
-// source[n, index[n, p]], from source's ArgmaxStats, without materialising that map.
+// source[n, index[n, p]], from source's ArgmaxStats, without materialising that map; with
+// key_labels (source's own labels), the cells the index maps onto adjacent source pixels copy
+// theirs (upsample_argmax.h, Source).
 template <typename OutT>
 class UpsampleArgmaxIndexedOp : public OpKernel {
  public:
@@ -340,6 +342,7 @@ class UpsampleArgmaxIndexedOp : public OpKernel {
     const Tensor& mag = ctx->input(3);
     const Tensor& index = ctx->input(4);
     const Tensor& size = ctx->input(5);
+    const Tensor& key_labels = ctx->input(6);
     OP_REQUIRES(ctx, source.dims() == 4,
                 errors::InvalidArgument("source must be rank 4 [N, h, w, C], got shape ",
                                         source.shape().DebugString()));
@@ -373,10 +376,23 @@ class UpsampleArgmaxIndexedOp : public OpKernel {
                   errors::InvalidArgument("index[", k, "] = ", idx[k], " is outside [0, ", h * w,
                                           ")"));
     }
+    const bool has_key = key_labels.NumElements() > 0;
+    if (has_key) {
+      OP_REQUIRES(ctx, key_labels.dims() == 3 && key_labels.dim_size(0) == N &&
+                       key_labels.dim_size(1) <= H && key_labels.dim_size(2) <= W,
+                  errors::InvalidArgument("key_labels must be [N, key_h <= H, key_w <= W] = [", N,
+                                          ", <= ", H, ", <= ", W, "] or empty, got shape ",
+                                          key_labels.shape().DebugString()));
+    }
     Tensor* output = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({N, H, W}), &output));
     if (N == 0) return;
     ::taplab::upsample_argmax::Source src;
+    if (has_key) {
+      src.key_labels = key_labels.flat<OutT>().data();
+      src.key_h = key_labels.dim_size(1);
+      src.key_w = key_labels.dim_size(2);
+    }
     src.logits = source.flat<float>().data();
     src.index = idx;
     src.arg = arg.flat<int32>().data();

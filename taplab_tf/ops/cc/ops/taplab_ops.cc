@@ -132,6 +132,7 @@ REGISTER_OP("TapLab>UpsampleArgmaxIndexed")
     .Input("magnitude: float")
     .Input("index: int32")
     .Input("size: int32")
+    .Input("key_labels: out_type")
     .Output("labels: out_type")
     .Attr("out_type: {int32, uint8} = DT_INT32")
     .SetShapeFn([](InferenceContext* c) {
@@ -154,6 +155,10 @@ source: [N, h, w, C] float32.
 arg, margin, magnitude: ArgmaxStats(source).
 index: [N, h, w] int32 in [0, h * w).
 size: [2] int32 (H, W).
+key_labels: [N, key_h, key_w] (key_h <= H, key_w <= W): the labels of source itself at size (H, W),
+  cropped; or an empty tensor. Where the index maps a cell's four source pixels onto four adjacent
+  ones of source and the upsampling is by an exact power of two, the cell's labels are copied
+  from them (the same arithmetic on the same values) instead of computed.
 labels: [N, H, W] int32 or uint8 (out_type).
 )doc");
 
