@@ -1,4 +1,4 @@
-"""The output step of a propagated frame (logits -> labels at full size), three ways in one run.
+"""The output step of a propagated frame (logits -> labels at full size), side by side in one run.
 
     nice -n 5 python -m experiments.benchmark_output_step [--repeats=30 --frame=1024,2048]
 
@@ -19,7 +19,14 @@ Inputs, at --frame (1024x2048 by default):
              frame, upsampled to that stride's frame (the crop to --frame is not timed):
              CamVid BL2 (taplab_tf/assets/bl2_camvid, C = 11) and the synthetic BL2
              (taplab_tf/assets/bl2_synthetic, C = 19); and the synthetic BL2 at input scale 1
-             (logits at stride 4), as the speed tables of experiments.benchmark run it.
+             (logits at stride 4), as the speed tables of experiments.benchmark run it;
+  * FFW    : a propagated frame as FFW holds it (pipeline.propagation.IndexedLogits): that
+             stride-4 keyframe's logits chained through the stream's own motion vectors over
+             --ffw_frames P-frames of a synthetic street clip (ops.mv_warp, nearest). Beside the
+             three ways on the warped logits, two more read the keyframe's logits through the
+             chain's index map instead: 'indexed' (ops.upsample_argmax_indexed with the
+             keyframe's argmax_stats) and 'indexed+key' (also copying the keyframe's labels where
+             the index moved a cell whole: what the engine runs on an FFW frame).
 "agree %" is the share of output pixels whose four source pixels have one argmax (the shortcut
 also needs a margin, so it covers at most that share). Times: best and median of --repeats calls
 in ms; "x cells" = best / best of cells; "cpu ms" the median CPU time of the process per call
@@ -45,6 +52,8 @@ flags.DEFINE_string("image", None, "RGB image (PNG/JPEG) for the trained models'
                                    "to --frame; default: frame 0 of a synthetic street clip.")
 flags.DEFINE_bool("trained", True, "Also time the shipped models' logits.")
 flags.DEFINE_integer("threads", 0, "Intra-op threads (0: TF's default, all cores).")
+flags.DEFINE_integer("ffw_frames", 6, "P-frames the FFW input's keyframe logits are chained "
+                     "through (its GOP position).", lower_bound=1, upper_bound=11)
 
 
 def _frame_size():
@@ -92,6 +101,30 @@ def _trained_logits(directory, image, input_scale=None):
     return tf.constant(logits.numpy()), e
 
 
+def _ffw_chain(keyframe_logits, stride, height, width, frames):
+    """(warped logits, positions): the keyframe's logits and the map of their positions warped
+    (nearest) through the motion vectors of the first `frames` P-frames of a synthetic street
+    clip at height x width, GOP 12. Returns also the clip's frame 0 (for phi)."""
+    import tempfile  # pylint: disable=import-outside-toplevel
+
+    from taplab_tf.data import synthetic  # pylint: disable=import-outside-toplevel
+    from third_party.compressed_video import open_compressed  # pylint: disable=import-outside-toplevel
+
+    with tempfile.TemporaryDirectory(prefix="taplab-output-step-") as tmp:
+        path = os.path.join(tmp, "clip.avi")
+        synthetic.encode_clip(path, height, width, frames + 1, seed=0, gop=12)
+        with open_compressed(path, residual=None, rgb=False) as video:
+            vectors = [f.motion_vectors for f in video if f.pict_type == "P"][:frames]
+    logits = keyframe_logits
+    h, w = int(logits.shape[1]), int(logits.shape[2])
+    positions = tf.reshape(tf.cast(tf.range(h * w), tf.float32), [1, h, w, 1])
+    for mv in vectors:
+        mv = tf.constant(mv[np.newaxis], tf.float32)
+        logits = ops.mv_warp(logits, mv, feature_stride=stride, block_size=16)
+        positions = ops.mv_warp(positions, mv, feature_stride=stride, block_size=16)
+    return logits, tf.cast(positions[..., 0], tf.int32)
+
+
 def _agree_share(logits, size):
     """Share of output pixels whose four source pixels (TF's half-pixel bilinear lookup) have
     one argmax."""
@@ -137,10 +170,18 @@ def main(argv):
         # and as the speed tables run phi (experiments.benchmark: input scale 1, stride 4)
         logits, stride = _trained_logits(SYNTHETIC_MODEL, image, input_scale=1.0)
         inputs.append((f"synthetic BL2 s={stride} C={logits.shape[-1]}", logits, stride))
+        # a propagated FFW frame of that keyframe (the image is the clip's frame 0)
+        warped, index = common.run_or_exit(lambda: _ffw_chain(
+            logits, stride, height, width, FLAGS.ffw_frames))
+        indexed = (logits, ops.argmax_stats(logits), index,
+                   ops.upsample_argmax(logits, (logits.shape[1] * stride,
+                                                logits.shape[2] * stride), output_dtype=tf.uint8))
+        inputs.append((f"FFW +{FLAGS.ffw_frames} s={stride} C={logits.shape[-1]}", warped, stride,
+                       indexed))
 
     load_before = os.getloadavg()
     rows = []
-    for name, logits, stride in inputs:
+    for name, logits, stride, *indexed in inputs:
         size = (logits.shape[1] * stride, logits.shape[2] * stride)
         def tf_path(x, size=size):
             return ops.upsample_argmax(x, size, backend="tf", output_dtype=tf.uint8)
@@ -153,8 +194,14 @@ def main(argv):
                 x, size, backend="cpp", output_dtype=tf.uint8, method="rows").numpy(),
             "tf": lambda x=logits: reference(x).numpy(),
         }
+        if indexed:
+            source, stats, index, key = indexed[0]
+            fns["indexed"] = lambda size=size: ops.upsample_argmax_indexed(
+                source, index, size, stats=stats, output_dtype=tf.uint8).numpy()
+            fns["indexed+key"] = lambda size=size: ops.upsample_argmax_indexed(
+                source, index, size, stats=stats, key_labels=key, output_dtype=tf.uint8).numpy()
         labels = {what: fn() for what, fn in fns.items()}
-        for what in ("rows", "tf"):
+        for what in labels:
             if not np.array_equal(labels["cells"], labels[what]):
                 raise SystemExit(f"{name}: cells and {what} labels differ at "
                                  f"{int(np.sum(labels['cells'] != labels[what]))} pixels")
@@ -170,12 +217,12 @@ def main(argv):
     threads = FLAGS.threads or "default"
     print(f"\nCPU: {provenance.cpu_name()}, {os.cpu_count()} cores, intra-op threads: {threads}; "
           f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}")
-    print(f"{'input':<24} {'logits':<12} {'labels':<10} {'impl':<6} {'best ms':>8} "
+    print(f"{'input':<24} {'logits':<12} {'labels':<10} {'impl':<11} {'best ms':>8} "
           f"{'median':>8} {'x cells':>8} {'cpu ms':>8} {'agree %':>8}")
     for name, shape, size, what, best, median, ratio, cpu_ms, share in rows:
-        print(f"{name:<24} {shape:<12} {size:<10} {what:<6} {best:8.2f} {median:8.2f} "
+        print(f"{name:<24} {shape:<12} {size:<10} {what:<11} {best:8.2f} {median:8.2f} "
               f"{ratio:8.2f} {cpu_ms:8.2f} {100 * share:8.1f}")
-    print("\nAll three give identical labels on every input (checked before timing). "
+    print("\nAll ways give identical labels on every input (checked before timing). "
           "best/median: wall clock over --repeats round-robin calls; x cells = best / best of "
           "cells; cpu ms: median CPU time of the process per call (all its threads; less "
           "sensitive to other load than wall clock, but not what a frame waits for).")

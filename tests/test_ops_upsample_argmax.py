@@ -256,3 +256,8 @@ def test_benchmark_output_step_times_the_trained_logits_at_both_strides():
     rows = [line for line in run.stdout.splitlines()
             if line.startswith("synthetic BL2 s=4 C=19")]
     assert [r.split()[6] for r in rows] == ["cells", "rows", "tf"], run.stdout
+    # and a propagated FFW frame of it, also read through the chain's index map (the app
+    # exits non-zero if any way's labels differ)
+    ffw = [line for line in run.stdout.splitlines() if line.startswith("FFW +6 s=4 C=19")]
+    assert [r.split()[6] for r in ffw] == ["cells", "rows", "tf", "indexed", "indexed+key"], \
+        run.stdout
