@@ -72,13 +72,17 @@ void Check(const char* what, const std::vector<float>& in, int64_t N, int64_t h,
   ArgmaxStatsRows(in.data(), N * h, w, C, w_pad, scratch.data(), arg.data(), margin.data(), mag.data());
   Source src;
   src.logits = in.data(); src.index = index.data(); src.arg = arg.data(); src.margin = margin.data(); src.mag = mag.data();
-  std::fill(b.begin(), b.end(), 77);
-  ts.clear();
-  for (int i = 0; i < threads; ++i) ts.emplace_back([&, i] { up.Rows(src, b.data(), rows * i / threads, rows * (i + 1) / threads); });
-  for (auto& t : ts) t.join();
-  bad = 0;
-  for (size_t i = 0; i < a.size(); ++i) bad += a[i] != b[i];
-  if (bad) { fails++; printf("FAIL indexed %s N%ld h%ld w%ld C%ld -> %ldx%ld: %ld differ\n", what, N, h, w, C, H, W, bad); }
+  // Runs the kernel on src (threads on disjoint row ranges) and compares with the reference a.
+  auto run_and_compare = [&](const char* mode) {
+    std::fill(b.begin(), b.end(), 77);
+    ts.clear();
+    for (int i = 0; i < threads; ++i) ts.emplace_back([&, i] { up.Rows(src, b.data(), rows * i / threads, rows * (i + 1) / threads); });
+    for (auto& t : ts) t.join();
+    int64_t differ = 0;
+    for (size_t i = 0; i < a.size(); ++i) differ += a[i] != b[i];
+    if (differ) { fails++; printf("FAIL %s %s N%ld h%ld w%ld C%ld -> %ldx%ld: %ld differ\n", mode, what, N, h, w, C, H, W, differ); }
+  };
+  run_and_compare("indexed");
   // The same with key labels (the labels of `in` itself, cropped): copied where the index keeps a
   // cell's four source pixels adjacent and the scale is an exact power of two.
   std::vector<OutT> key(N * H * W);
@@ -88,13 +92,7 @@ void Check(const char* what, const std::vector<float>& in, int64_t N, int64_t h,
   for (int64_t n = 0; n < N; ++n) for (int64_t y = 0; y < kh; ++y) for (int64_t x = 0; x < kw; ++x)
     cropped[(n * kh + y) * kw + x] = key[(n * H + y) * W + x];
   src.key_labels = cropped.data(); src.key_h = kh; src.key_w = kw;
-  std::fill(b.begin(), b.end(), 77);
-  ts.clear();
-  for (int i = 0; i < threads; ++i) ts.emplace_back([&, i] { up.Rows(src, b.data(), rows * i / threads, rows * (i + 1) / threads); });
-  for (auto& t : ts) t.join();
-  bad = 0;
-  for (size_t i = 0; i < a.size(); ++i) bad += a[i] != b[i];
-  if (bad) { fails++; printf("FAIL key labels %s N%ld h%ld w%ld C%ld -> %ldx%ld: %ld differ\n", what, N, h, w, C, H, W, bad); }
+  run_and_compare("key labels");
 }
 
 int main(int argc, char** argv) {
