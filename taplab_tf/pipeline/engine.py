@@ -265,24 +265,28 @@ class TapLabEngine:
                                           keep_images=keep_images)
             return
 
-        key = [None, None]  # the last keyframe's logits and labels (a tensor), for FFW's copy
+        # The last logits computed in full and their labels ([1, H, W]), for FFW's copy.
+        key = [None, None]
+        sizes = {}  # (height, width) -> the two scalar tensors the output steps take
 
         def result(frame, t, reader_s, size, logits, action, rgfs_score=0.0, region=None):
             labels = None
             if output != "none":
                 t0 = time.perf_counter()
-                height, width = tf.constant(size[0]), tf.constant(size[1])
+                if size not in sizes:
+                    sizes[size] = (tf.constant(size[0]), tf.constant(size[1]))
+                height, width = sizes[size]
                 if isinstance(logits, propagation_lib.IndexedLogits):
                     key_labels = logits.key_labels
-                    key_labels = (self._no_key_labels if key_labels is None
-                                  else key_labels[tf.newaxis])
-                    labels = self._output_indexed(logits.source, *logits.stats,
-                                                  logits.positions, key_labels, height,
-                                                  width).numpy()
+                    labels = self._output_indexed(
+                        logits.source, *logits.stats, logits.positions,
+                        self._no_key_labels if key_labels is None else key_labels,
+                        height, width).numpy()
                 else:
                     out = self._output(logits, height, width)
                     labels = out.numpy()
-                    key[:] = [logits, out]  # FFW's chain from these logits may copy these
+                    # FFW's chain from these logits may copy these labels.
+                    key[:] = [logits, out[tf.newaxis]]
                 t["output"] = time.perf_counter() - t0
             return FrameResult(
                 index=frame.index, pict_type=frame.pict_type, gop_position=frame.gop_position,

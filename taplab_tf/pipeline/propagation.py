@@ -136,7 +136,7 @@ class IndexedLogits:
         self.source = source        # [1, h, w, C] float32, a keyframe's (or a blended frame's)
         self.stats = stats          # ops.argmax_stats(source)
         self.positions = positions  # [1, h, w, 1] float32: flat positions in source (exact ints)
-        # source's own labels [H, W] (the keyframe's output), where the engine has them: the
+        # source's own labels [1, H, W] (the keyframe's output), where the engine has them: the
         # output step copies the cells the index keeps whole (ops.upsample_argmax_indexed).
         self.key_labels = key_labels
 
