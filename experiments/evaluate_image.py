@@ -2,11 +2,12 @@
 
     python -m experiments.evaluate_image --dataset=synthetic|cityscapes|camvid --data_dir=D \
         --checkpoint=C --split=val --output_json=R.json [--batch_size=1] [--max_images=N] \
-        [--use_sequence_frames]
+        [--use_sequence_frames] [--input_scale=S]
 
 Every image of the split is segmented at full size: the model's logits (stride s) are resized
 bilinearly (half-pixel centres) to s times their size, cropped to the image and arg-maxed, as the
-TapLab engine does. One confusion matrix is accumulated over the whole split and scored with the
+TapLab engine does (--input_scale: phi sees the image resized first, as segment's option of that
+name resizes a video's frames). One confusion matrix is accumulated over the whole split and scored with the
 Cityscapes convention (taplab_tf.metrics: per-class IoU = TP / (TP + FP + FN), ignore pixels
 skipped, classes absent from both ground truth and prediction left out of the mean).
 
@@ -53,8 +54,13 @@ def define_flags() -> None:
     flags.DEFINE_bool("use_sequence_frames", False, "synthetic/cityscapes: every labelled frame "
                       "of the split's sequences (leftImg8bit_sequence with gtFine labels), not "
                       "only the annotated frame of each clip.")
+    flags.DEFINE_float("input_scale", 1.0, "phi sees each image resized by this factor, as "
+                       "segment --input_scale resizes a video's frames (snapped so that the "
+                       "logits' stride on the image is an integer); the labels are compared at "
+                       "the image's own size.", lower_bound=0.0625, upper_bound=4.0)
     flags.DEFINE_bool("allow_other_dataset", False, "Accept a checkpoint whose metadata names "
                       "another dataset with the same classes (e.g. synthetic -> cityscapes).")
+    flags_lib.require_finite("input_scale")
 
 
 def format_table(result: dict) -> str:
@@ -75,7 +81,8 @@ def format_table(result: dict) -> str:
 
 def run(dataset: str, data_dir: str, split: str, checkpoint: Optional[str],
         output_json: str, batch_size: int = 1, max_images: Optional[int] = None,
-        allow_other_dataset: bool = False, use_sequence_frames: bool = False) -> dict:
+        allow_other_dataset: bool = False, use_sequence_frames: bool = False,
+        input_scale: float = 1.0) -> dict:
     from taplab_tf.data import datasets as datasets_lib
 
     pairs = common.run_or_exit(lambda: datasets_lib.file_pairs(dataset, data_dir, split,
@@ -90,9 +97,14 @@ def run(dataset: str, data_dir: str, split: str, checkpoint: Optional[str],
     print(f"evaluating {meta['model']} ({checkpoint or common.DEFAULT_CHECKPOINT}, trained on "
           f"{meta.get('dataset', '?')}) on {dataset} {split}: {num_images} images from "
           f"{data_dir}", flush=True)
+    from taplab_tf import config as config_lib
+    frame_stride = config_lib.frame_stride(stride, input_scale)
+    if frame_stride != stride:
+        print(f"phi at input scale {stride / frame_stride:g} (logits at stride {frame_stride} "
+              f"of the image)", flush=True)
     cm, done, seconds = common.run_or_exit(lambda: evaluate_dataset(
         model, stride, ds, datasets_lib.num_classes(dataset), num_images,
-        progress=lambda s: print(s, flush=True)))
+        progress=lambda s: print(s, flush=True), input_scale=input_scale))
     result = {
         "dataset": dataset,
         "split": split,
@@ -101,6 +113,7 @@ def run(dataset: str, data_dir: str, split: str, checkpoint: Optional[str],
         "checkpoint": os.path.abspath(checkpoint or common.DEFAULT_CHECKPOINT),
         "model": meta["model"],
         "checkpoint_dataset": meta.get("dataset"),
+        "input_scale": stride / frame_stride,
         "num_images": done,
         "seconds": round(seconds, 3),
         **cm.to_dict(datasets_lib.class_names(dataset)),
@@ -126,7 +139,7 @@ def main(argv):
     run(FLAGS.dataset, data_dir, FLAGS.split, FLAGS.checkpoint, output_json,
         batch_size=FLAGS.batch_size, max_images=FLAGS.max_images,
         allow_other_dataset=FLAGS.allow_other_dataset,
-        use_sequence_frames=FLAGS.use_sequence_frames)
+        use_sequence_frames=FLAGS.use_sequence_frames, input_scale=FLAGS.input_scale)
 
 
 if __name__ == "__main__":

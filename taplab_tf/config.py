@@ -238,6 +238,20 @@ class TapLabConfig:
         return d
 
 
+def frame_stride(output_stride: int, input_scale: float) -> int:
+    """The stride of phi's logits on the video's pixels when phi sees the frame resized by
+    input_scale: output_stride / input_scale, snapped to the nearest integer (>= 1)."""
+    return max(1, int(round(output_stride / input_scale)))
+
+
+def phi_input_size(height: int, width: int, output_stride: int,
+                   frame_stride_: int) -> Tuple[int, int]:
+    """(height, width) of the frame as phi sees it, so that each logit cell covers exactly
+    frame_stride_ video pixels (ceil: the logits cover the whole frame)."""
+    s, e = int(output_stride), int(frame_stride_)
+    return max(1, -(-height * s // e)), max(1, -(-width * s // e))
+
+
 def auto_input_scale(train_frame_height: int | None, frame_height: int,
                      output_stride: int) -> float:
     """phi's input scale for a video: the model sees objects at about the size it was trained
@@ -247,8 +261,7 @@ def auto_input_scale(train_frame_height: int | None, frame_height: int,
     if not train_frame_height or frame_height <= 0:
         return 1.0
     raw = min(2.0, max(0.125, float(train_frame_height) / float(frame_height)))
-    frame_stride = max(1, int(round(output_stride / raw)))
-    return output_stride / frame_stride
+    return output_stride / frame_stride(output_stride, raw)
 
 
 def region_grid(height: int, width: int, region_shape: Sequence[int],

@@ -314,6 +314,35 @@ def test_evaluate_dataset_perfect_and_wrong_predictions():
     np.testing.assert_allclose(cm.iou()[:3], [2 / 7, 0, 0])
 
 
+def test_evaluate_dataset_at_an_input_scale_resizes_as_the_engine_does():
+    """input_scale: phi sees the image at config.phi_input_size (the engine's rule), and its
+    logits are labelled at the snapped stride on the image's own size."""
+    import tensorflow as tf
+
+    from taplab_tf import config
+    from taplab_tf.pipeline import evaluate_images as evaluate_image
+
+    lab = np.zeros((1, 32, 48), np.uint8)
+    lab[:, :, 24:] = 1  # two halves, left class 0, right class 1
+    img = np.repeat(lab[..., None].astype(np.float32) * 200, 3, axis=-1)
+    ds = tf.data.Dataset.from_tensors((img, lab))
+    seen = []
+
+    def phi(x, training=False):  # stride 4: one-hot of the pooled brightness
+        seen.append(tuple(x.shape[1:3]))
+        pooled = tf.nn.avg_pool2d(x[..., :1], 4, 4, "SAME")[..., 0]  # ceil, as BL2
+        return tf.one_hot(tf.cast(pooled > 100, tf.int32), 2) * 10.0
+
+    for scale, stride in ((1.0, 4), (0.5, 8), (2.0, 2), (0.45, 9)):
+        seen.clear()
+        cm, n, _ = evaluate_image.evaluate_dataset(phi, 4, ds, 2, progress=None,
+                                                   input_scale=scale)
+        assert config.frame_stride(4, scale) == stride
+        assert seen[0] == config.phi_input_size(32, 48, 4, stride), (scale, seen)
+        assert n == 1 and cm.num_pixels == 32 * 48  # labels at the image's own size
+        assert cm.miou() > 0.8, (scale, cm.iou())
+
+
 def test_evaluate_image_app(tmp_path, monkeypatch):
     """The app end to end with a stand-in for load_model (building a real network takes seconds;
     the real path is exercised by `python -m experiments.evaluate_image`, see the module)."""

@@ -122,7 +122,7 @@ class TapLabEngine:
         # phi's input scale (TapLabConfig.input_scale): logits then sit at an integer stride of
         # the VIDEO's pixels, frame_stride = output_stride / input_scale, snapped to the nearest
         # integer; FFW (the block-to-cell lookup), the RGC grid and the output use it.
-        self.frame_stride = max(1, int(round(self.output_stride / self.config.input_scale)))
+        self.frame_stride = config_lib.frame_stride(self.output_stride, self.config.input_scale)
         self.input_scale = self.output_stride / self.frame_stride
         self.num_classes = int(model.outputs[0].shape[-1]) if model.outputs else None
         self.queue_size = queue_size
@@ -158,11 +158,10 @@ class TapLabEngine:
         if self.frame_stride == self.output_stride:
             return image
         import cv2
-        h, w = image.shape[:2]
         s, e = self.output_stride, self.frame_stride
-        size = (max(1, -(-w * s // e)), max(1, -(-h * s // e)))  # cv2 takes (width, height)
+        h, w = config_lib.phi_input_size(*image.shape[:2], s, e)
         interp = cv2.INTER_AREA if e > s else cv2.INTER_LINEAR
-        return cv2.resize(image, size, interpolation=interp)
+        return cv2.resize(image, (w, h), interpolation=interp)  # cv2 takes (width, height)
 
     def _build_steps(self, freeze: bool):
         counts = self.trace_counts

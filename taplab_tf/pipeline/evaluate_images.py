@@ -28,20 +28,34 @@ def check_checkpoint(meta: dict, dataset: str, allow_other_dataset: bool = False
 
 def evaluate_dataset(model: Callable, output_stride: int, ds, num_classes: int,
                      num_images: Optional[int] = None,
-                     progress: Optional[Callable[[str], None]] = print):
+                     progress: Optional[Callable[[str], None]] = print,
+                     input_scale: float = 1.0):
     """Runs `model` (float32 [N,H,W,3] in [0,255] -> logits at `output_stride`) over `ds`
-    (make_dataset, training=False); returns (ConfusionMatrix, images, seconds)."""
+    (make_dataset, training=False); returns (ConfusionMatrix, images, seconds).
+    input_scale: phi sees each image resized as the engine resizes a video frame
+    (config.frame_stride, config.phi_input_size; area down, bilinear up), and its logits are
+    labelled at that stride of the image, which the metric is computed at."""
     import tensorflow as tf
 
+    from taplab_tf import config as config_lib
     from taplab_tf.metrics import ConfusionMatrix
-
-    stride = int(output_stride)
-
     from taplab_tf.ops import logits_to_labels
+
+    s = int(output_stride)
+    stride = config_lib.frame_stride(s, input_scale)
+
+    def phi_input(images):
+        if stride == s:
+            return images
+        shape = tf.shape(images)
+        h = tf.maximum(1, (shape[1] * s + stride - 1) // stride)  # phi_input_size, in TF
+        w = tf.maximum(1, (shape[2] * s + stride - 1) // stride)
+        return tf.image.resize(images, tf.stack([h, w]),
+                               method="area" if stride > s else "bilinear")
 
     @tf.function(reduce_retracing=True)
     def predict(images):
-        logits = model(images, training=False)
+        logits = model(phi_input(images), training=False)
         shape = tf.shape(images)
         return logits_to_labels(logits, shape[1], shape[2], stride)
 
