@@ -118,7 +118,18 @@ def test_traced_once_per_shape_over_a_30_frame_clip():
         f.residual_sum = 1e6
     results = list(engine.segment(frames))
     assert len(results) == 30 and any(r.action == "rgfs" for r in results)
-    # phi: one trace for the full frame, one for the RGC crop; the rest one each.
+    # phi: one trace for the full frame, one for the RGC crop; the rest one each. FFW holds
+    # the logits as an index map (alpha = 1): its steps (start, warp, take the region) are
+    # 'index', the logits are never warped or blended, and the output runs the indexed op
+    # eagerly beside the traced step of phi's frames.
+    if engine.propagator.indexed:
+        assert engine.trace_counts == {"phi": 2, "warp": 0, "blend": 0, "output": 1,
+                                       "index": 3}
+    else:
+        assert engine.trace_counts == {"phi": 2, "warp": 1, "blend": 1, "output": 1}
+    # With another alpha the logits are warped and blended themselves.
+    engine = E.TapLabEngine(tiny_model(), cfg.replace(alpha=0.5))
+    assert len(list(engine.segment(frames))) == 30
     assert engine.trace_counts == {"phi": 2, "warp": 1, "blend": 1, "output": 1}
 
 
@@ -212,17 +223,20 @@ def test_flow_baselines_run_through_the_same_engine(propagation):
     np.testing.assert_allclose(results[1].logits, results[0].logits, atol=1e-2)
 
 
-def test_indexed_ffw_gives_the_materialised_chains_labels_and_logits():
+@pytest.mark.parametrize("modules,gop", [("ffw,rgfs", 12), ("ffw,rgc,rgfs", 12), ("ffw,rgc", 20)])
+def test_indexed_ffw_gives_the_materialised_chains_labels_and_logits(modules, gop):
     """FFW held as a gather of the keyframe's logits (propagation.IndexedLogits: the nearest
-    warps move an index map) gives bit for bit the labels and logits of warping the logits
-    themselves frame by frame, over GOPs with varied, clamped and fractional block vectors and
-    an RGFS keyframe in between."""
+    warps move an index map, RGC's crops become sources the map reads in their region) gives
+    bit for bit the labels and logits of warping and blending the logits themselves frame by
+    frame, over GOPs with varied, clamped and fractional block vectors, an RGFS keyframe in
+    between, a new RGC region every frame, and (GOP 20) more crops than the map holds sources,
+    where it falls back to the logits themselves."""
     import cv2
     from taplab_tf import ops
     if ops.backend() != "cpp":
         pytest.skip("the indexed path needs the compiled ops (TapLab>UpsampleArgmaxIndexed)")
     rng = np.random.default_rng(5)
-    frames = clip(26, gop=12)
+    frames = clip(2 * gop + 2, gop=gop)
     for f in frames:  # patches of colour: the output step's shortcut and full path both occur
         patches = rng.integers(0, 256, (H // 16, W // 16, 3), dtype=np.uint8)
         f.image = cv2.GaussianBlur(cv2.resize(patches, (W, H), interpolation=cv2.INTER_NEAREST),
@@ -230,8 +244,10 @@ def test_indexed_ffw_gives_the_materialised_chains_labels_and_logits():
         if f.motion_vectors is not None:
             f.motion_vectors = rng.normal(0, 9, f.motion_vectors.shape).astype(np.float32)
             f.motion_vectors[0, 0] = (300.0, -300.0)  # far outside: clamped at the border
+            f.counts = rng.integers(0, 50, (H // 16, W // 16)).astype(np.int32)  # RGC's choice
     frames[7].residual_sum = 1e12  # an RGFS keyframe mid-GOP
-    cfg = C.TapLabConfig(modules="ffw,rgfs", thr_rgfs=1e9, scale_to_frame=False)
+    cfg = C.TapLabConfig(modules=modules, thr_rgfs=1e9, scale_to_frame=False,
+                         region_shape=(32, 32), region_stride=16)
     model = tiny_model(3)
     runs = []
     for indexed in (True, False):
@@ -240,7 +256,10 @@ def test_indexed_ffw_gives_the_materialised_chains_labels_and_logits():
         runs.append(list(engine.segment(frames, keep_logits=True)))
         assert (engine.trace_counts.get("index", 0) > 0) == indexed
     assert [r.action for r in runs[0]] == [r.action for r in runs[1]]
-    assert runs[0][7].action == "rgfs" and runs[0][8].action == "ffw"
+    assert runs[0][8].action == "ffw"
+    assert runs[0][7].action == ("rgfs" if "rgfs" in modules else "ffw")
+    if "rgc" in modules:
+        assert len({r.rgc_region for r in runs[0] if r.rgc_region}) > 3
     for a, b in zip(*runs):
         np.testing.assert_array_equal(a.labels, b.labels, err_msg=f"frame {a.index}")
         np.testing.assert_array_equal(a.logits, b.logits, err_msg=f"frame {a.index}")

@@ -26,7 +26,9 @@ def test_kernel_equals_the_tf_blend_bit_for_bit(shape, crop, top, left, alpha):
     # and what Eq. 6 says, outside and inside the region
     ref = logits.copy()
     r = ref[:, top:top + crop[0], left:left + crop[1]]
-    ref[:, top:top + crop[0], left:left + crop[1]] = r + np.float32(alpha) * (crop_logits - r)
+    # (at alpha = 1 the crop itself: Eq. 6's (1 - alpha) r + alpha crop, not r + (crop - r))
+    ref[:, top:top + crop[0], left:left + crop[1]] = (
+        crop_logits if alpha == 1.0 else r + np.float32(alpha) * (crop_logits - r))
     np.testing.assert_array_equal(got, ref)
     assert got.shape == logits.shape
 

@@ -4,6 +4,7 @@ The reference is the TF path (tf.argmax of tf.image.resize, bilinear), and the e
 (method='rows'), which interpolates every pixel. Every comparison is exact equality: the shortcut
 must never change a label, including at ties and near-ties (see cc/kernels/upsample_argmax.h).
 """
+import importlib
 import os
 import pathlib
 import shutil
@@ -194,13 +195,47 @@ def test_indexed_equals_upsample_argmax_of_the_gathered_map(kind, shape, size):
 
 
 def test_indexed_rejects_an_index_outside_the_map():
+    ua = importlib.import_module("taplab_tf.ops.upsample_argmax")
     source = np.zeros((1, 2, 3, 4), np.float32)
     index = np.zeros((1, 2, 3), np.int32)
     index[0, 1, 2] = 6
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"index\[5\] = 6 is outside"):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"index\[5\] = 6 \(source 0, position 6\) is outside"):
         ops.upsample_argmax_indexed(source, index, (4, 6), backend="cpp")
-    with pytest.raises(tf.errors.InvalidArgumentError, match="must be \\[N, h, w\\]"):
+    index[0, 1, 2] = 1 << ua.SOURCE_SHIFT  # source 1, of which there is none
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\(source 1, position 0\)"):
+        ops.upsample_argmax_indexed(source, index, (4, 6), backend="cpp")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="index must be \\[N, h, w\\]"):
         ops.upsample_argmax_indexed(source, index[:, :1], (4, 6), backend="cpp")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="source 1 must be"):
+        ops.upsample_argmax_indexed([source, source[..., :2]], index, (4, 6), backend="cpp")
+
+
+@pytest.mark.parametrize("kind", ["smooth", "regions", "ties"])
+def test_indexed_reads_several_sources(kind):
+    """A map read partly from other sources of other sizes (RGC's crops in FFW's map), with the
+    first source's labels to copy from: the labels of the gathered map, compiled and fallback."""
+    ua = importlib.import_module("taplab_tf.ops.upsample_argmax")
+    rng = np.random.default_rng(zlib.crc32(kind.encode()))
+    make = KINDS[kind]
+    sources = [make(rng, (1, 16, 24, 11)), make(rng, (1, 8, 8, 11)), make(rng, (1, 3, 5, 11))]
+    h, w = 16, 24
+    index = np.broadcast_to(np.roll(np.arange(h * w).reshape(h, w), (2, 3), (0, 1)),
+                            (1, h, w)).astype(np.int32).copy()
+    index[0, 4:12, 8:16] = (1 << ua.SOURCE_SHIFT) + np.arange(64).reshape(8, 8)  # a crop, whole
+    picks = rng.random((h, w)) < 0.1
+    picks[4:12, 8:16] = False
+    index[0][picks] = (2 << ua.SOURCE_SHIFT) + rng.integers(0, 15, int(picks.sum()))
+    gathered = ops.gather_indexed(sources, index).numpy()
+    np.testing.assert_array_equal(gathered[0, 4:12, 8:16], sources[1][0])
+    for size in ((64, 96), (48, 72)):  # x4 (copies) and x3 (no copies)
+        key = ops.upsample_argmax(sources[0], size, output_dtype=tf.uint8)
+        want = _reference(gathered, size)
+        got = ops.upsample_argmax_indexed(sources, index, size, key_labels=key, backend="cpp",
+                                          output_dtype=tf.uint8)
+        np.testing.assert_array_equal(got.numpy(), want)
+        fallback = ops.upsample_argmax_indexed(sources, index, size, backend="tf")
+        np.testing.assert_array_equal(fallback.numpy(), want)
 
 
 @pytest.mark.parametrize("variant", [[], ["-DTAPLAB_BASELINE_ONLY"]], ids=["dispatch", "baseline"])

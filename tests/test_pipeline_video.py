@@ -76,15 +76,17 @@ def test_segment_file_writes_a_complete_overlay(video, tmp_path):
 def test_failed_run_leaves_no_output(video, tmp_path, monkeypatch):
     engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="ffw", gop=6))
     calls = {"n": 0}
-    real = engine._output
 
-    def failing(*args):
-        calls["n"] += 1
-        if calls["n"] > 3:
-            raise KeyboardInterrupt
-        return real(*args)
+    def failing(real):  # the output step of phi's frames and of FFW's (an index map)
+        def step(*args):
+            calls["n"] += 1
+            if calls["n"] > 3:
+                raise KeyboardInterrupt
+            return real(*args)
+        return step
 
-    monkeypatch.setattr(engine, "_output", failing)
+    monkeypatch.setattr(engine, "_output", failing(engine._output))
+    monkeypatch.setattr(engine, "_output_indexed", failing(engine._output_indexed))
     with pytest.raises(KeyboardInterrupt):
         S.segment_file(engine, video, str(tmp_path / "out.mp4"), progress=False)
     assert os.listdir(tmp_path) == []

@@ -3,7 +3,8 @@
     region_blend(logits, crop_logits, top, left, alpha)
       == logits with [top:top+rh, left:left+rw] replaced by r + alpha * (crop_logits - r)
 
-r being that region of logits, in logits cells. The compiled kernel writes each output row once
+r being that region of logits, in logits cells; at alpha = 1 the region is crop_logits exactly
+(Eq. 6 reads (1 - alpha) r + alpha crop). The compiled kernel writes each output row once
 (in place where TF can forward the logits' buffer) and equals the TF version bit for bit; the TF
 version (the fallback, backend='tf') computes only the region and copies the rest with two
 concats, about 2.5x the map's bytes. Usable in a tf.function (not under XLA with the compiled
@@ -19,7 +20,8 @@ def region_blend_tf(logits, crop_logits, top, left, alpha):
     h, w = tf.shape(crop_logits)[1], tf.shape(crop_logits)[2]
     rows = logits[:, top:top + h]
     region = rows[:, :, left:left + w]
-    region = region + alpha * (crop_logits - region)
+    # Eq. 6 at alpha = 1 is the crop itself, exactly (r + (crop - r) would round)
+    region = tf.where(tf.equal(alpha, 1.0), crop_logits, region + alpha * (crop_logits - region))
     rows = tf.concat([rows[:, :, :left], region, rows[:, :, left + w:]], axis=2)
     return tf.concat([logits[:, :top], rows, logits[:, top + h:]], axis=1)
 

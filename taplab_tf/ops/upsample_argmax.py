@@ -112,46 +112,71 @@ def argmax_stats(logits, name=None, backend=None):
         return tf.where(ok, arg, -1), margin, magnitude
 
 
+SOURCE_SHIFT = 20  # an index value is source << SOURCE_SHIFT | position (kernels: kSourceShift)
+MAX_SOURCES = 16
+
+
 def upsample_argmax_indexed(source, index, size, stats=None, key_labels=None, name=None,
                             backend=None, output_dtype=tf.int32):
     """upsample_argmax of the map gathered from source by index, without materialising it:
 
         upsample_argmax_indexed(source, index, size)
-            == upsample_argmax(gather(source, index), size)
+            == upsample_argmax(gather_indexed(source, index), size)
 
-    where pixel p of batch item n of the gathered map is source[n, index[n, p]] (index: int32
-    [N, h, w], flat positions in [0, h * w) of the item). stats: argmax_stats(source), computed
-    here when not given. key_labels: optionally upsample_argmax(source, size) itself, cropped to
-    [N, <= H, <= W] (a keyframe's output): where the index maps a cell's four source pixels onto
-    four adjacent ones and the upsampling is by an exact power of two, the cell copies those
-    labels (the same arithmetic on the same values) instead of computing them. The compiled
-    kernel takes the shortcut from the gathered statistics and reads source's values only for
-    the cells that need interpolating; the 'tf' backend gathers the map and calls
+    source: logits [N, h, w, C], or a list of up to MAX_SOURCES such tensors, the first of the
+    map's shape and the others of any height and width (h_i * w_i <= 2^20). index: int32
+    [N, h, w]; pixel p of batch item n of the map is sources[i][n, q] for index[n, p] =
+    i << SOURCE_SHIFT | q, q a flat position in the item (a single source: index = q). stats:
+    argmax_stats of each source (a tuple, or a list of them), computed here when not given.
+    key_labels: optionally upsample_argmax(sources[0], size) itself, cropped to [N, <= H, <= W]
+    (a keyframe's output): where the index maps a cell's four source pixels onto four adjacent
+    ones of source 0 and the upsampling is by an exact power of two, the cell copies those labels
+    (the same arithmetic on the same values) instead of computing them. The compiled kernel
+    takes the shortcut from the gathered statistics and reads the sources' values only for the
+    cells that need interpolating; the 'tf' backend gathers the map and calls
     upsample_argmax_tf (ignoring key_labels)."""
     output_dtype = tf.as_dtype(output_dtype)
     if output_dtype not in (tf.int32, tf.uint8):
         raise ValueError(f"output_dtype must be tf.int32 or tf.uint8, got {output_dtype.name}")
+    sources = list(source) if isinstance(source, (list, tuple)) else [source]
+    if not 1 <= len(sources) <= MAX_SOURCES:
+        raise ValueError(f"source: 1 to {MAX_SOURCES} tensors, got {len(sources)}")
     with tf.name_scope(name or "upsample_argmax_indexed"):
-        source = tf.convert_to_tensor(source, dtype=tf.float32, name="source")
+        sources = [tf.convert_to_tensor(s, dtype=tf.float32, name="source") for s in sources]
         index = tf.convert_to_tensor(index, dtype=tf.int32, name="index")
         size = tf.convert_to_tensor(size, dtype=tf.int32, name="size")
         if _loader.resolve(backend) == _loader.CPP:
             if stats is None:
-                stats = argmax_stats(source, backend=backend)
-            arg, margin, magnitude = stats
+                stats = [argmax_stats(s, backend=backend) for s in sources]
+            elif not isinstance(stats, list):
+                stats = [stats]
+            if len(stats) != len(sources):
+                raise ValueError(f"stats: one (arg, margin, magnitude) per source, got "
+                                 f"{len(stats)} for {len(sources)}")
             if key_labels is None:
                 key_labels = tf.zeros([0, 0, 0], output_dtype)
             return _loader.library().tap_lab_upsample_argmax_indexed(
-                source, arg, margin, magnitude, index, size,
+                sources, [st[0] for st in stats], [st[1] for st in stats],
+                [st[2] for st in stats], index, size,
                 tf.cast(key_labels, output_dtype))  # its type is the labels' (out_type)
-        return tf.cast(upsample_argmax_tf(gather_indexed(source, index), size), output_dtype)
+        return tf.cast(upsample_argmax_tf(gather_indexed(sources, index), size), output_dtype)
 
 
 def gather_indexed(source, index):
-    """The map [N, h, w, C] whose pixel p of batch item n is source[n, index[n, p]]."""
-    shape = tf.shape(source)
-    flat = tf.reshape(source, [shape[0], shape[1] * shape[2], shape[3]])
-    return tf.reshape(tf.gather(flat, tf.reshape(index, [shape[0], -1]), batch_dims=1), shape)
+    """The map [N, h, w, C] whose pixel p of batch item n is sources[i][n, q] for index[n, p] =
+    i << SOURCE_SHIFT | q (source: one tensor, the map's shape, or a list; see
+    upsample_argmax_indexed)."""
+    sources = list(source) if isinstance(source, (list, tuple)) else [source]
+    shape = tf.shape(sources[0])
+    flat = [tf.reshape(s, [shape[0], -1, shape[3]]) for s in sources]
+    index = tf.reshape(tf.convert_to_tensor(index, tf.int32), [shape[0], -1])
+    if len(flat) == 1:
+        return tf.reshape(tf.gather(flat[0], index, batch_dims=1), shape)
+    # one pool: each source's positions offset by the cells of the sources before it
+    offsets = tf.math.cumsum([tf.shape(f)[1] for f in flat], exclusive=True)
+    pooled = tf.gather(offsets, tf.bitwise.right_shift(index, SOURCE_SHIFT)) + \
+        tf.bitwise.bitwise_and(index, (1 << SOURCE_SHIFT) - 1)
+    return tf.reshape(tf.gather(tf.concat(flat, axis=1), pooled, batch_dims=1), shape)
 
 
 def indexed_logits_to_labels(source, index, height, width, output_stride, stats=None,
@@ -160,7 +185,7 @@ def indexed_logits_to_labels(source, index, height, width, output_stride, stats=
     same rule (upsample to the stride's frame, argmax, crop) for logits held as a gather.
     key_labels: logits_to_labels(source, height, width, output_stride), to copy from."""
     with tf.name_scope(name or "indexed_logits_to_labels"):
-        shape = tf.shape(source)
+        shape = tf.shape(source[0] if isinstance(source, (list, tuple)) else source)
         s = int(output_stride)
         full = upsample_argmax_indexed(source, index, tf.stack([shape[1] * s, shape[2] * s]),
                                        stats=stats, key_labels=key_labels, backend=backend,

@@ -187,15 +187,6 @@ class TapLabEngine:
             # uint8 labels straight from the fused kernel (no int32 map, no cast pass).
             return ops.logits_to_labels(logits, height, width, stride, output_dtype=tf.uint8)[0]
 
-        def output_indexed(source, arg, margin, magnitude, positions, key_labels, height,
-                           width):
-            # The same rule for FFW's logits held as a gather (propagation.IndexedLogits);
-            # key_labels: the keyframe's labels ([1, 0, 0]: none).
-            counts["output"] += 1
-            index = tf.cast(positions[..., 0], tf.int32)
-            return ops.indexed_logits_to_labels(source, index, height, width, stride,
-                                                stats=(arg, margin, magnitude),
-                                                key_labels=key_labels, output_dtype=tf.uint8)[0]
 
         spec = tf.TensorSpec
         self._phi = tf.function(phi, reduce_retracing=False)
@@ -204,12 +195,19 @@ class TapLabEngine:
             spec([], tf.int32), spec([], tf.int32), spec([], tf.float32)])
         self._output = tf.function(output, input_signature=[
             spec([1, None, None, None], tf.float32), spec([], tf.int32), spec([], tf.int32)])
-        self._output_indexed = tf.function(output_indexed, input_signature=[
-            spec([1, None, None, None], tf.float32), spec([1, None, None], tf.int32),
-            spec([1, None, None], tf.float32), spec([1, None, None], tf.float32),
-            spec([1, None, None, 1], tf.float32), spec([1, None, None], tf.uint8),
-            spec([], tf.int32), spec([], tf.int32)])
         self._no_key_labels = tf.zeros([1, 0, 0], tf.uint8)
+
+    def _output_indexed(self, logits, height: int, width: int) -> np.ndarray:
+        """The output step (the same rule) for FFW's logits held as a gather
+        (propagation.IndexedLogits): one op, run eagerly (a tf.function's call costs more than
+        the op's dispatch here, and the number of sources varies)."""
+        s = self.frame_stride
+        h, w = int(logits.source.shape[1]), int(logits.source.shape[2])
+        labels = ops.upsample_argmax_indexed(
+            logits.sources, logits.index, (h * s, w * s), stats=logits.stats,
+            key_labels=(self._no_key_labels if logits.key_labels is None
+                        else logits.key_labels), output_dtype=tf.uint8).numpy()[0]
+        return np.ascontiguousarray(labels[:height, :width])
 
     # -- helpers ---------------------------------------------------------------------------
     def _frames_source(self, frames: Iterable) -> Iterator[Tuple[object, float]]:
@@ -276,11 +274,7 @@ class TapLabEngine:
                     sizes[size] = (tf.constant(size[0]), tf.constant(size[1]))
                 height, width = sizes[size]
                 if isinstance(logits, propagation_lib.IndexedLogits):
-                    key_labels = logits.key_labels
-                    labels = self._output_indexed(
-                        logits.source, *logits.stats, logits.positions,
-                        self._no_key_labels if key_labels is None else key_labels,
-                        height, width).numpy()
+                    labels = self._output_indexed(logits, *size)
                 else:
                     out = self._output(logits, height, width)
                     labels = out.numpy()
@@ -363,8 +357,16 @@ class TapLabEngine:
                     crop_logits = self._phi(crop)
                     t["phi_crop"] = time.perf_counter() - t1  # Eq. 2's crop term, on its own
                     s = self.frame_stride
-                    logits = self._blend(propagation_lib.materialize(logits), crop_logits, tf.constant(y // s),
-                                         tf.constant(x // s), tf.constant(cfg.alpha, tf.float32))
+                    # alpha = 1 on FFW's index map: the region reads the crop's logits.
+                    taken = (propagator.take_region(logits, crop_logits, y // s, x // s)
+                             if cfg.alpha == 1.0 and hasattr(propagator, "take_region")
+                             else None)
+                    if taken is not None:
+                        logits = taken
+                    else:
+                        logits = self._blend(propagation_lib.materialize(logits), crop_logits,
+                                             tf.constant(y // s), tf.constant(x // s),
+                                             tf.constant(cfg.alpha, tf.float32))
                     t["correct"] = time.perf_counter() - t0 - t["phi_crop"]
             yield result(frame, t, reader_s, size, logits, action, rgfs_score, region)
         closing = propagator.close()

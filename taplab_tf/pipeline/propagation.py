@@ -41,6 +41,7 @@ import tensorflow as tf
 from taplab_tf import config as config_lib
 from taplab_tf import ops
 from taplab_tf.pipeline import motion_field
+from taplab_tf.ops.upsample_argmax import MAX_SOURCES, SOURCE_SHIFT
 
 
 class PropagationError(ValueError):
@@ -132,24 +133,30 @@ class IndexedLogits:
     (RGC's blend, keep_logits).
     """
 
-    def __init__(self, source: tf.Tensor, stats, positions: tf.Tensor, key_labels=None):
-        self.source = source        # [1, h, w, C] float32, a keyframe's (or a blended frame's)
-        self.stats = stats          # ops.argmax_stats(source)
-        self.positions = positions  # [1, h, w, 1] float32: flat positions in source (exact ints)
-        # source's own labels [1, H, W] (the keyframe's output), where the engine has them: the
-        # output step copies the cells the index keeps whole (ops.upsample_argmax_indexed).
+    def __init__(self, sources: List[tf.Tensor], stats: List, positions: tf.Tensor,
+                 index: tf.Tensor, key_labels=None):
+        # [1, h, w, C] float32, a keyframe's (or a blended frame's), then the logits of RGC's
+        # crops (alpha = 1) whose region the map took over
+        self.sources = sources
+        self.stats = stats          # ops.argmax_stats of each source
+        # [1, h, w, 1] float32: source << SOURCE_SHIFT | flat position (exact integers), what
+        # the warp moves; index: the same as int32 [1, h, w], what the output step reads
+        self.positions = positions
+        self.index = index
+        # sources[0]'s own labels [1, H, W] (the keyframe's output), where the engine has them:
+        # the output step copies the cells the index keeps whole (ops.upsample_argmax_indexed).
         self.key_labels = key_labels
+
+    @property
+    def source(self) -> tf.Tensor:
+        return self.sources[0]
 
     @property
     def shape(self):
         return self.source.shape
 
-    def index(self) -> tf.Tensor:
-        """int32 [1, h, w]: the flat positions."""
-        return tf.cast(self.positions[..., 0], tf.int32)
-
     def materialize(self) -> tf.Tensor:
-        return ops.gather_indexed(self.source, self.index())
+        return ops.gather_indexed(self.sources, self.index)
 
     def numpy(self) -> np.ndarray:
         return self.materialize().numpy()
@@ -163,20 +170,27 @@ def materialize(logits):
 class MvWarp(Propagator):
     """FFW (Eq. 1): the previous logits warped by the frame's motion vectors (ops.mv_warp).
 
-    With the nearest warp and the compiled ops, and where nothing else reads the propagated
-    logits (no RGC blend), the frames are propagated as IndexedLogits: the warp moves an index
-    map, not the logits (the same labels; see IndexedLogits)."""
+    With the nearest warp and the compiled ops, the frames are propagated as IndexedLogits: the
+    warp moves an index map, not the logits (the same labels; see IndexedLogits). RGC's blend
+    with alpha = 1 keeps them so (take_region); with another alpha it is not used."""
     name = "mv"
 
     def __init__(self, config, frame_stride, trace_counts=None):
         super().__init__(config, frame_stride, trace_counts)
         self._refinement = motion_field.Refinement.from_spec(config.mv_refinement)
         self._warp = block_warp_step(config, self.frame_stride, self.trace_counts)
-        self.indexed = (config.warp_interpolation == "nearest" and not config.use_rgc
-                        and ops.backend() == "cpp")
+        # RGC's blend keeps the map a gather where it replaces the region (alpha = 1).
+        self.indexed = (config.warp_interpolation == "nearest" and ops.backend() == "cpp"
+                        and (not config.use_rgc or config.alpha == 1.0))
         if self.indexed:
+            spec = tf.TensorSpec
             self._start_index = tf.function(self._start_index_step, input_signature=[
-                tf.TensorSpec([1, None, None, None], tf.float32)])
+                spec([1, None, None, None], tf.float32)])
+            self._region_step = tf.function(self._take_region_step, input_signature=[
+                spec([1, None, None, 1], tf.float32), spec([1, None, None, None], tf.float32),
+                spec([], tf.int32), spec([], tf.int32), spec([], tf.int32)])
+            self._warp_positions = tf.function(self._warp_positions_step, input_signature=[
+                spec([1, None, None, 1], tf.float32), spec([None, None, 2], tf.float32)])
 
     def _start_index_step(self, logits):
         self.trace_counts["index"] = self.trace_counts.get("index", 0) + 1
@@ -184,6 +198,37 @@ class MvWarp(Propagator):
         cells = shape[1] * shape[2]
         positions = tf.reshape(tf.cast(tf.range(cells), tf.float32), [1, shape[1], shape[2], 1])
         return ops.argmax_stats(logits), positions
+
+    def _warp_positions_step(self, positions, mv):
+        self.trace_counts["index"] = self.trace_counts.get("index", 0) + 1
+        block = self.config.mv_block_size
+        positions = ops.mv_warp(positions, mv[tf.newaxis], feature_stride=self.frame_stride,
+                                block_size=block, interpolation="nearest", border="clamp")
+        return positions, tf.cast(positions[..., 0], tf.int32)
+
+    def _take_region_step(self, positions, crop_logits, top, left, source):
+        self.trace_counts["index"] = self.trace_counts.get("index", 0) + 1
+        shape = tf.shape(crop_logits)
+        cells = shape[1] * shape[2]
+        crop = tf.cast(tf.bitwise.left_shift(source, SOURCE_SHIFT) + tf.range(cells), tf.float32)
+        crop = tf.reshape(crop, [1, shape[1], shape[2], 1])
+        # the region's pixels now read the crop's logits: Eq. 6 with alpha = 1, on the map
+        positions = ops.region_blend(positions, crop, top, left, 1.0)
+        return positions, tf.cast(positions[..., 0], tf.int32), ops.argmax_stats(crop_logits)
+
+    def take_region(self, logits, crop_logits, top: int, left: int) -> Optional["IndexedLogits"]:
+        """RGC's blend with alpha = 1 (Eq. 6) on a map held as IndexedLogits: the region
+        [top, top + crop h) x [left, left + crop w) of the map reads crop_logits, a new source.
+        None where it cannot (not indexed, or the map holds MAX_SOURCES sources already): the
+        caller then blends the materialised logits."""
+        if (not self.indexed or not isinstance(logits, IndexedLogits)
+                or len(logits.sources) >= MAX_SOURCES):
+            return None
+        positions, index, stats = self._region_step(logits.positions, crop_logits,
+                                                    tf.constant(top), tf.constant(left),
+                                                    tf.constant(len(logits.sources)))
+        return IndexedLogits(logits.sources + [crop_logits], logits.stats + [stats], positions,
+                             index, logits.key_labels)
 
     def propagate(self, frame, logits, timings):
         mv = frame.motion_vectors
@@ -201,12 +246,12 @@ class MvWarp(Propagator):
         if not self.indexed:
             return self._warp(materialize(logits), mv)
         if not isinstance(logits, IndexedLogits):  # a keyframe's: the chain starts here
-            if int(logits.shape[1]) * int(logits.shape[2]) > 1 << 24:
-                return self._warp(logits, mv)  # positions would not be exact in float32
+            if int(logits.shape[1]) * int(logits.shape[2]) > 1 << SOURCE_SHIFT:
+                return self._warp(logits, mv)  # more pixels than an index addresses
             stats, positions = self._start_index(logits)
-            logits = IndexedLogits(logits, stats, positions)
-        return IndexedLogits(logits.source, logits.stats, self._warp(logits.positions, mv),
-                             logits.key_labels)
+            logits = IndexedLogits([logits], [stats], positions, None)
+        positions, index = self._warp_positions(logits.positions, mv)
+        return IndexedLogits(logits.sources, logits.stats, positions, index, logits.key_labels)
 
 
 class FlowWarp(Propagator):

@@ -4,7 +4,8 @@
 // near-tie and special (NaN, Inf, huge, subnormal) logits, odd sizes, up- and downsampling,
 // int32 and uint8 labels, 1-3 threads on disjoint row ranges; each case also through an indexed
 // source (a random gather of the logits, from their ArgmaxStatsRows) against the reference on the
-// gathered map, and again with key labels (the labels of the logits themselves, to copy from).
+// gathered map, again with key labels (the labels of the logits themselves, to copy from), and
+// with a share of the pixels read from two more sources of other sizes.
 // Exit status 1 on any difference.
 // Built and run by tests/test_ops_upsample_argmax.py (with and without the AVX2 paths, under
 // AddressSanitizer and UBSan):  g++ -std=c++17 -O1 -ffp-contract=off -I <kernels> this.cc
@@ -72,6 +73,7 @@ void Check(const char* what, const std::vector<float>& in, int64_t N, int64_t h,
   ArgmaxStatsRows(in.data(), N * h, w, C, w_pad, scratch.data(), arg.data(), margin.data(), mag.data());
   Source src;
   src.logits = in.data(); src.index = index.data(); src.arg = arg.data(); src.margin = margin.data(); src.mag = mag.data();
+  src.Finish(h, w);
   // Runs the kernel on src (threads on disjoint row ranges) and compares with the reference a.
   auto run_and_compare = [&](const char* mode) {
     std::fill(b.begin(), b.end(), 77);
@@ -93,6 +95,31 @@ void Check(const char* what, const std::vector<float>& in, int64_t N, int64_t h,
     cropped[(n * kh + y) * kw + x] = key[(n * H + y) * W + x];
   src.key_labels = cropped.data(); src.key_h = kh; src.key_w = kw;
   run_and_compare("key labels");
+  // Two more sources (other sizes, e.g. RGC crops): a share of the pixels read from them.
+  const int64_t eh[2] = {1 + (int64_t)(rng() % 7), 1 + (int64_t)(rng() % 5)}, ew[2] = {1 + (int64_t)(rng() % 9), 2};
+  std::vector<float> extra[2];
+  std::vector<int32_t> earg[2];
+  std::vector<float> emargin[2], emag[2];
+  for (int e = 0; e < 2; ++e) {
+    extra[e].resize(N * eh[e] * ew[e] * C);
+    for (float& v : extra[e]) v = (rng() % 200) / 20.f - 5.f;
+    earg[e].resize(N * eh[e] * ew[e]); emargin[e].resize(N * eh[e] * ew[e]); emag[e].resize(N * eh[e] * ew[e]);
+    std::vector<float> es(C * (ew[e] + 16));
+    ArgmaxStatsRows(extra[e].data(), N * eh[e], ew[e], C, (ew[e] + 7) / 8 * 8 + 8, es.data(), earg[e].data(), emargin[e].data(), emag[e].data());
+    src.pool[1 + e] = PoolSource{extra[e].data(), earg[e].data(), emargin[e].data(), emag[e].data(), eh[e] * ew[e]};
+  }
+  src.num_sources = 3;
+  for (int64_t k = 0; k < N * h * w; ++k) {
+    const int64_t n = k / (h * w);
+    if (rng() % 4 == 0) {  // from an extra source
+      const int e = rng() % 2;
+      const int64_t q = rng() % (eh[e] * ew[e]);
+      index[k] = (int32_t)((1 + e) << kSourceShift | q);
+      std::copy(extra[e].begin() + (n * eh[e] * ew[e] + q) * C, extra[e].begin() + (n * eh[e] * ew[e] + q + 1) * C, gathered.begin() + k * C);
+    }
+  }
+  Reference(gathered.data(), N, h, w, C, H, W, a.data());
+  run_and_compare("three sources");
 }
 
 int main(int argc, char** argv) {

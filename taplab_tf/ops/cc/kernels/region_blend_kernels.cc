@@ -4,9 +4,11 @@
 //
 // with the float32 arithmetic of the TF expression `region + alpha * (crop_logits - region)`
 // (subtract, multiply, add, each rounded; built with -ffp-contract=off), so it equals the
-// concat-based TF version (ops.region_blend's fallback) bit for bit. The TF version sliced and
-// concatenated the map twice, copying ~2.5x its bytes (10 MB at 1024x2048, stride 4, 19 classes);
-// this kernel writes each output row once, reusing the input's buffer where TF can forward it.
+// concat-based TF version (ops.region_blend's fallback) bit for bit. At alpha = 1 the region is
+// the crop itself, exactly ((1 - alpha) r + alpha crop, as Eq. 6 reads; r + (crop - r) would
+// round), in both versions. The TF version sliced and concatenated the map twice, copying ~2.5x
+// its bytes (10 MB at 1024x2048, stride 4, 19 classes); this kernel writes each output row once,
+// reusing the input's buffer where TF can forward it.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -67,6 +69,10 @@ class RegionBlendOp : public OpKernel {
         const float* c = cr + ((n * rh) + (i - top)) * rw * C;
         const float* r = s + left * C;
         float* o = d + left * C;
+        if (alpha == 1.0f) {  // Eq. 6 at alpha = 1 is the crop itself, exactly
+          std::memmove(o, c, sizeof(float) * rw * C);
+          continue;
+        }
         for (int64_t k = 0; k < rw * C; ++k) {
           const float diff = c[k] - r[k];
           const float step = alpha * diff;

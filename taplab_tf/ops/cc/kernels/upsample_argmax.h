@@ -219,14 +219,41 @@ void ArgmaxTile(const float* top, const float* bottom, int64_t C, const float* y
 // rounding), and both cells are interior (lower + 1 == upper, not clamped at a border). Such
 // cells copy their labels from key_labels, in runs of cells with the same shift, without reading
 // any logits; the others take the shortcut or the full path as usual.
+//
+// Several sources (indexed): an index value is source << kSourceShift | position, the position
+// flat within that source's batch item; source 0 is `logits` (the map's own shape, the one the
+// key labels belong to), sources 1.. are `extra` (any height and width, e.g. RGC's crops whose
+// logits FFW's map took over a region). Only cells read wholly from source 0 are copied.
+constexpr int kSourceShift = 20;
+constexpr int32_t kPositionMask = (1 << kSourceShift) - 1;
+constexpr int kMaxSources = 16;
+
+struct PoolSource {
+  const float* logits = nullptr;  // [N, cells, C]
+  const int32_t* arg = nullptr;   // [N, cells] statistics of logits
+  const float* margin = nullptr;
+  const float* mag = nullptr;
+  int64_t cells = 0;              // per batch item
+};
+
 struct Source {
   const float* logits = nullptr;
-  const int32_t* index = nullptr;   // [N, h, w], values in [0, h * w)
+  const int32_t* index = nullptr;   // [N, h, w]: source << kSourceShift | position
   const int32_t* arg = nullptr;     // [N, h, w] statistics of logits
   const float* margin = nullptr;
   const float* mag = nullptr;
   const void* key_labels = nullptr;  // [N, key_h, key_w] OutT, or null
   int64_t key_h = 0, key_w = 0;
+  int num_sources = 1;              // indexed: source 0 (logits, above) and pool[1 ..]
+  PoolSource pool[kMaxSources];     // pool[0] is filled from the fields above by Finish()
+
+  void Finish(int64_t h, int64_t w) {
+    pool[0].logits = logits;
+    pool[0].arg = arg;
+    pool[0].margin = margin;
+    pool[0].mag = mag;
+    pool[0].cells = h * w;
+  }
 };
 
 // Per-pixel statistics of `rows` rows of [.., w, C] logits (PrepareRow's arg, margin, mag),
@@ -423,8 +450,9 @@ class CellUpsampler {
       copy[ci] = false;
       if (cell.upper != cell.lower + 1) continue;
       const int64_t p00 = i0[cell.lower];
-      if (i0[cell.upper] != p00 + 1 || i1[cell.lower] != p00 + w || i1[cell.upper] != p00 + w + 1) {
-        continue;
+      if (i0[cell.upper] != p00 + 1 || i1[cell.lower] != p00 + w || i1[cell.upper] != p00 + w + 1 ||
+          ((i0[cell.lower] | i0[cell.upper] | i1[cell.lower] | i1[cell.upper]) >> kSourceShift)) {
+        continue;  // not four adjacent pixels of source 0 (whose labels the key labels are)
       }
       int64_t col;
       if (last_p >= 0 && p00 - last_p == cell.lower - last_lower &&
@@ -479,12 +507,13 @@ class CellUpsampler {
       }
       // Indexed: the statistics are gathered; the values wait until a tile needs them.
       const int32_t* idx = in.index + k * w;
-      const int64_t base = k / plan.h_ * plan.h_ * w;
+      const int64_t n = k / plan.h_;
       for (int64_t x = 0; x < w; ++x) {
-        const int64_t p = base + idx[x];
-        arg[x] = in.arg[p];
-        margin[x] = in.margin[p];
-        mag[x] = in.mag[p];
+        const PoolSource& src = in.pool[idx[x] >> kSourceShift];
+        const int64_t p = n * src.cells + (idx[x] & kPositionMask);
+        arg[x] = src.arg[p];
+        margin[x] = src.margin[p];
+        mag[x] = src.mag[p];
       }
       transposed = false;
       gathering = false;
@@ -495,13 +524,14 @@ class CellUpsampler {
     void Gather(int64_t x0, int64_t x1) {
       const int64_t w = plan.w_, C = plan.C_;
       const int32_t* idx = source->index + key * w;
-      const float* base = source->logits + key / plan.h_ * plan.h_ * w * C;
+      const int64_t n = key / plan.h_;
       float* tt = t.get();
       for (int64_t chunk = x0 / 8; chunk * 8 < std::min(x1, w); ++chunk) {
         if (chunk_ready[chunk]) continue;
         chunk_ready[chunk] = true;
         for (int64_t x = chunk * 8; x < std::min(chunk * 8 + 8, w); ++x) {
-          const float* v = base + static_cast<int64_t>(idx[x]) * C;
+          const PoolSource& src = source->pool[idx[x] >> kSourceShift];
+          const float* v = src.logits + (n * src.cells + (idx[x] & kPositionMask)) * C;
           for (int64_t c = 0; c < C; ++c) tt[c * plan.w_pad_ + x] = v[c];
         }
       }

@@ -336,25 +336,59 @@ class UpsampleArgmaxIndexedOp : public OpKernel {
   explicit UpsampleArgmaxIndexedOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
 
   void Compute(OpKernelContext* ctx) override {
-    const Tensor& source = ctx->input(0);
-    const Tensor& arg = ctx->input(1);
-    const Tensor& margin = ctx->input(2);
-    const Tensor& mag = ctx->input(3);
-    const Tensor& index = ctx->input(4);
-    const Tensor& size = ctx->input(5);
-    const Tensor& key_labels = ctx->input(6);
+    namespace ua = ::taplab::upsample_argmax;
+    OpInputList sources, args, margins, mags;
+    OP_REQUIRES_OK(ctx, ctx->input_list("sources", &sources));
+    OP_REQUIRES_OK(ctx, ctx->input_list("args", &args));
+    OP_REQUIRES_OK(ctx, ctx->input_list("margins", &margins));
+    OP_REQUIRES_OK(ctx, ctx->input_list("magnitudes", &mags));
+    const Tensor& index = ctx->input(4 * sources.size());
+    const Tensor& size = ctx->input(4 * sources.size() + 1);
+    const Tensor& key_labels = ctx->input(4 * sources.size() + 2);
+    const int num_sources = sources.size();
+    OP_REQUIRES(ctx, num_sources <= ua::kMaxSources,
+                errors::InvalidArgument("at most ", ua::kMaxSources, " sources, got ",
+                                        num_sources));
+    const Tensor& source = sources[0];
     OP_REQUIRES(ctx, source.dims() == 4,
                 errors::InvalidArgument("source must be rank 4 [N, h, w, C], got shape ",
                                         source.shape().DebugString()));
     const int64_t N = source.dim_size(0), h = source.dim_size(1), w = source.dim_size(2),
                   C = source.dim_size(3);
-    const TensorShape plane({N, h, w});
-    for (const Tensor* t : {&arg, &margin, &mag, &index}) {
-      OP_REQUIRES(ctx, t->shape() == plane,
-                  errors::InvalidArgument("arg, margin, magnitude and index must be [N, h, w] = ",
-                                          plane.DebugString(), " (source's), got ",
-                                          t->shape().DebugString()));
+    OP_REQUIRES(ctx, index.shape() == TensorShape({N, h, w}),
+                errors::InvalidArgument("index must be [N, h, w] = ",
+                                        TensorShape({N, h, w}).DebugString(),
+                                        " (source 0's), got ", index.shape().DebugString()));
+    ua::Source src;
+    for (int i = 0; i < num_sources; ++i) {
+      const Tensor& s = sources[i];
+      OP_REQUIRES(ctx, s.dims() == 4 && s.dim_size(0) == N && s.dim_size(3) == C,
+                  errors::InvalidArgument("source ", i, " must be [N, h_i, w_i, C] with N = ", N,
+                                          " and C = ", C, ", got shape ",
+                                          s.shape().DebugString()));
+      const TensorShape plane({N, s.dim_size(1), s.dim_size(2)});
+      for (const Tensor* t : {&args[i], &margins[i], &mags[i]}) {
+        OP_REQUIRES(ctx, t->shape() == plane,
+                    errors::InvalidArgument("the statistics of source ", i, " must be ",
+                                            plane.DebugString(), ", got ",
+                                            t->shape().DebugString()));
+      }
+      const int64_t cells = s.dim_size(1) * s.dim_size(2);
+      OP_REQUIRES(ctx, cells <= (int64_t{1} << ua::kSourceShift),
+                  errors::InvalidArgument("source ", i, " has ", cells, " pixels, more than 2^",
+                                          ua::kSourceShift, " an index can address"));
+      ua::PoolSource& p = src.pool[i];
+      p.logits = s.flat<float>().data();
+      p.arg = args[i].flat<int32>().data();
+      p.margin = margins[i].flat<float>().data();
+      p.mag = mags[i].flat<float>().data();
+      p.cells = cells;
     }
+    src.num_sources = num_sources;
+    src.logits = src.pool[0].logits;
+    src.arg = src.pool[0].arg;
+    src.margin = src.pool[0].margin;
+    src.mag = src.pool[0].mag;
     OP_REQUIRES(ctx, size.dims() == 1 && size.NumElements() == 2,
                 errors::InvalidArgument("size must be a vector of 2 int32 (H, W), got shape ",
                                         size.shape().DebugString()));
@@ -372,9 +406,10 @@ class UpsampleArgmaxIndexedOp : public OpKernel {
     const int32_t* idx = index.flat<int32>().data();
     const int64_t count = N * h * w;
     for (int64_t k = 0; k < count; ++k) {  // one pass over N*h*w int32: cheap next to the rest
-      OP_REQUIRES(ctx, idx[k] >= 0 && idx[k] < h * w,
-                  errors::InvalidArgument("index[", k, "] = ", idx[k], " is outside [0, ", h * w,
-                                          ")"));
+      const int64_t i = idx[k] >> ua::kSourceShift, q = idx[k] & ua::kPositionMask;
+      OP_REQUIRES(ctx, idx[k] >= 0 && i < num_sources && q < src.pool[i].cells,
+                  errors::InvalidArgument("index[", k, "] = ", idx[k], " (source ", i,
+                                          ", position ", q, ") is outside the sources"));
     }
     const bool has_key = key_labels.NumElements() > 0;
     if (has_key) {
@@ -387,17 +422,12 @@ class UpsampleArgmaxIndexedOp : public OpKernel {
     Tensor* output = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({N, H, W}), &output));
     if (N == 0) return;
-    ::taplab::upsample_argmax::Source src;
+    src.index = idx;
     if (has_key) {
       src.key_labels = key_labels.flat<OutT>().data();
       src.key_h = key_labels.dim_size(1);
       src.key_w = key_labels.dim_size(2);
     }
-    src.logits = source.flat<float>().data();
-    src.index = idx;
-    src.arg = arg.flat<int32>().data();
-    src.margin = margin.flat<float>().data();
-    src.mag = mag.flat<float>().data();
     const ::taplab::upsample_argmax::CellUpsampler<OutT> plan(N, h, w, C, H, W);
     OutT* out = output->flat<OutT>().data();
     const auto* threads = ctx->device()->tensorflow_cpu_worker_threads();

@@ -126,39 +126,44 @@ arg, margin, magnitude: [N, h, w].
 )doc");
 
 REGISTER_OP("TapLab>UpsampleArgmaxIndexed")
-    .Input("source: float")
-    .Input("arg: int32")
-    .Input("margin: float")
-    .Input("magnitude: float")
+    .Input("sources: num_sources * float")
+    .Input("args: num_sources * int32")
+    .Input("margins: num_sources * float")
+    .Input("magnitudes: num_sources * float")
     .Input("index: int32")
     .Input("size: int32")
     .Input("key_labels: out_type")
     .Output("labels: out_type")
+    .Attr("num_sources: int >= 1")
     .Attr("out_type: {int32, uint8} = DT_INT32")
     .SetShapeFn([](InferenceContext* c) {
+      int num_sources;
+      TF_RETURN_IF_ERROR(c->GetAttr("num_sources", &num_sources));
       ShapeHandle source;
       TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &source));
       ShapeHandle hw;
-      TF_RETURN_IF_ERROR(c->MakeShapeFromShapeTensor(5, &hw));
+      TF_RETURN_IF_ERROR(c->MakeShapeFromShapeTensor(4 * num_sources + 1, &hw));
       ShapeHandle out;
       TF_RETURN_IF_ERROR(c->Concatenate(c->Vector(c->Dim(source, 0)), hw, &out));
       c->set_output(0, out);
       return OkStatus();
     })
     .Doc(R"doc(
-UpsampleArgmax (method 'cells') of the map whose pixel p of batch item n is source[n, index[n, p]]
-(flat positions within the item), without materialising that map: the shortcut reads the gathered
-ArgmaxStats of source, and source's values are gathered only for the cells that take the full
-path. Same labels as UpsampleArgmax of the gathered map.
+UpsampleArgmax (method 'cells') of the map whose pixel p of batch item n is
+sources[i][n, q] for index[n, p] = i << 20 | q (q a flat position within the item), without
+materialising that map: the shortcut reads the gathered ArgmaxStats of the sources, and their
+values are gathered only for the cells that take the full path. Same labels as UpsampleArgmax
+of the gathered map.
 
-source: [N, h, w, C] float32.
-arg, margin, magnitude: ArgmaxStats(source).
-index: [N, h, w] int32 in [0, h * w).
+sources: [N, h, w, C] float32 (source 0, the map's shape), then up to 15 more [N, h_i, w_i, C]
+  (h_i * w_i <= 2^20).
+args, margins, magnitudes: ArgmaxStats of each source.
+index: [N, h, w] int32, i << 20 | q with i < num_sources and q < h_i * w_i.
 size: [2] int32 (H, W).
-key_labels: [N, key_h, key_w] (key_h <= H, key_w <= W): the labels of source itself at size (H, W),
-  cropped; or an empty tensor. Where the index maps a cell's four source pixels onto four adjacent
-  ones of source and the upsampling is by an exact power of two, the cell's labels are copied
-  from them (the same arithmetic on the same values) instead of computed.
+key_labels: [N, key_h, key_w] (key_h <= H, key_w <= W): the labels of source 0 itself at size
+  (H, W), cropped; or an empty tensor. Where the index maps a cell's four source pixels onto four
+  adjacent ones of source 0 and the upsampling is by an exact power of two, the cell's labels are
+  copied from them (the same arithmetic on the same values) instead of computed.
 labels: [N, H, W] int32 or uint8 (out_type).
 )doc");
 
