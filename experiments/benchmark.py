@@ -26,8 +26,9 @@ flags_lib.define_taplab_flags()
 flags.DEFINE_integer("height", 1024, "Frame height for the speed table.", lower_bound=16)
 flags.DEFINE_integer("width", 2048, "Frame width for the speed table.", lower_bound=16)
 flags.DEFINE_list("configs", ["perframe", "ffw", "ffw_rgc", "ffw_rgfs", "ffw_rgc_rgfs"],
-                  "Module sets to time (also ffw_materialized: FFW warping the logits "
-                  "themselves every frame, beside ffw's index map; same labels).")
+                  "Module sets to time (also ffw_materialized and ffw_rgc_rgfs_materialized: "
+                  "the logits themselves warped and blended every frame, beside the index map "
+                  "FFW holds; same labels).")
 flags.DEFINE_string("checkpoint", None, "Model directory for speed (default: random weights).")
 flags.DEFINE_float("width_multiplier", None, "Width of the random-weight model (default: the "
                    "architecture's own default).")

@@ -48,13 +48,15 @@ CONFIGS = {
     "ffw_rgc": "ffw,rgc",
     "ffw_rgfs": "ffw,rgfs",
     "ffw_rgc_rgfs": "ffw,rgc,rgfs",
-    # FFW with the logits themselves warped every frame, as before FFW's chain was held as an
-    # index map into the keyframe's logits (engine indexed_ffw=False): same labels, the cost
-    # of a propagated frame side by side.
+    # FFW (and all three) with the logits themselves warped and blended every frame, as before
+    # FFW's chain was held as an index map into the keyframe's logits (engine
+    # indexed_ffw=False): same labels, the cost of a propagated frame side by side.
     "ffw_materialized": "ffw",
+    "ffw_rgc_rgfs_materialized": "ffw,rgc,rgfs",
 }
 # Engine settings of a config beyond its modules.
-CONFIG_ENGINE_KWARGS = {"ffw_materialized": {"indexed_ffw": False}}
+CONFIG_ENGINE_KWARGS = {"ffw_materialized": {"indexed_ffw": False},
+                        "ffw_rgc_rgfs_materialized": {"indexed_ffw": False}}
 
 
 def config_engine_kwargs(name: str, engine_kwargs: Optional[Dict] = None) -> Dict:

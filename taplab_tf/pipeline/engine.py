@@ -10,8 +10,9 @@ For each frame, in decode order, fed by third_party.compressed_video:
   every frame                   labels = argmax(bilinear_upsample(F))     (one output path)
 
 F are the logits of phi at its output stride. They stay TF tensors between frames (FFW with the
-nearest warp and no RGC holds them as a gather of the keyframe's logits, whose index map is what
-it warps: pipeline.propagation.IndexedLogits; the labels are the same); the per-frame
+nearest warp holds them as a gather of the keyframe's logits and of RGC's crops at alpha = 1,
+whose index map is what it warps: pipeline.propagation.IndexedLogits; the labels are the same);
+the per-frame
 work runs in tf.function steps traced once per input shape (the full frame and the RGC crop). The
 warp is a custom op and is kept out of XLA. Decoding runs in a reader thread with a bounded queue
 so that it overlaps inference.
@@ -101,9 +102,10 @@ class TapLabEngine:
       output_stride: stride of the logits; defaults to `model.output_stride`.
       queue_size: decoded frames held ahead of inference (the one decode-ahead thread; 0: none).
       freeze: run phi as a frozen inference graph (see the module docstring).
-      indexed_ffw: FFW's nearest warp without RGC moves an index map into the keyframe's
-        logits instead of the logits (propagation.IndexedLogits; the same labels); False warps
-        the logits themselves every frame (the benchmark's ffw_materialized, for comparison).
+      indexed_ffw: FFW's nearest warp moves an index map into the keyframe's logits (and RGC
+        at alpha = 1 adds its crop as a source) instead of warping and blending the logits
+        (propagation.IndexedLogits; the same labels); False warps and blends the logits
+        themselves every frame (the benchmark's *_materialized configs, for comparison).
     """
 
     def __init__(self, model: tf.keras.Model, config: config_lib.TapLabConfig, *,
