@@ -12,6 +12,7 @@ from taplab_tf.pipeline import engine as E
 from taplab_tf.pipeline import evaluate as V
 from taplab_tf.pipeline import segment as S
 from third_party.compressed_video import encode_video, open_compressed
+from tests.helpers.stream import interrupt_output_after
 from tests.helpers.video import H, NC, W, encoded_pan, tiny_model, write_tree
 from tests.helpers.video import textured_pan  # noqa: F401  (test_rgfs_online imports it from here)
 
@@ -75,18 +76,7 @@ def test_segment_file_writes_a_complete_overlay(video, tmp_path):
 
 def test_failed_run_leaves_no_output(video, tmp_path, monkeypatch):
     engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="ffw", gop=6))
-    calls = {"n": 0}
-
-    def failing(real):  # the output step of phi's frames and of FFW's (an index map)
-        def step(*args):
-            calls["n"] += 1
-            if calls["n"] > 3:
-                raise KeyboardInterrupt
-            return real(*args)
-        return step
-
-    monkeypatch.setattr(engine, "_output", failing(engine._output))
-    monkeypatch.setattr(engine, "_output_indexed", failing(engine._output_indexed))
+    interrupt_output_after(monkeypatch, engine, 3)
     with pytest.raises(KeyboardInterrupt):
         S.segment_file(engine, video, str(tmp_path / "out.mp4"), progress=False)
     assert os.listdir(tmp_path) == []

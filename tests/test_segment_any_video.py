@@ -15,6 +15,7 @@ import pytest
 from taplab_tf import config as C
 from taplab_tf.pipeline import engine as E
 from taplab_tf.pipeline import segment as S
+from tests.helpers.stream import interrupt_output_after
 from tests.helpers import video as V
 from third_party.compressed_video import open_compressed
 from third_party.compressed_video import transcode as T
@@ -136,15 +137,7 @@ def test_an_explicit_gop_that_differs_from_the_streams_is_said(tmp_path):
 def test_interrupted_reencoded_run_leaves_nothing_behind(tmp_path, monkeypatch):
     src = h264_with_b_frames(tmp_path)
     eng = engine(modules="ffw")
-    real, calls = eng._output, {"n": 0}
-
-    def failing(*args):
-        calls["n"] += 1
-        if calls["n"] > 5:
-            raise KeyboardInterrupt
-        return real(*args)
-
-    monkeypatch.setattr(eng, "_output", failing)
+    interrupt_output_after(monkeypatch, eng, 5)
     before = set(os.listdir(tmp_path))
     with pytest.raises(KeyboardInterrupt):
         S.segment_file(eng, src, str(tmp_path / "o.mp4"), progress=False, tmp_dir=str(tmp_path),

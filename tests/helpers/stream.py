@@ -47,3 +47,21 @@ def clip(n=13, gop=12, mv=None, seed=0):
             motion_vectors=None if pos == 0 else (
                 np.zeros((H // 16, W // 16, 2), np.float32) if mv is None else mv)))
     return frames
+
+
+def interrupt_output_after(monkeypatch, engine, n):
+    """Makes the engine's output step raise KeyboardInterrupt from its (n + 1)-th frame on: the
+    step of phi's frames (_output) and of FFW's frames held as an index map (_output_indexed)
+    alike, as a Ctrl-C in the middle of a run would land."""
+    calls = {"n": 0}
+
+    def failing(real):
+        def step(*args):
+            calls["n"] += 1
+            if calls["n"] > n:
+                raise KeyboardInterrupt
+            return real(*args)
+        return step
+
+    monkeypatch.setattr(engine, "_output", failing(engine._output))
+    monkeypatch.setattr(engine, "_output_indexed", failing(engine._output_indexed))
