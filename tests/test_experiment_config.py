@@ -89,8 +89,8 @@ def test_camvid_factory_is_the_shipped_models_recipe():
     assert list(train.crop) == shipped["crop"] and shipped["resumed_from_step"] == 0
     assert train.class_weighting == shipped["class_weighting"]
     for key in ("scale_range", "photometric", "learning_rate", "weight_decay", "train_split",
-                "init_from", "init_skip_mismatch"):
-        if key in shipped:  # recorded since the run that added colour jitter
+                "init_from", "init_skip_mismatch", "ema_decay"):
+        if key in shipped:  # recorded since the run that added colour jitter (ema_decay: s8)
             value = getattr(train, key)
             assert (list(value) if isinstance(value, tuple) else value) == shipped[key], key
 
