@@ -121,16 +121,19 @@ def block_warp_step(config: config_lib.TapLabConfig, frame_stride: int,
 
 
 class IndexedLogits:
-    """Logits held as a gather of a keyframe's: pixel p is source[index[p]].
+    """Logits held as a gather: pixel p is sources[i][q] for index[p] = i << SOURCE_SHIFT | q.
 
     FFW's nearest warp (Eq. 1) copies whole logits vectors, so a chain of them from a keyframe
     is one gather of the keyframe's logits, and the chain's index map is the previous map warped
-    by the frame's vectors the same way (ops.mv_warp on the map of positions; exact). Warping a
+    by the frame's vectors the same way (ops.mv_warp on the map of positions; exact). RGC's
+    blend at alpha = 1 (Eq. 6) replaces a region by phi's crop: the crop's logits become one
+    more source and the region's positions point into it (MvWarp.take_region). Warping a
     [1, h, w, 1] map instead of the [1, h, w, C] logits, and taking the output step's shortcut
-    from the keyframe's per-pixel statistics gathered by the index (ops.upsample_argmax_indexed),
-    leaves a propagated frame without a pass over the logits. The labels are the same as those
-    of the materialised chain; `materialize()` gives the logits themselves where they are needed
-    (RGC's blend, keep_logits).
+    from the sources' per-pixel statistics gathered by the index, copying the keyframe's labels
+    where a cell moved whole (ops.upsample_argmax_indexed), leaves a propagated frame without a
+    pass over the logits. The labels and logits are the same as those of the materialised
+    chain; `materialize()` gives the logits themselves where they are needed (a blend at
+    another alpha, keep_logits).
     """
 
     def __init__(self, sources: List[tf.Tensor], stats: List, positions: tf.Tensor,
