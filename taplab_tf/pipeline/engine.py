@@ -264,7 +264,7 @@ class TapLabEngine:
                                           keep_images=keep_images)
             return
 
-        # The last logits computed in full and their labels ([1, H, W]), for FFW's copy.
+        # The last logits computed in full and their labels, for FFW's copy.
         key = [None, None]
         sizes = {}  # (height, width) -> the two scalar tensors the output steps take
 
@@ -280,8 +280,7 @@ class TapLabEngine:
                 else:
                     out = self._output(logits, height, width)
                     labels = out.numpy()
-                    # FFW's chain from these logits may copy these labels.
-                    key[:] = [logits, out[tf.newaxis]]
+                    key[:] = [logits, out]  # FFW's chain from these logits may copy these
                 t["output"] = time.perf_counter() - t0
             return FrameResult(
                 index=frame.index, pict_type=frame.pict_type, gop_position=frame.gop_position,
@@ -346,7 +345,7 @@ class TapLabEngine:
                     continue
                 if (isinstance(propagated, propagation_lib.IndexedLogits)
                         and propagated.key_labels is None and propagated.source is key[0]):
-                    propagated.key_labels = key[1]
+                    propagated.key_labels = key[1][tf.newaxis]  # once per chain
                 logits = propagated
                 t["warp"] = (time.perf_counter() - t0 - t.get("flow", 0.0)
                              - t.get("mv_refinement", 0.0))
@@ -360,9 +359,7 @@ class TapLabEngine:
                     t["phi_crop"] = time.perf_counter() - t1  # Eq. 2's crop term, on its own
                     s = self.frame_stride
                     # alpha = 1 on FFW's index map: the region reads the crop's logits.
-                    taken = (propagator.take_region(logits, crop_logits, y // s, x // s)
-                             if cfg.alpha == 1.0 and hasattr(propagator, "take_region")
-                             else None)
+                    taken = propagator.take_region(logits, crop_logits, y // s, x // s)
                     if taken is not None:
                         logits = taken
                     else:

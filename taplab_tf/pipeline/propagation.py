@@ -101,6 +101,11 @@ class Propagator:
         it as the closing keyframe, then calls `keyframe`), or None where none is held."""
         return None
 
+    def take_region(self, logits, crop_logits, top: int, left: int):
+        """RGC's blend (Eq. 6) done by the propagation's own representation of the logits, or
+        None where it has none (the engine then blends the logits themselves)."""
+        return None
+
 
 def block_warp_step(config: config_lib.TapLabConfig, frame_stride: int,
                     trace_counts: Dict[str, int]):
@@ -222,9 +227,9 @@ class MvWarp(Propagator):
     def take_region(self, logits, crop_logits, top: int, left: int) -> Optional["IndexedLogits"]:
         """RGC's blend with alpha = 1 (Eq. 6) on a map held as IndexedLogits: the region
         [top, top + crop h) x [left, left + crop w) of the map reads crop_logits, a new source.
-        None where it cannot (not indexed, or the map holds MAX_SOURCES sources already): the
-        caller then blends the materialised logits."""
-        if (not self.indexed or not isinstance(logits, IndexedLogits)
+        None where it cannot (another alpha, not indexed, or the map holds MAX_SOURCES sources
+        already): the caller then blends the materialised logits."""
+        if (self.config.alpha != 1.0 or not self.indexed or not isinstance(logits, IndexedLogits)
                 or len(logits.sources) >= MAX_SOURCES):
             return None
         positions, index, stats = self._region_step(logits.positions, crop_logits,

@@ -72,8 +72,8 @@ void Check(const char* what, const std::vector<float>& in, int64_t N, int64_t h,
   std::vector<int32_t> arg(N * h * w);
   ArgmaxStatsRows(in.data(), N * h, w, C, w_pad, scratch.data(), arg.data(), margin.data(), mag.data());
   Source src;
-  src.logits = in.data(); src.index = index.data(); src.arg = arg.data(); src.margin = margin.data(); src.mag = mag.data();
-  src.Finish(h, w);
+  src.index = index.data();
+  src.pool[0] = PoolSource{in.data(), arg.data(), margin.data(), mag.data(), h * w};
   // Runs the kernel on src (threads on disjoint row ranges) and compares with the reference a.
   auto run_and_compare = [&](const char* mode) {
     std::fill(b.begin(), b.end(), 77);
@@ -108,7 +108,6 @@ void Check(const char* what, const std::vector<float>& in, int64_t N, int64_t h,
     ArgmaxStatsRows(extra[e].data(), N * eh[e], ew[e], C, (ew[e] + 7) / 8 * 8 + 8, es.data(), earg[e].data(), emargin[e].data(), emag[e].data());
     src.pool[1 + e] = PoolSource{extra[e].data(), earg[e].data(), emargin[e].data(), emag[e].data(), eh[e] * ew[e]};
   }
-  src.num_sources = 3;
   for (int64_t k = 0; k < N * h * w; ++k) {
     const int64_t n = k / (h * w);
     if (rng() % 4 == 0) {  // from an extra source

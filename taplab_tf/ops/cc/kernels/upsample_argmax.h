@@ -203,27 +203,25 @@ void ArgmaxTile(const float* top, const float* bottom, int64_t C, const float* y
   generic::ArgmaxTile(top, bottom, C, y_lerps, rows, out, stride, n);
 }
 
-// Where the source logits' rows come from. Plain: `logits` [N, h, w, C] itself. Indexed
-// (index != nullptr): the map whose pixel p of batch item n is logits[n, index[n, p]] (a map held
-// as a gather of another, e.g. FFW's chained nearest warps of a keyframe's logits composed into
-// one index map), with the per-pixel statistics of `logits` given (arg, margin, mag: what
-// PrepareRow computes, e.g. by ArgmaxStats), so that a source row's statistics are gathered
-// instead of computed, and its values are read only where a cell takes the full path.
+// Where the source logits' rows come from. Plain (index == nullptr): `logits` [N, h, w, C]
+// itself. Indexed: the map whose pixel p of batch item n is pool[i].logits[n, q] for index[n, p] =
+// i << kSourceShift | q, q a flat position within the item (a map held as a gather of others,
+// e.g. FFW's chained nearest warps of a keyframe's logits composed into one index map, with
+// RGC's crops as more sources), with each source's per-pixel statistics given (arg, margin, mag:
+// what PrepareRow computes, e.g. by ArgmaxStats), so that a source row's statistics are gathered
+// instead of computed, and its values are read only where a cell takes the full path. pool[0] is
+// the map's own shape, the one the key labels belong to; the others may have any height and
+// width.
 //
-// Key labels (indexed sources, optional): the labels of `logits` itself, [N, key_h, key_w] of the
+// Key labels (indexed sources, optional): the labels of pool[0] itself, [N, key_h, key_w] of the
 // output type (the keyframe's output, cropped to key_h <= H, key_w <= W). Where the index maps a
-// cell's four source pixels onto four adjacent pixels of `logits` in the same arrangement, every
+// cell's four source pixels onto four adjacent pixels of pool[0] in the same arrangement, every
 // output pixel of the cell interpolates the same four vectors with the same weights as the
 // pixel s * (dy, dx) away in the keyframe's output, provided the weights repeat every s output
 // pixels: s = H / h = W / w exactly, a power of two (then (y + 0.5) / s - 0.5 is computed without
 // rounding), and both cells are interior (lower + 1 == upper, not clamped at a border). Such
 // cells copy their labels from key_labels, in runs of cells with the same shift, without reading
 // any logits; the others take the shortcut or the full path as usual.
-//
-// Several sources (indexed): an index value is source << kSourceShift | position, the position
-// flat within that source's batch item; source 0 is `logits` (the map's own shape, the one the
-// key labels belong to), sources 1.. are `extra` (any height and width, e.g. RGC's crops whose
-// logits FFW's map took over a region). Only cells read wholly from source 0 are copied.
 constexpr int kSourceShift = 20;
 constexpr int32_t kPositionMask = (1 << kSourceShift) - 1;
 constexpr int kMaxSources = 16;
@@ -237,23 +235,11 @@ struct PoolSource {
 };
 
 struct Source {
-  const float* logits = nullptr;
-  const int32_t* index = nullptr;   // [N, h, w]: source << kSourceShift | position
-  const int32_t* arg = nullptr;     // [N, h, w] statistics of logits
-  const float* margin = nullptr;
-  const float* mag = nullptr;
+  const float* logits = nullptr;     // plain: [N, h, w, C]
+  const int32_t* index = nullptr;    // indexed: [N, h, w], source << kSourceShift | position
+  PoolSource pool[kMaxSources];      // indexed: the sources the index reads
   const void* key_labels = nullptr;  // [N, key_h, key_w] OutT, or null
   int64_t key_h = 0, key_w = 0;
-  int num_sources = 1;              // indexed: source 0 (logits, above) and pool[1 ..]
-  PoolSource pool[kMaxSources];     // pool[0] is filled from the fields above by Finish()
-
-  void Finish(int64_t h, int64_t w) {
-    pool[0].logits = logits;
-    pool[0].arg = arg;
-    pool[0].margin = margin;
-    pool[0].mag = mag;
-    pool[0].cells = h * w;
-  }
 };
 
 // Per-pixel statistics of `rows` rows of [.., w, C] logits (PrepareRow's arg, margin, mag),

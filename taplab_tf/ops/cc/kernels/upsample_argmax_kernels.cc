@@ -152,6 +152,48 @@ TAPLAB_AVX2_CLONES void ArgmaxRows(
   }
 }
 
+// The output size (H, W) from `size`, after the checks both upsample ops make on it and on the
+// [N, h, w, C] map they upsample (named `what` in the messages).
+template <typename OutT>
+Status OutputSize(const Tensor& size, const char* what, const TensorShape& map, int64_t* H,
+                  int64_t* W) {
+  if (size.dims() != 1 || size.NumElements() != 2) {
+    return errors::InvalidArgument("size must be a vector of 2 int32 (H, W), got shape ",
+                                   size.shape().DebugString());
+  }
+  *H = size.vec<int32>()(0);
+  *W = size.vec<int32>()(1);
+  if (*H <= 0 || *W <= 0) {
+    return errors::InvalidArgument("size must be positive (H, W), got (", *H, ", ", *W, ")");
+  }
+  if (map.dim_size(1) <= 0 || map.dim_size(2) <= 0 || map.dim_size(3) <= 0) {
+    return errors::InvalidArgument(what, " height, width and channels must be positive, "
+                                   "got shape ", map.DebugString());
+  }
+  const int64_t max_channels = std::is_same<OutT, uint8_t>::value ? 256 : 2147483647LL;
+  if (map.dim_size(3) > max_channels) {
+    return errors::InvalidArgument(what, " has ", map.dim_size(3), " channels, too many for ",
+                                   std::is_same<OutT, uint8_t>::value ? "uint8" : "int32",
+                                   " labels (out_type)");
+  }
+  return OkStatus();
+}
+
+// Runs the cells kernel's plan over all output rows on TF's CPU pool: bands of rows, several per
+// thread (the shortcut makes some bands much cheaper than others, so smaller bands balance
+// better; each band prepares its first two source rows itself, a small cost next to a band's
+// ~s x the work of one source row).
+template <typename OutT>
+void RunCells(OpKernelContext* ctx, const ::taplab::upsample_argmax::CellUpsampler<OutT>& plan,
+              const ::taplab::upsample_argmax::Source& src, OutT* out) {
+  const auto* threads = ctx->device()->tensorflow_cpu_worker_threads();
+  const int64_t rows = plan.rows();
+  const int64_t bands = std::max<int64_t>(1, std::min<int64_t>(rows / 8, 8 * threads->num_threads));
+  threads->workers->ParallelFor(bands, /*cost_per_unit=*/1 << 30, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) plan.Rows(src, out, b * rows / bands, (b + 1) * rows / bands);
+  });
+}
+
 }  // namespace
 
 template <typename OutT>
@@ -169,39 +211,19 @@ class UpsampleArgmaxOp : public OpKernel {
     OP_REQUIRES(ctx, logits.dims() == 4,
                 errors::InvalidArgument("logits must be rank 4 [N, h, w, C], got shape ",
                                         logits.shape().DebugString()));
-    OP_REQUIRES(ctx, size.dims() == 1 && size.NumElements() == 2,
-                errors::InvalidArgument("size must be a vector of 2 int32 (H, W), got shape ",
-                                        size.shape().DebugString()));
     const int64_t N = logits.dim_size(0), h = logits.dim_size(1), w = logits.dim_size(2),
                   C = logits.dim_size(3);
-    const int64_t H = size.vec<int32>()(0), W = size.vec<int32>()(1);
-    OP_REQUIRES(ctx, H > 0 && W > 0,
-                errors::InvalidArgument("size must be positive (H, W), got (", H, ", ", W, ")"));
-    OP_REQUIRES(ctx, h > 0 && w > 0 && C > 0,
-                errors::InvalidArgument("logits height, width and channels must be positive, "
-                                        "got shape ",
-                                        logits.shape().DebugString()));
-    const int64_t max_channels = std::is_same<OutT, uint8_t>::value ? 256 : 2147483647LL;
-    OP_REQUIRES(ctx, C <= max_channels,
-                errors::InvalidArgument("logits has ", C, " channels, too many for ",
-                                        std::is_same<OutT, uint8_t>::value ? "uint8" : "int32",
-                                        " labels (out_type)"));
+    int64_t H, W;
+    OP_REQUIRES_OK(ctx, OutputSize<OutT>(size, "logits", logits.shape(), &H, &W));
     Tensor* output = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({N, H, W}), &output));
     if (N == 0) return;
     const auto* threads = ctx->device()->tensorflow_cpu_worker_threads();
     if (cells_) {
-      const ::taplab::upsample_argmax::CellUpsampler<OutT> plan(N, h, w, C, H, W);
-      const float* in = logits.flat<float>().data();
-      OutT* out = output->flat<OutT>().data();
-      // Bands of output rows, several per thread: the shortcut makes some bands much cheaper
-      // than others, so smaller bands balance better; each band prepares its first two source
-      // rows itself, a small cost next to a band's ~s x the work of one source row.
-      const int64_t rows = plan.rows();
-      const int64_t bands = std::max<int64_t>(1, std::min<int64_t>(rows / 8, 8 * threads->num_threads));
-      threads->workers->ParallelFor(bands, /*cost_per_unit=*/1 << 30, [&](int64_t b0, int64_t b1) {
-        for (int64_t b = b0; b < b1; ++b) plan.Rows(in, out, b * rows / bands, (b + 1) * rows / bands);
-      });
+      ::taplab::upsample_argmax::Source src;
+      src.logits = logits.flat<float>().data();
+      RunCells(ctx, ::taplab::upsample_argmax::CellUpsampler<OutT>(N, h, w, C, H, W), src,
+               output->flat<OutT>().data());
       return;
     }
     const std::vector<Interpolation> ys = InterpolationWeights(H, h);
@@ -384,25 +406,8 @@ class UpsampleArgmaxIndexedOp : public OpKernel {
       p.mag = mags[i].flat<float>().data();
       p.cells = cells;
     }
-    src.num_sources = num_sources;
-    src.logits = src.pool[0].logits;
-    src.arg = src.pool[0].arg;
-    src.margin = src.pool[0].margin;
-    src.mag = src.pool[0].mag;
-    OP_REQUIRES(ctx, size.dims() == 1 && size.NumElements() == 2,
-                errors::InvalidArgument("size must be a vector of 2 int32 (H, W), got shape ",
-                                        size.shape().DebugString()));
-    const int64_t H = size.vec<int32>()(0), W = size.vec<int32>()(1);
-    OP_REQUIRES(ctx, H > 0 && W > 0,
-                errors::InvalidArgument("size must be positive (H, W), got (", H, ", ", W, ")"));
-    OP_REQUIRES(ctx, h > 0 && w > 0 && C > 0,
-                errors::InvalidArgument("source height, width and channels must be positive, "
-                                        "got shape ", source.shape().DebugString()));
-    const int64_t max_channels = std::is_same<OutT, uint8_t>::value ? 256 : 2147483647LL;
-    OP_REQUIRES(ctx, C <= max_channels,
-                errors::InvalidArgument("source has ", C, " channels, too many for ",
-                                        std::is_same<OutT, uint8_t>::value ? "uint8" : "int32",
-                                        " labels (out_type)"));
+    int64_t H, W;
+    OP_REQUIRES_OK(ctx, OutputSize<OutT>(size, "source", source.shape(), &H, &W));
     const int32_t* idx = index.flat<int32>().data();
     const int64_t count = N * h * w;
     for (int64_t k = 0; k < count; ++k) {  // one pass over N*h*w int32: cheap next to the rest
@@ -428,14 +433,7 @@ class UpsampleArgmaxIndexedOp : public OpKernel {
       src.key_h = key_labels.dim_size(1);
       src.key_w = key_labels.dim_size(2);
     }
-    const ::taplab::upsample_argmax::CellUpsampler<OutT> plan(N, h, w, C, H, W);
-    OutT* out = output->flat<OutT>().data();
-    const auto* threads = ctx->device()->tensorflow_cpu_worker_threads();
-    const int64_t rows = plan.rows();
-    const int64_t bands = std::max<int64_t>(1, std::min<int64_t>(rows / 8, 8 * threads->num_threads));
-    threads->workers->ParallelFor(bands, /*cost_per_unit=*/1 << 30, [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b) plan.Rows(src, out, b * rows / bands, (b + 1) * rows / bands);
-    });
+    RunCells(ctx, ua::CellUpsampler<OutT>(N, h, w, C, H, W), src, output->flat<OutT>().data());
   }
 };
 
