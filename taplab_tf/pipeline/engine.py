@@ -203,13 +203,10 @@ class TapLabEngine:
         """The output step (the same rule) for FFW's logits held as a gather
         (propagation.IndexedLogits): one op, run eagerly (a tf.function's call costs more than
         the op's dispatch here, and the number of sources varies)."""
-        s = self.frame_stride
-        h, w = int(logits.source.shape[1]), int(logits.source.shape[2])
-        labels = ops.upsample_argmax_indexed(
-            logits.sources, logits.index, (h * s, w * s), stats=logits.stats,
+        return ops.indexed_logits_to_labels(
+            logits.sources, logits.index, height, width, self.frame_stride, stats=logits.stats,
             key_labels=(self._no_key_labels if logits.key_labels is None
-                        else logits.key_labels), output_dtype=tf.uint8).numpy()[0]
-        return np.ascontiguousarray(labels[:height, :width])
+                        else logits.key_labels), output_dtype=tf.uint8)[0].numpy()
 
     # -- helpers ---------------------------------------------------------------------------
     def _frames_source(self, frames: Iterable) -> Iterator[Tuple[object, float]]:
