@@ -102,27 +102,29 @@ def _trained_logits(directory, image, input_scale=None):
 
 
 def _ffw_chain(keyframe_logits, stride, height, width, frames):
-    """(warped logits, positions): the keyframe's logits and the map of their positions warped
-    (nearest) through the motion vectors of the first `frames` P-frames of a synthetic street
-    clip at height x width, GOP 12. Returns also the clip's frame 0 (for phi)."""
+    """FFW's frame `frames` P-frames after the keyframe, as the engine holds it
+    (pipeline.propagation.IndexedLogits): the keyframe's logits propagated by FFW through the
+    motion vectors of a synthetic street clip at height x width, GOP 12."""
     import tempfile  # pylint: disable=import-outside-toplevel
 
+    from taplab_tf import config as config_lib  # pylint: disable=import-outside-toplevel
     from taplab_tf.data import synthetic  # pylint: disable=import-outside-toplevel
+    from taplab_tf.pipeline import propagation  # pylint: disable=import-outside-toplevel
     from third_party.compressed_video import open_compressed  # pylint: disable=import-outside-toplevel
 
+    ffw = propagation.build(config_lib.TapLabConfig(modules="ffw"), stride).start()
+    logits = keyframe_logits
     with tempfile.TemporaryDirectory(prefix="taplab-output-step-") as tmp:
         path = os.path.join(tmp, "clip.avi")
         synthetic.encode_clip(path, height, width, frames + 1, seed=0, gop=12)
         with open_compressed(path, residual=None, rgb=False) as video:
-            vectors = [f.motion_vectors for f in video if f.pict_type == "P"][:frames]
-    logits = keyframe_logits
-    h, w = int(logits.shape[1]), int(logits.shape[2])
-    positions = tf.reshape(tf.cast(tf.range(h * w), tf.float32), [1, h, w, 1])
-    for mv in vectors:
-        mv = tf.constant(mv[np.newaxis], tf.float32)
-        logits = ops.mv_warp(logits, mv, feature_stride=stride, block_size=16)
-        positions = ops.mv_warp(positions, mv, feature_stride=stride, block_size=16)
-    return logits, tf.cast(positions[..., 0], tf.int32)
+            for frame in video:
+                if frame.pict_type == "P":
+                    logits = ffw.propagate(frame, logits, {})
+    if not isinstance(logits, propagation.IndexedLogits):
+        raise ValueError(f"--frame {height}x{width}: FFW does not hold these logits as an index "
+                         f"map (more than 2^20 cells); choose a smaller frame")
+    return logits
 
 
 def _agree_share(logits, size):
@@ -171,13 +173,13 @@ def main(argv):
         logits, stride = _trained_logits(SYNTHETIC_MODEL, image, input_scale=1.0)
         inputs.append((f"synthetic BL2 s={stride} C={logits.shape[-1]}", logits, stride))
         # a propagated FFW frame of that keyframe (the image is the clip's frame 0)
-        warped, index = common.run_or_exit(lambda: _ffw_chain(
+        held = common.run_or_exit(lambda: _ffw_chain(
             logits, stride, height, width, FLAGS.ffw_frames))
-        indexed = (logits, ops.argmax_stats(logits), index,
+        indexed = (held.source, held.stats[0], held.index,
                    ops.upsample_argmax(logits, (logits.shape[1] * stride,
                                                 logits.shape[2] * stride), output_dtype=tf.uint8))
-        inputs.append((f"FFW +{FLAGS.ffw_frames} s={stride} C={logits.shape[-1]}", warped, stride,
-                       indexed))
+        inputs.append((f"FFW +{FLAGS.ffw_frames} s={stride} C={logits.shape[-1]}",
+                       held.materialize(), stride, indexed))
 
     load_before = os.getloadavg()
     rows = []
