@@ -34,6 +34,22 @@ def test_ffw_with_zero_motion_keeps_the_features():
         np.testing.assert_array_equal(r.labels, results[0].labels)
 
 
+def test_labels_are_read_only_views_that_outlive_the_loop():
+    """FrameResult.labels is the output step's tensor seen without a copy: read-only, so that a
+    caller cannot change the keyframe's labels that FFW's output step copies from, and intact
+    after the engine has gone on to later frames."""
+    engine = E.TapLabEngine(tiny_model(), C.TapLabConfig(modules="ffw"))
+    frames = clip(5)
+    results = list(engine.segment(frames))
+    for r in results:
+        assert not r.labels.flags.writeable, r.action
+        with pytest.raises(ValueError):
+            r.labels[0, 0] = 1
+        np.testing.assert_array_equal(r.labels, reference_labels(engine.model, frames[0].image))
+    copy = np.array(results[0].labels)
+    copy[0, 0] = 1  # a copy is the caller's to change
+
+
 def test_ffw_follows_a_uniform_shift():
     mv = np.zeros((H // 16, W // 16, 2), np.float32)
     mv[..., 0] = 8.0  # everything moved 8 px right: F_t[p] = F_{t-1}[p - (8, 0)]

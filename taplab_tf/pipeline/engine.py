@@ -62,7 +62,9 @@ class FrameResult:
     gop_position: int              # frames since the last I-frame
     action: str                    # 'phi' (I-frame or per-frame), 'rgfs' (phi on a P-frame),
     #                                'ffw' (propagated), 'itp' (interpolated, propagation='itp')
-    labels: Optional[np.ndarray]   # uint8 HxW trainIds (None with output='none')
+    # uint8 HxW trainIds (None with output='none'): a read-only view of the output step's
+    # tensor (not a copy; np.array(labels) gives a writable one)
+    labels: Optional[np.ndarray]
     rgfs_score: float = 0.0        # sum |Res| of this frame (or accumulated, see rgfs_accumulate)
     rgc_region: Optional[Tuple[int, int, int, int]] = None  # (y, x, h, w) corrected by RGC
     # Seconds per stage on the inference thread: decode_wait, phi, warp, correct, output.
@@ -203,10 +205,10 @@ class TapLabEngine:
         """The output step (the same rule) for FFW's logits held as a gather
         (propagation.IndexedLogits): one op, run eagerly (a tf.function's call costs more than
         the op's dispatch here, and the number of sources varies)."""
-        return ops.indexed_logits_to_labels(
+        return np.asarray(ops.indexed_logits_to_labels(
             logits.sources, logits.index, height, width, self.frame_stride, stats=logits.stats,
             key_labels=(self._no_key_labels if logits.key_labels is None
-                        else logits.key_labels), output_dtype=tf.uint8)[0].numpy()
+                        else logits.key_labels), output_dtype=tf.uint8))[0]
 
     # -- helpers ---------------------------------------------------------------------------
     def _frames_source(self, frames: Iterable) -> Iterator[Tuple[object, float]]:
@@ -276,7 +278,7 @@ class TapLabEngine:
                     labels = self._output_indexed(logits, *size)
                 else:
                     out = self._output(logits, height, width)
-                    labels = out.numpy()
+                    labels = np.asarray(out)  # a read-only view, no copy
                     key[:] = [logits, out]  # FFW's chain from these logits may copy these
                 t["output"] = time.perf_counter() - t0
             return FrameResult(
