@@ -50,6 +50,41 @@ def test_labels_are_read_only_views_that_outlive_the_loop():
     copy[0, 0] = 1  # a copy is the caller's to change
 
 
+def test_reader_thread_counts_rgc_blocks_ahead_of_the_loop():
+    """With RGC, each P-frame's block counts at thr_rgc are first asked for on the engine's
+    reader thread (the loop then reads them), and the regions chosen are those of the loop
+    counting them itself (queue_size=0: no reader thread)."""
+    import threading
+
+    class Counted(type(clip(1)[0])):
+        def residual_block_counts(self, thr):
+            self.asked.append((threading.current_thread().name, thr))
+            return super().residual_block_counts(thr)
+
+    def frames():
+        rng = np.random.default_rng(3)
+        out = []
+        for f in clip(6):
+            g = Counted(**{k: getattr(f, k) for k in f.__dataclass_fields__})
+            g.asked = []
+            if g.pict_type == "P":
+                g.counts = rng.integers(0, 50, (H // 16, W // 16)).astype(np.int32)
+            out.append(g)
+        return out
+
+    cfg = C.TapLabConfig(modules="ffw,rgc", scale_to_frame=False, region_shape=(32, 32),
+                         region_stride=16, thr_rgc=7.0)
+    regions = []
+    for queue_size in (4, 0):
+        clip_frames = frames()
+        results = list(E.TapLabEngine(tiny_model(), cfg, queue_size=queue_size)
+                       .segment(clip_frames))
+        regions.append([r.rgc_region for r in results])
+        for f in clip_frames[1:]:
+            assert f.asked[0] == ("taplab-reader" if queue_size else "MainThread", 7.0)
+    assert regions[0] == regions[1] and len(set(regions[0][1:])) > 1
+
+
 def test_ffw_follows_a_uniform_shift():
     mv = np.zeros((H // 16, W // 16, 2), np.float32)
     mv[..., 0] = 8.0  # everything moved 8 px right: F_t[p] = F_{t-1}[p - (8, 0)]

@@ -1,5 +1,7 @@
 """third_party.compressed_video.prefetch.background: the bounded reader thread of the reader and
 the engine (order, warnings, errors, early exit, bounded look-ahead)."""
+import os
+import sys
 import threading
 import time
 import warnings
@@ -65,3 +67,14 @@ def test_leaving_early_stops_the_thread_and_closes_the_producer():
 def test_depth_must_be_positive(depth):
     with pytest.raises(ValueError, match="depth"):
         next(background(lambda warn: iter([1]), depth))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_nice_lowers_the_producer_threads_priority_only():
+    def make(warn):
+        yield os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert [p for p, _ in background(make, 1, nice=5)] == [min(19, base + 5)]
+    assert [p for p, _ in background(make, 1)] == [base]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # the consumer's

@@ -156,6 +156,19 @@ def test_summaries_agree_with_full_residual(clips):
             np.testing.assert_array_equal(s.residual_block_counts(thr), want)
 
 
+def test_block_counts_are_kept_once_counted(clips):
+    """A frame's block counts are computed once per (thr, block size) and kept read-only, so
+    that the engine's reader thread can count ahead of the loop that reads them."""
+    for mode in ("full", "summary"):
+        f = [g for g in read_all(clips["sub"], residual=mode) if g.pict_type == "P"][0]
+        first = f.residual_block_counts(3)
+        assert f.residual_block_counts(3) is first and not first.flags.writeable
+        other = f.residual_block_counts(10)
+        assert other is not first and not np.array_equal(other, first)
+        assert f.residual_block_counts(3, 8) is not first
+        assert f.residual_block_counts(3, 8).shape == (H // 8, W // 8)
+
+
 def test_sizes_not_multiple_of_16(clips):
     frames = read_all(clips["small"])
     assert len(frames) == 9

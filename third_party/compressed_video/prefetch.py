@@ -17,7 +17,9 @@ callers.
 """
 from __future__ import annotations
 
+import os
 import queue
+import sys
 import threading
 import time
 import warnings
@@ -28,10 +30,26 @@ T = TypeVar("T")
 _ITEM, _WARNING, _ERROR, _END = range(4)
 
 
+def _lower_priority(nice: int) -> None:
+    """This thread's nice value raised by `nice` (a Linux thread is its own task); a platform
+    without per-thread priorities keeps it."""
+    get_id = getattr(threading, "get_native_id", None)
+    if get_id is None or not hasattr(os, "setpriority") or not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = get_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError:
+        pass
+
+
 def background(make_items: Callable[[Callable[[str], None]], Iterator[T]], depth: int,
                name: str = "prefetch", category: type = UserWarning,
-               join_timeout: float = 10.0) -> Iterator[Tuple[T, float]]:
-    """Yields (item, producer seconds) from make_items(warn) run in a background thread."""
+               join_timeout: float = 10.0, nice: int = 0) -> Iterator[Tuple[T, float]]:
+    """Yields (item, producer seconds) from make_items(warn) run in a background thread.
+    nice > 0 lowers that thread's scheduling priority by as much (Linux; elsewhere it is left
+    as it is): the consumer's own threads then take a core from it at once, and the producer
+    runs on the time they leave."""
     if int(depth) != depth or depth < 1:
         raise ValueError(f"depth must be a positive integer, got {depth!r}")
     q: "queue.Queue" = queue.Queue(maxsize=int(depth))
@@ -48,6 +66,8 @@ def background(make_items: Callable[[Callable[[str], None]], Iterator[T]], depth
 
     def work():
         items = None
+        if nice > 0:
+            _lower_priority(int(nice))
         try:
             items = iter(make_items(lambda msg: put((_WARNING, msg, 0.0))))
             while True:

@@ -39,7 +39,7 @@ class Residual:
     """One P-frame's Res and its summaries (module docstring)."""
 
     __slots__ = ("map", "total", "backend", "_mv", "_block_size", "_cur", "_pred", "_prev",
-                 "_chan_sum", "_chan_sat", "_absdiff")
+                 "_chan_sum", "_chan_sat", "_absdiff", "_counts")
 
     def __init__(self, total: Optional[float], map: Optional[np.ndarray] = None,
                  backend: Optional[str] = None):
@@ -54,6 +54,7 @@ class Residual:
         self._chan_sum: Optional[np.ndarray] = None  # uint16 [H, W] channel sum of |Res|
         self._chan_sat: Optional[np.ndarray] = None  # uint8 [H, W] min(255, channel sum)
         self._absdiff: Optional[np.ndarray] = None   # uint8 [H, W, 3] |Res|
+        self._counts: dict = {}  # (thr, block_size) -> block_counts, read-only
 
     @classmethod
     def native(cls, cur, prev, mv, block_size: int, full: bool) -> "Residual":
@@ -93,7 +94,17 @@ class Residual:
         return self._absdiff
 
     def block_counts(self, thr: float, block_size: int = 16) -> np.ndarray:
-        """int32 [ceil(H/B), ceil(W/B)]: pixels per block whose mean-over-channels |Res| > thr."""
+        """int32 [ceil(H/B), ceil(W/B)]: pixels per block whose mean-over-channels |Res| > thr.
+        Kept once computed (read-only), so that a reader thread can count ahead of the caller."""
+        key = (float(thr), int(block_size))
+        counts = self._counts.get(key)
+        if counts is None:
+            counts = self._block_counts(*key)
+            counts.setflags(write=False)
+            self._counts[key] = counts
+        return counts
+
+    def _block_counts(self, thr: float, block_size: int) -> np.ndarray:
         if self._chan_sum is not None:
             # exact channel sums (from the native pass): no |Res| map needed
             native = _native()
