@@ -18,9 +18,10 @@ Inputs, at --frame (1024x2048 by default):
              automatic input scale (config.auto_input_scale), logits at the engine's stride of the
              frame, upsampled to that stride's frame (the crop to --frame is not timed):
              CamVid BL2 (taplab_tf/assets/bl2_camvid, C = 11) and the synthetic BL2
-             (taplab_tf/assets/bl2_synthetic, C = 19); and the synthetic BL2 at input scale 1
-             (logits at stride 4), as the speed tables of experiments.benchmark run it;
-  * FFW    : a propagated frame as FFW holds it (pipeline.propagation.IndexedLogits): that
+             (taplab_tf/assets/bl2_synthetic, C = 19); and at input scale 1 (logits at stride
+             4, as the speed tables of experiments.benchmark run phi) that synthetic BL2 and the
+             paper-size one (taplab_tf/assets/bl2_paper_synthetic, width 1.0);
+  * FFW    : a propagated frame as FFW holds it (pipeline.propagation.IndexedLogits): each
              stride-4 keyframe's logits chained through the stream's own motion vectors over
              --ffw_frames P-frames of a synthetic street clip (ops.mv_warp, nearest). Beside the
              three ways on the warped logits, two more read the keyframe's logits through the
@@ -162,24 +163,29 @@ def main(argv):
     inputs.append(("smooth s=8 C=19",
                    8.0 * tf.nn.avg_pool2d(blurred.astype(np.float32), 7, 1, "VALID"), 8))
     if FLAGS.trained:
-        from taplab_tf.api import REAL_DATA_MODEL, SYNTHETIC_MODEL  # pylint: disable=import-outside-toplevel
+        from taplab_tf.api import (  # pylint: disable=import-outside-toplevel
+            PAPER_SIZE_MODEL, REAL_DATA_MODEL, SYNTHETIC_MODEL)
 
         image = common.run_or_exit(lambda: _frame(height, width))
         for label, directory in (("CamVid BL2", REAL_DATA_MODEL),
                                  ("synthetic BL2", SYNTHETIC_MODEL)):
             logits, stride = _trained_logits(directory, image)
             inputs.append((f"{label} s={stride} C={logits.shape[-1]}", logits, stride))
-        # and as the speed tables run phi (experiments.benchmark: input scale 1, stride 4)
-        logits, stride = _trained_logits(SYNTHETIC_MODEL, image, input_scale=1.0)
-        inputs.append((f"synthetic BL2 s={stride} C={logits.shape[-1]}", logits, stride))
-        # a propagated FFW frame of that keyframe (the image is the clip's frame 0)
-        held = common.run_or_exit(lambda: _ffw_chain(
-            logits, stride, height, width, FLAGS.ffw_frames))
-        indexed = (held.source, held.stats[0], held.index,
-                   ops.upsample_argmax(logits, (logits.shape[1] * stride,
-                                                logits.shape[2] * stride), output_dtype=tf.uint8))
-        inputs.append((f"FFW +{FLAGS.ffw_frames} s={stride} C={logits.shape[-1]}",
-                       held.materialize(), stride, indexed))
+        # and as the speed tables run phi (experiments.benchmark: input scale 1, stride 4),
+        # the shipped width-0.5 BL2 and the paper-size one, each with a propagated FFW frame of
+        # that keyframe (the image is the clip's frame 0)
+        for label, directory in (("synthetic BL2", SYNTHETIC_MODEL),
+                                 ("paper-size BL2", PAPER_SIZE_MODEL)):
+            logits, stride = _trained_logits(directory, image, input_scale=1.0)
+            inputs.append((f"{label} s={stride} C={logits.shape[-1]}", logits, stride))
+            held = common.run_or_exit(lambda logits=logits, stride=stride: _ffw_chain(
+                logits, stride, height, width, FLAGS.ffw_frames))
+            indexed = (held.source, held.stats[0], held.index,
+                       ops.upsample_argmax(logits, (logits.shape[1] * stride,
+                                                    logits.shape[2] * stride),
+                                           output_dtype=tf.uint8))
+            inputs.append((f"{label} FFW +{FLAGS.ffw_frames} s={stride} C={logits.shape[-1]}",
+                           held.materialize(), stride, indexed))
 
     load_before = os.getloadavg()
     rows = []

@@ -15,6 +15,9 @@ from typing import Optional
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 REAL_DATA_MODEL = os.path.join(ASSETS, "bl2_camvid")
 SYNTHETIC_MODEL = os.path.join(ASSETS, "bl2_synthetic")
+# The paper-size BL2 (width 1.0, 128-channel decoder) trained on the synthetic streets: what the
+# speed tables time as "BL2 with trained weights" (experiments.benchmark --checkpoint=...).
+PAPER_SIZE_MODEL = os.path.join(ASSETS, "bl2_paper_synthetic")
 _ASSETS_IN_REPO = "taplab_tf/assets/"  # how recipes and README commands name a shipped model
 
 

@@ -18,6 +18,21 @@ def test_load_model_defaults_to_the_shipped_real_data_model():
                                        "bl2_camvid", "metrics.json"))
 
 
+def test_every_shipped_model_loads_with_its_metrics_beside_it():
+    """The shipped models (the main job's two, and the paper-size BL2 the speed tables time)
+    load, and each carries the metrics JSON of the run that trained it."""
+    import json
+
+    from taplab_tf import api
+    for directory in (api.REAL_DATA_MODEL, api.SYNTHETIC_MODEL, api.PAPER_SIZE_MODEL):
+        model, meta = taplab_tf.load_model(directory)
+        assert model.output_stride == 4 and meta["model"] == "bl2"
+        with open(os.path.join(directory, "metrics.json")) as f:
+            assert json.load(f)
+    _, meta = taplab_tf.load_model(api.PAPER_SIZE_MODEL)
+    assert meta["kwargs"] == {"width_multiplier": 1.0, "decoder_channels": 128}
+
+
 def test_segment_video_in_one_call(tmp_path):
     src = V.encoded_pan(tmp_path, 13, gop=6)
     out = str(tmp_path / "seg.mp4")

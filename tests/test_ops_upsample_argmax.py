@@ -285,14 +285,17 @@ def test_benchmark_output_step_runs_small(tmp_path):
 
 def test_benchmark_output_step_times_the_trained_logits_at_both_strides():
     """With --trained the shipped models' logits are timed as segment runs phi (automatic input
-    scale) and as the speed tables do (input scale 1: the synthetic BL2 at stride 4)."""
+    scale) and as the speed tables do (input scale 1, stride 4: the synthetic BL2 and the
+    paper-size one), each also as a propagated FFW frame read through the chain's index map
+    (the app exits non-zero if any way's labels differ)."""
     run = _output_step_app("--frame=64,128", "--repeats=1", "--warmup=0", "--trained=true")
     assert run.returncode == 0, run.stderr[-2000:]
-    rows = [line for line in run.stdout.splitlines()
-            if line.startswith("synthetic BL2 s=4 C=19")]
-    assert [r.split()[6] for r in rows] == ["cells", "rows", "tf"], run.stdout
-    # and a propagated FFW frame of it, also read through the chain's index map (the app
-    # exits non-zero if any way's labels differ)
-    ffw = [line for line in run.stdout.splitlines() if line.startswith("FFW +6 s=4 C=19")]
-    assert [r.split()[6] for r in ffw] == ["cells", "rows", "tf", "indexed", "indexed+key"], \
-        run.stdout
+
+    def ways(name):  # the "what" column of the rows of one input (after shape and size)
+        return [line[len(name):].split()[2] for line in run.stdout.splitlines()
+                if line.startswith(name + " ")]
+
+    for model in ("synthetic BL2", "paper-size BL2"):
+        assert ways(f"{model} s=4 C=19") == ["cells", "rows", "tf"], run.stdout
+        assert ways(f"{model} FFW +6 s=4 C=19") == ["cells", "rows", "tf", "indexed",
+                                                     "indexed+key"], run.stdout
