@@ -5,13 +5,17 @@
         [--checkpoint=C] [--video=X] [--accuracy] [--sweeps=gop,region,alpha,rgfs,propagation] \
         [--repeats=3] [--nofreeze] [--calibrate_rgfs_fraction=0.1 | --rgfs_fraction=0.1]
 
-Speed runs with random weights unless --checkpoint is given (speed does not depend on them; the
-output says which). The speed table times the configs in turn for --repeats rounds and keeps
-each config's median round, so that a slow spell of a shared machine does not land on one
-config alone. Accuracy (--accuracy) needs labelled clips: --data_dir (Cityscapes layout) or,
-by default, a small synthetic val split generated into the output directory, and a trained
-checkpoint (default: the shipped BL2). Writes benchmark.json (every figure and the machine),
-benchmark.md (tables for the README) and PNG plots to --output_dir.
+Speed runs with random weights unless --checkpoint is given (the output says which). phi's time
+does not depend on the weights, but the output step's does: its exact shortcut covers most
+cells of a trained model's logits and almost none of random weights' noise, so a propagated
+frame is slower with random weights. The speed targets are timed with trained weights, e.g.
+--checkpoint=taplab_tf/assets/bl2_paper_synthetic (the paper-size BL2). The speed table times
+the configs in turn for --repeats rounds and keeps each config's median round, so that a slow
+spell of a shared machine does not land on one config alone. Accuracy (--accuracy) needs
+labelled clips: --data_dir (Cityscapes layout) or, by default, a small synthetic val split
+generated into the output directory, and a trained checkpoint (default: the shipped BL2).
+Writes benchmark.json (every figure and the machine), benchmark.md (tables for the README) and
+PNG plots to --output_dir.
 """
 import os
 import time
@@ -176,7 +180,8 @@ def speed_model(cfg):
     kw = {} if FLAGS.width_multiplier is None else {"width_multiplier": FLAGS.width_multiplier}
     model = common.run_or_exit(lambda: models.build_model(cfg.model, 19, **kw))
     spec = models.model_kwargs(cfg.model, **kw)
-    return model, f"random weights (speed does not depend on them), {spec}"
+    return model, (f"random weights (phi's time does not depend on them; the output step is "
+                   f"slower on their noise logits), {spec}")
 
 
 def accuracy_clips(out):
