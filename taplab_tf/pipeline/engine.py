@@ -52,7 +52,7 @@ from third_party.compressed_video import prefetch
 
 # How much lower the reader thread's scheduling priority is than inference's (Linux nice).
 # Measured on 2 cores (paper-size BL2, 1024x2048, all three modules): the warp of a propagated
-# frame 3.8 -> 1.4-1.9 ms, FPS +3-6%, the time inference waits on the reader unchanged.
+# frame 3.8 -> 1.4-1.9 ms, FPS +2-7%, the time inference waits on the reader unchanged.
 READER_NICE = 10
 
 
