@@ -235,12 +235,11 @@ class TapLabEngine:
         """The frames, each with what the loop will ask of it computed first (on the thread
         that iterates them): RGC's block counts at thr_rgc, kept by the frame's residual."""
         items = iter(frames)
-        cfg = self._algorithm
         try:
             for frame in items:
-                if cfg.use_rgc and frame.pict_type == "P":
+                if self._algorithm.use_rgc and frame.pict_type == "P":
                     try:
-                        frame.residual_block_counts(cfg.thr_rgc)
+                        self._rgc_counts(frame)
                     except Exception:  # noqa: BLE001 - the loop asks again and reports it
                         pass
                 yield frame
@@ -248,6 +247,12 @@ class TapLabEngine:
             close = getattr(items, "close", None)
             if close is not None:
                 close()
+
+    def _rgc_counts(self, frame) -> np.ndarray:
+        """Eq. 3's input: the frame's residual pixels above thr_rgc per block. One call for the
+        reader thread that counts ahead and the loop that reads the counts, so that both ask
+        for the same ones (the residual keeps them per threshold and block size)."""
+        return frame.residual_block_counts(self._algorithm.thr_rgc)
 
     def settings_for(self, height: int, width: int) -> Tuple[config_lib.TapLabConfig, float]:
         """The config and RGFS threshold in force for a frame of this size."""
@@ -379,7 +384,7 @@ class TapLabEngine:
                              - t.get("mv_refinement", 0.0))
                 if rgc is not None:  # Eq. 3 chooses the region, Eq. 6 blends phi's crop in
                     t0 = time.perf_counter()
-                    region = rgc.choose(frame.residual_block_counts(cfg.thr_rgc))
+                    region = rgc.choose(self._rgc_counts(frame))
                     y, x, rh, rw = region
                     crop = self._phi_input(_pixels(frame)[y:y + rh, x:x + rw])
                     t1 = time.perf_counter()

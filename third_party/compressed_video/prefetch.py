@@ -33,11 +33,10 @@ _ITEM, _WARNING, _ERROR, _END = range(4)
 def _lower_priority(nice: int) -> None:
     """This thread's nice value raised by `nice` (a Linux thread is its own task); a platform
     without per-thread priorities keeps it."""
-    get_id = getattr(threading, "get_native_id", None)
-    if get_id is None or not hasattr(os, "setpriority") or not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux"):
         return
     try:
-        tid = get_id()
+        tid = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
     except OSError:
         pass
