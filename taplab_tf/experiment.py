@@ -224,7 +224,10 @@ def camvid_bl2() -> ExperimentConfig:
     worth making the recipe depend on a second model, so the shipped model stays from scratch.
     Exporting a moving average of the weights (ema_decay=0.999) was tried too: the raw weights
     of that run were the shipped model's to the bit (test 55.59), their average 55.67 (val 81.1
-    against 81.5; docs/results/camvid_bl2_ema_metrics.json), so the recipe keeps the raw ones."""
+    against 81.5; docs/results/camvid_bl2_ema_metrics.json), so the recipe keeps the raw ones.
+    Full median-frequency weights instead of their square root (with the pretraining and the
+    average) gave test 52.2 (docs/results/camvid_bl2_median_frequency_metrics.json): the rare
+    classes' recall bought with false positives, so the square root stays."""
     return ExperimentConfig(
         name="camvid_bl2",
         model=ModelConfig(model="bl2", width_multiplier=0.5, decoder_channels=64),

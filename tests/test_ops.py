@@ -380,7 +380,29 @@ def test_bad_python_arguments():
         ops.mv_warp(GOOD_F, GOOD_M, 8, block_size=16.0)
     np.testing.assert_array_equal(ops.mv_warp(GOOD_F, GOOD_M, np.int64(8)).numpy(), GOOD_F)
     with pytest.raises(TypeError, match="features"):
-        ops.mv_warp(GOOD_F.astype(np.int32), GOOD_M, 8)
+        ops.mv_warp(GOOD_F.astype(np.int64), GOOD_M, 8)
+    with pytest.raises(TypeError, match="nearest"):  # an int32 map is an index: never mixed
+        ops.mv_warp(GOOD_F.astype(np.int32), GOOD_M, 8, interpolation="bilinear")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("border", ["clamp", "zeros"])
+def test_int32_map_warps_like_float_nearest(backend, border):
+    """FFW's index map (pipeline.propagation.IndexedLogits) is warped as int32: the nearest
+    warp copies the values, so it moves them exactly as it moves float features, and values
+    above 2^24 (which a float32 map would round) come through whole."""
+    rng = np.random.default_rng(11)
+    f, m = random_case(rng, 2, 100, 148, 4, 1, partial=True)
+    values = rng.integers(-2**31, 2**31 - 1, size=f.shape, dtype=np.int64).astype(np.int32)
+    ids = np.arange(f.size, dtype=np.float64).reshape(f.shape)  # exact in float32 and float64
+    got = ops.mv_warp(values, m, 4, border=border, backend=backend)
+    assert got.dtype == tf.int32
+    moved = ops.mv_warp(ids, m, 4, border=border, backend=backend).numpy()
+    want = np.where(moved >= 0, values.reshape(-1)[np.maximum(moved, 0).astype(np.int64)], 0)
+    if border == "zeros":  # outside the map reads 0 (ids reads 0 there too: id 0 is the corner)
+        outside = ops.mv_warp(np.ones_like(ids), m, 4, border=border, backend=backend).numpy() == 0
+        want = np.where(outside, 0, want)
+    np.testing.assert_array_equal(got.numpy(), want.reshape(f.shape))
 
 
 # ----------------------------------------------------------------------------- upsample_argmax

@@ -3,7 +3,8 @@
     F_t[p] = F_{t-1}[p - Mv_t[p]]
 
 Semantics (identical in the C++ kernel and the pure-TF fallback):
-  * features [N, h, w, C] (float16/32/64) is the previous frame's feature map or logits at stride
+  * features [N, h, w, C] (float16/32/64, or an int32 index map with the
+    nearest warp) is the previous frame's feature map or logits at stride
     s = feature_stride relative to the input frame (the frame the motion vectors describe: if the
     network ran on a resized frame, pass the effective stride). motion_vectors [N, Hb, Wb, 2]
     float32 holds one (dx, dy) = dst - src per block_size x block_size block, in input pixels, as
@@ -98,6 +99,18 @@ def _check_real(motion_vectors):
         raise TypeError(f"motion_vectors must be real (float or int), got {dtype.name}")
 
 
+def _check_features_dtype(features, interpolation):
+    """float16/32/64 features; an int32 map (an index, e.g. FFW's chain held as positions into a
+    keyframe's logits) with the nearest warp only, which copies values without mixing them."""
+    if features.dtype == tf.int32:
+        if interpolation != "nearest":
+            raise TypeError("features: an int32 map warps with interpolation='nearest' only")
+        return
+    if features.dtype not in _FLOAT_TYPES:
+        raise TypeError(f"features must be float16, float32, float64 or (nearest) int32, got "
+                        f"{features.dtype.name}")
+
+
 def _check_static(features, motion_vectors, fname="features"):
     """Errors knowable from static shapes, raised the same way in every mode and backend."""
     fs, ms = features.shape, motion_vectors.shape
@@ -118,7 +131,8 @@ def mv_warp(features, motion_vectors, feature_stride, block_size=16, interpolati
     """Warps features [N,h,w,C] by block motion vectors [N,Hb,Wb,2]; returns [N,h,w,C].
 
     Args:
-      features: float16/float32/float64 [N, h, w, C] at stride feature_stride.
+      features: float16/float32/float64 [N, h, w, C] at stride feature_stride, or an int32 map
+        (an index) with interpolation='nearest'.
       motion_vectors: float32 [N, Hb, Wb, 2], (dx, dy) = dst - src in input pixels per block.
       feature_stride: int s (4, 8, 16, 32 in TapLab) of the features relative to the input frame.
       block_size: int B, motion block size in input pixels (16 for MPEG-4).
@@ -132,13 +146,13 @@ def mv_warp(features, motion_vectors, feature_stride, block_size=16, interpolati
       tf.errors.InvalidArgumentError: wrong ranks, batch mismatch, last motion dim != 2, a motion
         grid that does not cover the feature map, non-finite motion (message names the argument).
       ValueError: bad Python arguments (stride, block size, mode names).
-      TypeError: features not float16/32/64, or motion_vectors not real (complex, bool).
+      TypeError: features not float16/32/64 (or int32 with 'nearest'), or motion_vectors not
+        real (complex, bool).
     """
     feature_stride, block_size = _check_args(feature_stride, block_size, interpolation, border)
     with tf.name_scope(name or "mv_warp"):
         features = tf.convert_to_tensor(features, name="features")
-        if features.dtype not in _FLOAT_TYPES:
-            raise TypeError(f"features must be float16, float32 or float64, got {features.dtype.name}")
+        _check_features_dtype(features, interpolation)
         _check_real(motion_vectors)
         motion_vectors = tf.convert_to_tensor(motion_vectors, dtype_hint=tf.float32,
                                               name="motion_vectors")
@@ -230,6 +244,7 @@ def mv_warp_tf(features, motion_vectors, feature_stride, block_size=16, interpol
     """
     feature_stride, block_size = _check_args(feature_stride, block_size, interpolation, border)
     features = tf.convert_to_tensor(features)
+    _check_features_dtype(features, interpolation)
     _check_real(motion_vectors)
     motion_vectors = tf.cast(tf.convert_to_tensor(motion_vectors), tf.float32)
     _check_static(features, motion_vectors)
@@ -237,7 +252,10 @@ def mv_warp_tf(features, motion_vectors, feature_stride, block_size=16, interpol
     features, motion_vectors = _assert_valid(features, motion_vectors, s, b)
     motion_vectors = tf.stop_gradient(motion_vectors)
     out_dtype = features.dtype
-    x = tf.cast(features, tf.float64 if out_dtype == tf.float64 else tf.float32)
+    # An int32 map is gathered as it is (nearest copies values; a float32 cast would round
+    # values above 2^24).
+    x = features if out_dtype == tf.int32 else tf.cast(
+        features, tf.float64 if out_dtype == tf.float64 else tf.float32)
     shape = tf.shape(x)
     n, h, w, c = shape[0], shape[1], shape[2], shape[3]
     mshape = tf.shape(motion_vectors)

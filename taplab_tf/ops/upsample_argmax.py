@@ -125,8 +125,9 @@ def upsample_argmax_indexed(source, index, size, stats=None, key_labels=None, na
 
     source: logits [N, h, w, C], or a list of up to MAX_SOURCES such tensors, the first of the
     map's shape and the others of any height and width (h_i * w_i <= 2^20). index: int32
-    [N, h, w]; pixel p of batch item n of the map is sources[i][n, q] for index[n, p] =
-    i << SOURCE_SHIFT | q, q a flat position in the item (a single source: index = q). stats:
+    [N, h, w] (or [N, h, w, 1], as mv_warp moves it); pixel p of batch item n of the map is
+    sources[i][n, q] for index[n, p] = i << SOURCE_SHIFT | q, q a flat position in the item (a
+    single source: index = q). stats:
     argmax_stats of each source (a tuple, or a list of them), computed here when not given.
     key_labels: optionally upsample_argmax(sources[0], size) itself, cropped to [N, <= H, <= W]
     (a keyframe's output): where the index maps a cell's four source pixels onto four adjacent

@@ -130,26 +130,25 @@ class IndexedLogits:
 
     FFW's nearest warp (Eq. 1) copies whole logits vectors, so a chain of them from a keyframe
     is one gather of the keyframe's logits, and the chain's index map is the previous map warped
-    by the frame's vectors the same way (ops.mv_warp on the map of positions; exact). RGC's
-    blend at alpha = 1 (Eq. 6) replaces a region by phi's crop: the crop's logits become one
-    more source and the region's positions point into it (MvWarp.take_region). Warping a
-    [1, h, w, 1] map instead of the [1, h, w, C] logits, and taking the output step's shortcut
-    from the sources' per-pixel statistics gathered by the index, copying the keyframe's labels
-    where a cell moved whole (ops.upsample_argmax_indexed), leaves a propagated frame without a
-    pass over the logits. The labels and logits are the same as those of the materialised
-    chain; `materialize()` gives the logits themselves where they are needed (a blend at
-    another alpha, keep_logits).
+    by the frame's vectors the same way (ops.mv_warp on the int32 map; exact). RGC's blend at
+    alpha = 1 (Eq. 6) replaces a region by phi's crop: the crop's logits become one more source
+    and the region's positions point into it (MvWarp.take_region). Warping a [1, h, w, 1] map
+    instead of the [1, h, w, C] logits, and taking the output step's shortcut from the sources'
+    per-pixel statistics gathered by the index, copying the keyframe's labels where a cell moved
+    whole (ops.upsample_argmax_indexed), leaves a propagated frame without a pass over the
+    logits. The labels and logits are the same as those of the materialised chain;
+    `materialize()` gives the logits themselves where they are needed (a blend at another
+    alpha, keep_logits).
     """
 
-    def __init__(self, sources: List[tf.Tensor], stats: List, positions: tf.Tensor,
-                 index: tf.Tensor, key_labels=None):
+    def __init__(self, sources: List[tf.Tensor], stats: List, index: tf.Tensor,
+                 key_labels=None):
         # [1, h, w, C] float32, a keyframe's (or a blended frame's), then the logits of RGC's
         # crops (alpha = 1) whose region the map took over
         self.sources = sources
         self.stats = stats          # ops.argmax_stats of each source
-        # [1, h, w, 1] float32: source << SOURCE_SHIFT | flat position (exact integers), what
-        # the warp moves; index: the same as int32 [1, h, w], what the output step reads
-        self.positions = positions
+        # int32 [1, h, w, 1]: source << SOURCE_SHIFT | flat position; what the warp moves and
+        # the output step reads
         self.index = index
         # sources[0]'s own labels [1, H, W] (the keyframe's output), where the engine has them:
         # the output step copies the cells the index keeps whole (ops.upsample_argmax_indexed).
@@ -180,7 +179,8 @@ class MvWarp(Propagator):
 
     With the nearest warp and the compiled ops, the frames are propagated as IndexedLogits: the
     warp moves an index map, not the logits (the same labels; see IndexedLogits). RGC's blend
-    with alpha = 1 keeps them so (take_region); with another alpha it is not used."""
+    with alpha = 1 keeps them so (take_region); with another alpha it is not used. The map's
+    steps are single ops called eagerly: a tf.function's call costs more than they do."""
     name = "mv"
 
     def __init__(self, config, frame_stride, trace_counts=None):
@@ -190,39 +190,18 @@ class MvWarp(Propagator):
         # RGC's blend keeps the map a gather where it replaces the region (alpha = 1).
         self.indexed = (config.warp_interpolation == "nearest" and ops.backend() == "cpp"
                         and (not config.use_rgc or config.alpha == 1.0))
-        if self.indexed:
-            spec = tf.TensorSpec
-            self._start_index = tf.function(self._start_index_step, input_signature=[
-                spec([1, None, None, None], tf.float32)])
-            self._region_step = tf.function(self._take_region_step, input_signature=[
-                spec([1, None, None, 1], tf.float32), spec([1, None, None, None], tf.float32),
-                spec([], tf.int32), spec([], tf.int32), spec([], tf.int32)])
-            self._warp_positions = tf.function(self._warp_positions_step, input_signature=[
-                spec([1, None, None, 1], tf.float32), spec([None, None, 2], tf.float32)])
+        # (h, w) -> the map of a chain's start, every pixel its own position (shared by the
+        # streams: start() copies the propagator, not this dict)
+        self._identity: Dict[Tuple[int, int], tf.Tensor] = {}
 
-    def _start_index_step(self, logits):
-        self.trace_counts["index"] = self.trace_counts.get("index", 0) + 1
-        shape = tf.shape(logits)
-        cells = shape[1] * shape[2]
-        positions = tf.reshape(tf.cast(tf.range(cells), tf.float32), [1, shape[1], shape[2], 1])
-        return ops.argmax_stats(logits), positions
-
-    def _warp_positions_step(self, positions, mv):
-        self.trace_counts["index"] = self.trace_counts.get("index", 0) + 1
-        block = self.config.mv_block_size
-        positions = ops.mv_warp(positions, mv[tf.newaxis], feature_stride=self.frame_stride,
-                                block_size=block, interpolation="nearest", border="clamp")
-        return positions, tf.cast(positions[..., 0], tf.int32)
-
-    def _take_region_step(self, positions, crop_logits, top, left, source):
-        self.trace_counts["index"] = self.trace_counts.get("index", 0) + 1
-        shape = tf.shape(crop_logits)
-        cells = shape[1] * shape[2]
-        crop = tf.cast(tf.bitwise.left_shift(source, SOURCE_SHIFT) + tf.range(cells), tf.float32)
-        crop = tf.reshape(crop, [1, shape[1], shape[2], 1])
-        # the region's pixels now read the crop's logits: Eq. 6 with alpha = 1, on the map
-        positions = ops.region_blend(positions, crop, top, left, 1.0)
-        return positions, tf.cast(positions[..., 0], tf.int32), ops.argmax_stats(crop_logits)
+    def _start_index(self, logits) -> "IndexedLogits":
+        """A keyframe's logits as the start of a chain: each pixel reads its own position."""
+        h, w = int(logits.shape[1]), int(logits.shape[2])
+        identity = self._identity.get((h, w))
+        if identity is None:
+            identity = tf.constant(np.arange(h * w, dtype=np.int32).reshape(1, h, w, 1))
+            self._identity[(h, w)] = identity
+        return IndexedLogits([logits], [ops.argmax_stats(logits)], identity, None)
 
     def take_region(self, logits, crop_logits, top: int, left: int) -> Optional["IndexedLogits"]:
         """RGC's blend with alpha = 1 (Eq. 6) on a map held as IndexedLogits: the region
@@ -232,11 +211,19 @@ class MvWarp(Propagator):
         if (self.config.alpha != 1.0 or not self.indexed or not isinstance(logits, IndexedLogits)
                 or len(logits.sources) >= MAX_SOURCES):
             return None
-        positions, index, stats = self._region_step(logits.positions, crop_logits,
-                                                    tf.constant(top), tf.constant(left),
-                                                    tf.constant(len(logits.sources)))
-        return IndexedLogits(logits.sources + [crop_logits], logits.stats + [stats], positions,
-                             index, logits.key_labels)
+        crop_h, crop_w = int(crop_logits.shape[1]), int(crop_logits.shape[2])
+        index = np.array(logits.index)  # a copy of 4 bytes a cell: the map is small
+        h, w = index.shape[1:3]
+        if not (0 <= top and top + crop_h <= h and 0 <= left and left + crop_w <= w):
+            raise PropagationError(f"RGC's region {crop_h}x{crop_w} at ({top}, {left}) does not "
+                                   f"fit the {h}x{w} logits")
+        # the region's pixels now read the crop's logits: Eq. 6 with alpha = 1, on the map
+        source = len(logits.sources) << SOURCE_SHIFT
+        index[0, top:top + crop_h, left:left + crop_w, 0] = (
+            source + np.arange(crop_h * crop_w, dtype=np.int32).reshape(crop_h, crop_w))
+        return IndexedLogits(logits.sources + [crop_logits],
+                             logits.stats + [ops.argmax_stats(crop_logits)],
+                             tf.constant(index), logits.key_labels)
 
     def propagate(self, frame, logits, timings):
         mv = frame.motion_vectors
@@ -250,16 +237,18 @@ class MvWarp(Propagator):
                                                        self.config.mv_block_size)
             mv, _ = motion_field.refine(mv, frame.intra_blocks, self._refinement, residual)
             timings["mv_refinement"] = time.perf_counter() - t0
-        mv = tf.convert_to_tensor(mv, tf.float32)
         if not self.indexed:
-            return self._warp(materialize(logits), mv)
+            return self._warp(materialize(logits), tf.convert_to_tensor(mv, tf.float32))
         if not isinstance(logits, IndexedLogits):  # a keyframe's: the chain starts here
             if int(logits.shape[1]) * int(logits.shape[2]) > 1 << SOURCE_SHIFT:
-                return self._warp(logits, mv)  # more pixels than an index addresses
-            stats, positions = self._start_index(logits)
-            logits = IndexedLogits([logits], [stats], positions, None)
-        positions, index = self._warp_positions(logits.positions, mv)
-        return IndexedLogits(logits.sources, logits.stats, positions, index, logits.key_labels)
+                # more pixels than an index addresses
+                return self._warp(logits, tf.convert_to_tensor(mv, tf.float32))
+            logits = self._start_index(logits)
+        index = ops.mv_warp(logits.index, np.asarray(mv, np.float32)[np.newaxis],
+                            feature_stride=self.frame_stride,
+                            block_size=self.config.mv_block_size, interpolation="nearest",
+                            border="clamp")
+        return IndexedLogits(logits.sources, logits.stats, index, logits.key_labels)
 
 
 class FlowWarp(Propagator):

@@ -260,6 +260,10 @@ class MvWarpOp : public OpKernel {
     interpolation_ =
         interpolation == "bilinear" ? Interpolation::kBilinear : Interpolation::kNearest;
     border_ = border == "zeros" ? Border::kZeros : Border::kClamp;
+    constexpr bool kIsFloat = !std::is_integral<T>::value;  // half, float, double
+    OP_REQUIRES(ctx, kIsFloat || interpolation_ == Interpolation::kNearest,
+                errors::InvalidArgument("interpolation 'bilinear' needs float features; an "
+                                        "int32 map (an index) warps with 'nearest' only"));
   }
 
   void Compute(OpKernelContext* ctx) override {
@@ -328,7 +332,7 @@ class MvWarpOp : public OpKernel {
     Tensor* output = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, features.shape(), &output));
     if (output->NumElements() == 0) return;
-    if (kGrad) {
+    if constexpr (kGrad) {
       MvWarpGradFunctor<CPUDevice, T>()(ctx, p, features.flat<T>().data(), mv,
                                         output->flat<T>().data());
     } else {
@@ -354,6 +358,10 @@ TAPLAB_REGISTER_MV_WARP(Eigen::half);
 TAPLAB_REGISTER_MV_WARP(float);
 TAPLAB_REGISTER_MV_WARP(double);
 #undef TAPLAB_REGISTER_MV_WARP
+// An int32 map (FFW's index map, pipeline.propagation.IndexedLogits) moves like logits under the
+// nearest warp: its values are copied, never mixed. No gradient (an index is not differentiable).
+REGISTER_KERNEL_BUILDER(Name("TapLab>MvWarp").Device(DEVICE_CPU).TypeConstraint<int32>("T"),
+                        MvWarpOp<int32, false>);
 
 }  // namespace taplab
 }  // namespace tensorflow

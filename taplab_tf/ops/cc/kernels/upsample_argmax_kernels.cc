@@ -377,10 +377,14 @@ class UpsampleArgmaxIndexedOp : public OpKernel {
                                         source.shape().DebugString()));
     const int64_t N = source.dim_size(0), h = source.dim_size(1), w = source.dim_size(2),
                   C = source.dim_size(3);
-    OP_REQUIRES(ctx, index.shape() == TensorShape({N, h, w}),
+    // [N, h, w, 1] too: the map as the warp moves it (TapLab>MvWarp on int32), same memory.
+    OP_REQUIRES(ctx,
+                index.shape() == TensorShape({N, h, w}) ||
+                    index.shape() == TensorShape({N, h, w, 1}),
                 errors::InvalidArgument("index must be [N, h, w] = ",
                                         TensorShape({N, h, w}).DebugString(),
-                                        " (source 0's), got ", index.shape().DebugString()));
+                                        " (source 0's) or [N, h, w, 1], got ",
+                                        index.shape().DebugString()));
     ua::Source src;
     for (int i = 0; i < num_sources; ++i) {
       const Tensor& s = sources[i];

@@ -36,7 +36,7 @@ REGISTER_OP("TapLab>MvWarp")
     .Input("features: T")
     .Input("motion_vectors: float")
     .Output("output: T")
-    .Attr("T: {half, float, double}")
+    .Attr("T: {half, float, double, int32}")
     .Attr("feature_stride: int >= 1")
     .Attr("block_size: int >= 1 = 16")
     .Attr("interpolation: {'nearest', 'bilinear'} = 'nearest'")
@@ -49,7 +49,8 @@ Feature pixel (i, j) has centre ((i+0.5)s, (j+0.5)s) in input pixels; its block 
 // block_size, clamped to the motion grid; with that block's (dx, dy) it reads features at
 (i - dy/s, j - dx/s). nearest: round half up; bilinear: tfa dense_image_warp convention.
 
-features: [N, h, w, C] feature map or logits at stride feature_stride.
+features: [N, h, w, C] feature map or logits at stride feature_stride; int32 (an index map,
+  e.g. FFW's chain of warps held as positions into a keyframe's logits) with 'nearest' only.
 motion_vectors: [N, Hb, Wb, 2] block motion (dx, dy) = dst - src in input pixels.
 output: [N, h, w, C].
 )doc");
@@ -158,7 +159,8 @@ of the gathered map.
 sources: [N, h, w, C] float32 (source 0, the map's shape), then up to 15 more [N, h_i, w_i, C]
   (h_i * w_i <= 2^20).
 args, margins, magnitudes: ArgmaxStats of each source.
-index: [N, h, w] int32, i << 20 | q with i < num_sources and q < h_i * w_i.
+index: [N, h, w] (or [N, h, w, 1], as TapLab>MvWarp moves it) int32, i << 20 | q with
+  i < num_sources and q < h_i * w_i.
 size: [2] int32 (H, W).
 key_labels: [N, key_h, key_w] (key_h <= H, key_w <= W): the labels of source 0 itself at size
   (H, W), cropped; or an empty tensor. Where the index maps a cell's four source pixels onto four
