@@ -186,11 +186,22 @@ def indexed_logits_to_labels(source, index, height, width, output_stride, stats=
     same rule (upsample to the stride's frame, argmax, crop) for logits held as a gather.
     key_labels: logits_to_labels(source, height, width, output_stride), to copy from."""
     with tf.name_scope(name or "indexed_logits_to_labels"):
-        shape = tf.shape(source[0] if isinstance(source, (list, tuple)) else source)
+        first = source[0] if isinstance(source, (list, tuple)) else source
         s = int(output_stride)
-        full = upsample_argmax_indexed(source, index, tf.stack([shape[1] * s, shape[2] * s]),
-                                       stats=stats, key_labels=key_labels, backend=backend,
-                                       output_dtype=output_dtype)
+        h, w = first.shape[1], first.shape[2]
+        static = h is not None and w is not None
+        # Known sizes (eagerly, every frame of the engine's FFW): plain integers, and no crop
+        # where the stride's frame is the frame; each eager op saved is ~0.1 ms a frame.
+        if static:
+            size = (h * s, w * s)
+        else:
+            shape = tf.shape(first)
+            size = tf.stack([shape[1] * s, shape[2] * s])
+        full = upsample_argmax_indexed(source, index, size, stats=stats, key_labels=key_labels,
+                                       backend=backend, output_dtype=output_dtype)
+        if static and isinstance(height, int) and isinstance(width, int) and \
+                (height, width) == size:
+            return full
         return full[:, :height, :width]
 
 
