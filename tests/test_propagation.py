@@ -169,3 +169,25 @@ def test_segment_file_reads_the_video_once_through_the_engine(tmp_path, monkeypa
     assert [d[0] for d in drawn] == list(range(8))
     assert all(d[1][:2] == d[2] for d in drawn)  # each result carries its image and labels
     assert len(os.listdir(tmp_path / "labels")) == 8 and (tmp_path / "out.mp4").is_file()
+
+
+def test_index_map_take_over_is_the_crop_and_refuses_a_region_outside():
+    """RGC's take-over on FFW's index map (alpha = 1, Eq. 6): the region reads the crop's
+    logits, everything else keeps its source; a region past the map is one clear error."""
+    import tensorflow as tf
+
+    from taplab_tf import ops
+    if ops.backend() != "cpp":
+        pytest.skip("the index map needs the compiled ops")
+    rng = np.random.default_rng(3)
+    prop = P.MvWarp(C.TapLabConfig(modules="ffw,rgc", scale_to_frame=False), 4).start()
+    key = tf.constant(rng.standard_normal((1, 8, 12, 5)).astype(np.float32))
+    crop = tf.constant(rng.standard_normal((1, 4, 4, 5)).astype(np.float32))
+    start = prop._start_index(key)
+    taken = prop.take_region(start, crop, 2, 6)
+    want = key.numpy().copy()
+    want[0, 2:6, 6:10] = crop.numpy()[0]
+    np.testing.assert_array_equal(taken.numpy(), want)
+    np.testing.assert_array_equal(start.numpy(), key.numpy())  # the map it took from is kept
+    with pytest.raises(P.PropagationError, match="does not fit"):
+        prop.take_region(start, crop, 6, 6)

@@ -3,9 +3,9 @@
     F_t[p] = F_{t-1}[p - Mv_t[p]]
 
 Semantics (identical in the C++ kernel and the pure-TF fallback):
-  * features [N, h, w, C] (float16/32/64, or an int32 index map with the
-    nearest warp) is the previous frame's feature map or logits at stride
-    s = feature_stride relative to the input frame (the frame the motion vectors describe: if the
+  * features [N, h, w, C] (float16/32/64; or an int32 index map, nearest warp only) is the
+    previous frame's feature map or logits at stride s = feature_stride relative to the input
+    frame (the frame the motion vectors describe: if the
     network ran on a resized frame, pass the effective stride). motion_vectors [N, Hb, Wb, 2]
     float32 holds one (dx, dy) = dst - src per block_size x block_size block, in input pixels, as
     the reader gives it.
