@@ -5,10 +5,9 @@
 Semantics (identical in the C++ kernel and the pure-TF fallback):
   * features [N, h, w, C] (float16/32/64; or an int32 index map, nearest warp only) is the
     previous frame's feature map or logits at stride s = feature_stride relative to the input
-    frame (the frame the motion vectors describe: if the
-    network ran on a resized frame, pass the effective stride). motion_vectors [N, Hb, Wb, 2]
-    float32 holds one (dx, dy) = dst - src per block_size x block_size block, in input pixels, as
-    the reader gives it.
+    frame (the frame the motion vectors describe: if the network ran on a resized frame, pass
+    the effective stride). motion_vectors [N, Hb, Wb, 2] float32 holds one (dx, dy) = dst - src
+    per block_size x block_size block, in input pixels, as the reader gives it.
   * Feature pixel (i, j) has centre ((i + .5) s, (j + .5) s) in input pixels. Its block is
     (floor((i + .5) s / B), floor((j + .5) s / B)), computed exactly in integers and clamped to
     [0, Hb-1] x [0, Wb-1]. No dense per-pixel motion map is built: the kernel looks the block up.
