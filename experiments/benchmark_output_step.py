@@ -92,7 +92,7 @@ def _trained_logits(directory, image, input_scale=None):
     model, meta = load_model(directory)
     s = int(model.output_stride)
     h, w = image.shape[:2]
-    scale = input_scale or config_lib.auto_input_scale(labels_lib.training_frame_height(meta),
+    scale = input_scale or config_lib.auto_input_scale(labels_lib.phi_frame_height(meta),
                                                        h, s)
     e = max(1, int(round(s / scale)))  # the engine's frame_stride
     if e != s:

@@ -55,7 +55,7 @@ def main(argv):
     info = common.run_or_exit(lambda: segment_lib.check_video(video))
     checkpoint = FLAGS.checkpoint or common.REAL_DATA_CHECKPOINT
     model, meta = common.load_checkpoint(checkpoint)
-    scale = config_lib.auto_input_scale(labels_lib.training_frame_height(meta), info.height,
+    scale = config_lib.auto_input_scale(labels_lib.phi_frame_height(meta), info.height,
                                         int(model.output_stride))
     engine = common.make_engine(model, cfg.replace(input_scale=scale))
     out_dir = FLAGS.output_dir or flags_lib.workspace_path("results", "realtime")

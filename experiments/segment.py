@@ -95,7 +95,7 @@ def main(argv):
     dataset = meta.get("dataset", "cityscapes")
     from taplab_tf import config as config_lib
     from taplab_tf.data import labels as labels_lib
-    train_height = labels_lib.training_frame_height(meta)
+    train_height = labels_lib.phi_frame_height(meta)
     engines = {}
 
     def engine_for(info):

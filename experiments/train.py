@@ -83,13 +83,17 @@ flags.DEFINE_string("test_split", _DATA.test_split, "Also evaluate this split at
                     "mIoU and per-class IoU go into <export_dir>/metrics.json beside val's.")
 flags.DEFINE_string("train_split", _DATA.train_split, "The split trained on; 'a+b' joins splits, "
                     "e.g. train+val for a final model (val's mIoU is then not held out).")
+flags.DEFINE_float("eval_input_scale", _DATA.eval_input_scale, "Every evaluation runs phi on the "
+                   "dataset's frames resized by this (evaluate_image --input_scale); model.json "
+                   "keeps it, and segment's automatic --input_scale then keeps objects at that "
+                   "size.", lower_bound=0.0)
 flags.DEFINE_integer("seed", _TRAIN.seed, "Random seed (initialisation; data order when > 0).",
                      lower_bound=0)
 flags.DEFINE_bool("restart", _TRAIN.restart, "Train from step 0 even though --logdir holds checkpoints "
                   "(without it a logdir resumes from its newest intact checkpoint, and one whose "
                   "checkpoints are all damaged or of another network is an error).")
 flags_lib.require_finite("photometric", "learning_rate", "poly_power", "weight_decay", "ema_decay",
-                         "width_multiplier")
+                         "eval_input_scale", "width_multiplier")
 
 
 def _config():

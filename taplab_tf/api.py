@@ -57,7 +57,7 @@ def segment_video(video: str, output: Optional[str] = None, *, checkpoint: Optio
     info = segment_lib.check_video(video)
     model, meta = load_model(checkpoint)
     if input_scale is None:
-        input_scale = config_lib.auto_input_scale(labels_lib.training_frame_height(meta),
+        input_scale = config_lib.auto_input_scale(labels_lib.phi_frame_height(meta),
                                                   info.height, int(model.output_stride))
     cfg = config_lib.TapLabConfig(**config).replace(input_scale=input_scale)
     engine = engine_lib.TapLabEngine(model, cfg)

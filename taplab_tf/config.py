@@ -252,15 +252,16 @@ def phi_input_size(height: int, width: int, output_stride: int,
     return max(1, -(-height * s // e)), max(1, -(-width * s // e))
 
 
-def auto_input_scale(train_frame_height: int | None, frame_height: int,
+def auto_input_scale(phi_frame_height: float | None, frame_height: int,
                      output_stride: int) -> float:
-    """phi's input scale for a video: the model sees objects at about the size it was trained
-    at (train height / video height), kept to [1/8, 2], snapped so that output_stride / scale
-    is an integer (the stride of the logits on the video). 1.0 where the training size is
-    unknown."""
-    if not train_frame_height or frame_height <= 0:
+    """phi's input scale for a video: the model sees objects at about the size it was evaluated
+    at (phi_frame_height / video height; data.labels.phi_frame_height: the training frame
+    height times the model's evaluation input_scale), kept to [1/8, 2], snapped so that
+    output_stride / scale is an integer (the stride of the logits on the video). 1.0 where the
+    training size is unknown."""
+    if not phi_frame_height or frame_height <= 0:
         return 1.0
-    raw = min(2.0, max(0.125, float(train_frame_height) / float(frame_height)))
+    raw = min(2.0, max(0.125, float(phi_frame_height) / float(frame_height)))
     return output_stride / frame_stride(output_stride, raw)
 
 

@@ -82,6 +82,8 @@ class DataConfig:
     class_weighting: str = "none"                 # none | median_frequency | sqrt_median_...
     test_split: str = ""                          # also evaluated at the end (e.g. "test")
     train_split: str = "train"                    # trained on; "train+val": both (final model)
+    eval_input_scale: float = 1.0                 # phi's input scale on the frames at evaluation
+                                                  # (and, via model.json, segment's automatic one)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,7 +240,7 @@ def camvid_bl2() -> ExperimentConfig:
         data=DataConfig(dataset="camvid", data_dir="../shared/data/camvid", crop=(288, 384),
                         scale_range=(0.5, 1.75),
                         class_weighting="sqrt_median_frequency", test_split="test",
-                        train_split="train+val"),
+                        train_split="train+val", eval_input_scale=4.0 / 3.0),
         taplab=_taplab("bl2"),
         train=TrainSettings(logdir="runs/bl2_camvid", steps=7000, batch_size=8,
                             learning_rate=1e-3, weight_decay=1e-5, seed=1, log_every=50,

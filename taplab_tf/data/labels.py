@@ -6,6 +6,8 @@ CamVid (SegNet layout): 11 classes 0-10, 11 = void, mapped to IGNORE_LABEL.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 IGNORE_LABEL = 255
@@ -85,6 +87,23 @@ def training_frame_height(metadata: dict) -> int | None:
     if h:
         return int(h)
     return FRAME_HEIGHT.get(metadata.get("dataset", ""))
+
+
+def phi_frame_height(metadata: dict) -> float | None:
+    """The frame height at which phi sees objects at the size it was evaluated at: the training
+    frame height (training_frame_height) times model.json's input_scale (the trainer's
+    eval_input_scale; 1 where absent). What config.auto_input_scale matches a video to."""
+    h = training_frame_height(metadata)
+    if not h:
+        return None
+    scale = metadata.get("input_scale", 1.0)
+    try:
+        scale = float(scale)
+    except (TypeError, ValueError):
+        raise ValueError(f"model.json: input_scale must be a number, got {scale!r}") from None
+    if not (math.isfinite(scale) and 0.0 < scale <= 4.0):
+        raise ValueError(f"model.json: input_scale must be a number in (0, 4], got {scale}")
+    return h * scale
 
 
 def class_names(dataset: str):

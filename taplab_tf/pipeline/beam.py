@@ -156,7 +156,7 @@ class SegmentVideoFn(_beam.DoFn if _beam is not None else object):
         from taplab_tf.pipeline import engine as engine_lib
         scale = self.job.input_scale
         if scale is None:
-            scale = config_lib.auto_input_scale(labels_lib.training_frame_height(self._meta),
+            scale = config_lib.auto_input_scale(labels_lib.phi_frame_height(self._meta),
                                                 info.height, int(self._model.output_stride))
         if scale not in self._engines:
             self._engines[scale] = engine_lib.TapLabEngine(

@@ -44,18 +44,9 @@ def evaluate_dataset(model: Callable, output_stride: int, ds, num_classes: int,
     s = int(output_stride)
     stride = config_lib.frame_stride(s, input_scale)
 
-    def phi_input(images):
-        if stride == s:
-            return images
-        shape = tf.shape(images)
-        h = tf.maximum(1, (shape[1] * s + stride - 1) // stride)  # phi_input_size, in TF
-        w = tf.maximum(1, (shape[2] * s + stride - 1) // stride)
-        return tf.image.resize(images, tf.stack([h, w]),
-                               method="area" if stride > s else "bilinear")
-
     @tf.function(reduce_retracing=True)
     def predict(images):
-        logits = model(phi_input(images), training=False)
+        logits = model(resize_for_phi(images, s, stride), training=False)
         shape = tf.shape(images)
         return logits_to_labels(logits, shape[1], shape[2], stride)
 
@@ -74,6 +65,21 @@ def evaluate_dataset(model: Callable, output_stride: int, ds, num_classes: int,
             while next_report <= done:
                 next_report += every
     return cm, done, time.perf_counter() - start
+
+
+def resize_for_phi(images, output_stride: int, frame_stride: int):
+    """images [N, H, W, C] as phi sees them so that each logit cell covers frame_stride pixels
+    of the image (config.phi_input_size, in TF; area down, bilinear up, as the engine resizes a
+    video frame). The same images where frame_stride == output_stride. Used by evaluate_dataset
+    and the trainer's evaluation (TrainConfig.eval_input_scale), so both score the same input."""
+    import tensorflow as tf
+    s, e = int(output_stride), int(frame_stride)
+    if e == s:
+        return images
+    shape = tf.shape(images)
+    h = tf.maximum(1, (shape[1] * s + e - 1) // e)
+    w = tf.maximum(1, (shape[2] * s + e - 1) // e)
+    return tf.image.resize(images, tf.stack([h, w]), method="area" if e > s else "bilinear")
 
 
 def _one_line_errors(ds, tf):

@@ -39,6 +39,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from taplab_tf import config as config_lib
 from taplab_tf import provenance
 from taplab_tf.data import labels as labels_lib
 from taplab_tf.models import build_model, save_model
@@ -90,6 +91,9 @@ class TrainConfig:
     class_weighting: str = "none"         # none | median_frequency | sqrt_median_frequency
     test_split: str = ""                  # also evaluate this split at the end (e.g. "test")
     train_split: str = "train"            # the split trained on; "train+val": both (a final model)
+    eval_input_scale: float = 1.0         # phi sees the dataset's frames resized by this in
+                                          # every evaluation; model.json keeps it as the
+                                          # model's input_scale (segment's automatic scale)
     restart: bool = False                 # train from step 0 even where checkpoints exist
 
     def validate(self) -> "TrainConfig":
@@ -118,6 +122,9 @@ class TrainConfig:
             raise ValueError(f"photometric: must be in [0, 1], got {self.photometric}")
         if self.use_sequence_frames and self.dataset == "camvid":
             raise ValueError("use_sequence_frames: applies to cityscapes/synthetic, not camvid")
+        if not (math.isfinite(self.eval_input_scale) and 0.0 < self.eval_input_scale <= 4.0):
+            raise ValueError(f"eval_input_scale: must be a number in (0, 4], got "
+                             f"{self.eval_input_scale}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate: must be > 0, got {self.learning_rate}")
         if self.weight_decay < 0:
@@ -187,15 +194,26 @@ def _format_eta(seconds):
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def evaluate_confusion(model, dataset, num_classes, max_batches=0) -> np.ndarray:
+def evaluate_confusion(model, dataset, num_classes, max_batches=0,
+                       input_scale: float = 1.0) -> np.ndarray:
     """int64 [C, C] confusion of model on (image, label) batches, labels by the project's one
-    rule (ops.logits_to_labels at the model's output stride), as evaluate_image computes them."""
+    rule (ops.logits_to_labels at the model's output stride), as evaluate_image computes them.
+    input_scale: phi sees each image resized by it first (evaluate_images.resize_for_phi, as
+    evaluate_image --input_scale and the engine do), its logits labelled at that stride."""
     stride = getattr(model, "output_stride", None)
+    frame_stride = stride
+    if stride and input_scale != 1.0:
+        frame_stride = config_lib.frame_stride(stride, input_scale)
+    elif input_scale != 1.0:
+        raise ValueError("evaluate_confusion: input_scale needs a model with an output_stride")
 
     @tf.function(reduce_retracing=True)
     def step(images, labels):
+        if frame_stride != stride:
+            from taplab_tf.pipeline.evaluate_images import resize_for_phi
+            images = resize_for_phi(images, stride, frame_stride)
         return losses.confusion(labels, model(images, training=False), num_classes,
-                                output_stride=stride)
+                                output_stride=frame_stride)
 
     cm = np.zeros((num_classes, num_classes), np.int64)
     for i, (images, labels) in enumerate(dataset):
@@ -205,10 +223,19 @@ def evaluate_confusion(model, dataset, num_classes, max_batches=0) -> np.ndarray
     return cm
 
 
-def evaluate(model, dataset, num_classes, max_batches=0) -> float:
-    """mIoU of model on (image, label) batches, logits upsampled bilinearly to the label size."""
+def _effective_scale(model, input_scale: float) -> float:
+    """input_scale as evaluation applies it: output_stride / frame_stride (config.frame_stride
+    snaps the stride on the image to an integer)."""
+    stride = getattr(model, "output_stride", None)
+    if not stride or input_scale == 1.0:
+        return float(input_scale)
+    return stride / config_lib.frame_stride(stride, input_scale)
+
+
+def evaluate(model, dataset, num_classes, max_batches=0, input_scale: float = 1.0) -> float:
+    """mIoU of model on (image, label) batches (evaluate_confusion)."""
     return losses.miou_from_confusion(evaluate_confusion(model, dataset, num_classes,
-                                                         max_batches))
+                                                         max_batches, input_scale))
 
 
 def split_metrics(cm, class_names) -> dict:
@@ -487,14 +514,15 @@ def _final_evaluation(trainer: Trainer, cfg: TrainConfig, iterator, val_data, st
     cms = {}
     if val_data is not None:
         cms["val"] = evaluate_confusion(trainer.model, val_data, trainer.num_classes,
-                                        cfg.final_val_batches)
+                                        cfg.final_val_batches, cfg.eval_input_scale)
         logging.info("final val mIoU %.4f at step %d (%sweights)",
                      losses.miou_from_confusion(cms["val"]), step, which)
     if cfg.test_split:
         from taplab_tf.data.datasets import make_dataset
         test_data = make_dataset(cfg.dataset, cfg.data_dir, cfg.test_split, training=False,
                                  batch_size=1)
-        cms[cfg.test_split] = evaluate_confusion(trainer.model, test_data, trainer.num_classes)
+        cms[cfg.test_split] = evaluate_confusion(trainer.model, test_data, trainer.num_classes,
+                                                 input_scale=cfg.eval_input_scale)
         logging.info("final %s mIoU %.4f at step %d (%sweights)", cfg.test_split,
                      losses.miou_from_confusion(cms[cfg.test_split]), step, which)
     return cms
@@ -625,7 +653,7 @@ def _train(cfg: TrainConfig, out: TrainConfig, train_data, val_data, strategy,
                     recalibrate_batchnorm(trainer.model, iterator, cfg.bn_recalibration_batches,
                                           trainer.strategy)
                     val_miou = evaluate(trainer.model, val_data, trainer.num_classes,
-                                        cfg.val_batches)
+                                        cfg.val_batches, cfg.eval_input_scale)
                     tf.summary.scalar("val/miou", val_miou, step=step)
                     logging.info("step %d val mIoU %.4f", step, val_miou)
             stopped = step < cfg.steps
@@ -667,6 +695,7 @@ def _train(cfg: TrainConfig, out: TrainConfig, train_data, val_data, strategy,
                    train_miou=_finite_or_none(train_miou),
                    batch_size=cfg.batch_size, crop=list(cfg.crop),
                    learning_rate=cfg.learning_rate, train_seconds=round(time.time() - t0, 1),
+                   input_scale=_effective_scale(trainer.model, cfg.eval_input_scale),
                    class_names=list(labels_lib.class_names(cfg.dataset))[:trainer.num_classes])
         names = list(labels_lib.class_names(cfg.dataset))[:trainer.num_classes]
         metrics = {
@@ -679,7 +708,7 @@ def _train(cfg: TrainConfig, out: TrainConfig, train_data, val_data, strategy,
             "train_seconds": round(seconds_before + time.time() - t0, 1),
             "resumed_from_step": start, "command": cfg.command,
             "machine": provenance.machine_info(), "git": code,
-            "ema_decay": cfg.ema_decay,
+            "ema_decay": cfg.ema_decay, "eval_input_scale": _effective_scale(trainer.model, cfg.eval_input_scale),
             "splits": {k: split_metrics(v, names) for k, v in split_cms.items()},
         }
         if raw_cms:  # "splits" are the exported (averaged) weights'
