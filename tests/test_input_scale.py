@@ -106,6 +106,20 @@ def test_auto_scale_from_the_training_size():
     assert L.training_frame_height({"dataset": "x", "train_frame_height": 480}) == 480
 
 
+def test_auto_scale_keeps_the_models_evaluation_scale():
+    """A model evaluated with phi at 4/3 of its training frames (model.json input_scale, the
+    trainer's eval_input_scale) is matched to a video at that size: 720p at 2/3, not 1/2."""
+    meta = {"dataset": "camvid", "input_scale": 4 / 3}
+    assert L.phi_frame_height(meta) == 480
+    assert L.phi_frame_height({"dataset": "camvid"}) == 360
+    assert L.phi_frame_height({"dataset": "x"}) is None
+    s = C.auto_input_scale(L.phi_frame_height(meta), 720, 4)
+    assert 4 / s == 6 and abs(s - 2 / 3) < 1e-12
+    for bad in ("big", float("nan"), 0, 9):
+        with pytest.raises(ValueError, match="input_scale"):
+            L.phi_frame_height({"dataset": "camvid", "input_scale": bad})
+
+
 @pytest.mark.parametrize("size", [(1, 1), (2, 2), (3, 64)])
 def test_a_frame_smaller_than_one_logit_cell_says_so(size):
     engine = E.TapLabEngine(model_(), C.TapLabConfig())

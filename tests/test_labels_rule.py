@@ -39,6 +39,24 @@ def test_validation_miou_equals_evaluation_miou_off_the_stride_grid():
     assert cm_rule.sum() == int((labels.numpy() != 255).sum())
 
 
+def test_validation_at_an_input_scale_equals_evaluate_image_at_it():
+    """TrainConfig.eval_input_scale: the trainer scores phi on the resized images exactly as
+    evaluate_image --input_scale does (one resize, evaluate_images.resize_for_phi), and that is
+    not the score at scale 1."""
+    model = models.build_model("bl2", NC, width_multiplier=0.35)
+    ds = data(seed=3)
+    for scale in (4 / 3, 0.5):
+        val = trainer.evaluate(model, ds, NC, input_scale=scale)
+        cm, _, _ = evaluate_images.evaluate_dataset(model, model.output_stride, ds, NC,
+                                                    progress=None, input_scale=scale)
+        assert abs(val - cm.miou()) < 1e-12
+    assert trainer.evaluate(model, ds, NC, input_scale=4 / 3) != trainer.evaluate(model, ds, NC)
+    images = next(iter(ds))[0]
+    big = evaluate_images.resize_for_phi(images, 4, 3)
+    assert tuple(big.shape[1:3]) == C.phi_input_size(H, W, 4, 3) == (94, 120)
+    assert evaluate_images.resize_for_phi(images, 4, 4) is images
+
+
 def test_engine_output_follows_the_same_rule():
     model = models.build_model("bl2", NC, width_multiplier=0.35)
     image = np.random.default_rng(1).integers(0, 256, (H, W, 3), dtype=np.uint8)

@@ -198,3 +198,28 @@ def test_moving_average_of_weights_is_exported_and_survives_resume(tmp_path):
     for bad in (1.0, -0.1, float("nan")):
         with pytest.raises(ValueError, match="ema_decay: must be in"):
             tiny_config(tmp_path, ema_decay=bad).validate()
+
+
+def test_eval_input_scale_scores_phi_on_resized_frames_and_is_kept_in_model_json(tmp_path):
+    """eval_input_scale: the final val figure is phi's on frames resized by it (trainer.evaluate
+    at that scale), metrics.json and model.json keep it as applied (snapped to an integer
+    stride on the frame), and segment's automatic scale reads it back."""
+    import json
+
+    from taplab_tf.data import labels as labels_lib
+    from taplab_tf.models import load_model
+    from taplab_tf.train import trainer as trainer_lib
+    data = constant_data()
+    r = train(tiny_config(tmp_path / "a", eval_input_scale=1.3), data, data)
+    metrics = json.load(open(tmp_path / "a" / "model" / "metrics.json"))
+    meta = json.load(open(tmp_path / "a" / "model" / "model.json"))
+    assert metrics["eval_input_scale"] == meta["input_scale"] == 4 / 3  # stride 4 -> 3 px
+    model = load_model(str(tmp_path / "a" / "model"))
+    model = model[0] if isinstance(model, tuple) else model
+    again = trainer_lib.evaluate(model, data, 4, max_batches=1, input_scale=4 / 3)
+    assert abs(metrics["splits"]["val"]["miou"] - again) < 1e-6
+    assert abs(r["val_miou"] - again) < 1e-6
+    assert labels_lib.phi_frame_height(meta) == 480  # camvid's 360 at 4/3
+    for bad in (0.0, -1.0, 5.0, float("nan")):
+        with pytest.raises(ValueError, match="eval_input_scale: must be a number"):
+            tiny_config(tmp_path, eval_input_scale=bad).validate()
