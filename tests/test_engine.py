@@ -315,3 +315,31 @@ def test_indexed_ffw_gives_the_materialised_chains_labels_and_logits(modules, go
         np.testing.assert_array_equal(a.labels, b.labels, err_msg=f"frame {a.index}")
         np.testing.assert_array_equal(a.logits, b.logits, err_msg=f"frame {a.index}")
     assert len({r.labels.tobytes() for r in runs[0]}) > 5  # the vectors moved the labels
+
+
+def test_a_keyframes_output_step_hands_its_argmax_statistics_to_the_chain(monkeypatch):
+    """The keyframe's labels and the argmax statistics FFW's indexed chain reads come from one
+    pass (ops.logits_to_labels with_stats): the chain does not compute them again, and the
+    labels are those of warping the logits themselves."""
+    from taplab_tf import ops
+    if ops.backend() != "cpp":
+        pytest.skip("the indexed path needs the compiled ops")
+    frames = clip(8, gop=4)
+    cfg = C.TapLabConfig(modules="ffw", scale_to_frame=False)
+    model = tiny_model(3)
+    plain = E.TapLabEngine(model, cfg, queue_size=0)
+    plain.propagator.indexed = False  # the logits themselves warped: no statistics at all
+    assert not plain.propagator.wants_key_stats()
+    want = [r.labels for r in plain.segment(frames)]
+    calls = []
+    real = ops.argmax_stats
+    monkeypatch.setattr(ops, "argmax_stats", lambda *a, **k: calls.append(1) or real(*a, **k))
+    engine = E.TapLabEngine(model, cfg, queue_size=0)
+    assert engine.propagator.wants_key_stats()
+    got = [r.labels for r in engine.segment(frames)]
+    assert calls == []
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    # without labels wanted (output='none') the chain computes them itself
+    list(engine.segment(frames, output="none"))
+    assert len(calls) == 2  # one chain per GOP

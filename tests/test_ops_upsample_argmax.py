@@ -299,3 +299,70 @@ def test_benchmark_output_step_times_the_trained_logits_at_both_strides():
         assert ways(f"{model} s=4 C=19") == ["cells", "rows", "tf"], run.stdout
         assert ways(f"{model} FFW +6 s=4 C=19") == ["cells", "rows", "tf", "indexed",
                                                      "indexed+key"], run.stdout
+
+
+@pytest.mark.parametrize("shape,region", [
+    ((1, 8, 12, 1), (2, 6, 4, 4)),     # inside, the map as the warp moves it
+    ((1, 8, 12), (0, 0, 8, 12)),       # the whole map, [N, h, w]
+    ((2, 5, 7, 1), (4, 6, 1, 1)),      # a batch, the far corner
+    ((1, 6, 6, 1), (3, 3, 0, 2)),      # an empty region
+])
+@pytest.mark.parametrize("backend", ["cpp", "tf"])
+def test_index_take_region_points_the_region_at_the_crop(shape, region, backend):
+    """RGC's take-over on the index map (TapLab>IndexTakeRegion and its TF version): the region's
+    cell (r, c) reads source s at r * width + c, every other cell keeps its value, and the map
+    it took from is unchanged."""
+    if backend == "cpp" and ops.backend() != "cpp":
+        pytest.skip("the compiled ops are not available")
+    rng = np.random.default_rng(len(shape) + region[0])
+    index = tf.constant(rng.integers(0, 1 << 22, shape).astype(np.int32))
+    before = index.numpy().copy()
+    top, left, rh, rw = region
+    got = ops.index_take_region(index, top, left, rh, rw, 3, backend=backend).numpy()
+    want = before.copy()
+    view = want.reshape(shape[:3])
+    from taplab_tf.ops.upsample_argmax import SOURCE_SHIFT
+    view[:, top:top + rh, left:left + rw] = (3 << SOURCE_SHIFT) + np.arange(
+        rh * rw, dtype=np.int32).reshape(rh, rw)
+    assert got.shape == before.shape and got.dtype == np.int32
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(index.numpy(), before)
+
+
+@pytest.mark.parametrize("backend", ["cpp", "tf"])
+@pytest.mark.parametrize("args", [(5, 0, 4, 4, 1), (0, 9, 4, 4, 1), (-1, 0, 2, 2, 1),
+                                  (0, 0, 2, 2, 16), (0, 0, 2, 2, -1)])
+def test_index_take_region_rejects_a_region_off_the_map_or_a_bad_source(backend, args):
+    if backend == "cpp" and ops.backend() != "cpp":
+        pytest.skip("the compiled ops are not available")
+    index = tf.zeros([1, 8, 12, 1], tf.int32)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        ops.index_take_region(index, *args, backend=backend)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("shape,size", [
+    ((1, 16, 32, 19), (64, 128)),    # x4, as a keyframe at stride 4
+    ((2, 13, 17, 11), (100, 131)),   # odd sizes, non-integer scale, batch 2
+    ((1, 9, 11, 1), (20, 30)),       # C = 1
+    ((1, 40, 30, 5), (7, 9)),        # a downsampling: rows it never reads
+])
+def test_upsample_argmax_with_stats_equals_the_two_ops(kind, shape, size):
+    """TapLab>UpsampleArgmaxWithStats: the labels of upsample_argmax and the statistics of
+    argmax_stats, bit for bit, from one pass; its TF fallback likewise."""
+    rng = np.random.default_rng(zlib.crc32(repr(("with_stats", kind, shape)).encode()))
+    logits = KINDS[kind](rng, shape)
+    want_stats = [t.numpy() for t in ops.argmax_stats(logits, backend="cpp")]
+    for dtype in (tf.int32, tf.uint8):
+        for backend in ("cpp", "tf"):
+            labels, stats = ops.upsample_argmax_with_stats(logits, size, backend=backend,
+                                                           output_dtype=dtype)
+            assert labels.dtype == dtype
+            np.testing.assert_array_equal(labels.numpy(), _reference(logits, size))
+            for got, want in zip(stats, want_stats):
+                np.testing.assert_array_equal(got.numpy(), want)
+    h, w = shape[1] * 4, shape[2] * 4
+    labels, stats = ops.logits_to_labels(logits, h - 3, w - 1, 4, with_stats=True)
+    np.testing.assert_array_equal(labels.numpy(),
+                                  ops.logits_to_labels(logits, h - 3, w - 1, 4).numpy())
+    np.testing.assert_array_equal(stats[0].numpy(), want_stats[0])

@@ -9,10 +9,15 @@
         overturn) without interpolating, so the labels stay exactly equal.
     logits_to_labels(logits, height, width, output_stride) -> [N, height, width]
         The one logits-to-labels rule (upsample to the stride's frame, argmax, crop).
+    upsample_argmax_with_stats(logits, size) -> (labels, argmax_stats(logits))
+        Both in one pass over the logits (a keyframe that starts FFW's indexed chain).
     upsample_argmax_indexed(source, index, size, stats) -> [N, H, W]
         upsample_argmax of the map gathered from source by a flat index map, without
         materialising it: the shortcut reads argmax_stats(source) through the index (what FFW's
         chained nearest warps of a keyframe's logits amount to: pipeline.propagation).
+    index_take_region(index, top, left, region_height, region_width, source) -> int32 map
+        RGC's take-over (Eq. 6 at alpha = 1) on FFW's index map: the region reads source
+        `source` (a crop's logits), in one pass.
     mv_fill(motion_vectors, intra, moving_px, passes, majority) -> (refined, still_intra)
         The 'fill' refinement of a block motion field before FFW (numpy arrays in and out; the
         fallback is its numpy reference in taplab_tf.pipeline.motion_field).
@@ -45,11 +50,13 @@ _EXPORTS = {
     "mv_warp_tf": "taplab_tf.ops.mv_warp",
     "upsample_argmax": "taplab_tf.ops.upsample_argmax",
     "upsample_argmax_tf": "taplab_tf.ops.upsample_argmax",
+    "upsample_argmax_with_stats": "taplab_tf.ops.upsample_argmax",
     "logits_to_labels": "taplab_tf.ops.upsample_argmax",
     "argmax_stats": "taplab_tf.ops.upsample_argmax",
     "upsample_argmax_indexed": "taplab_tf.ops.upsample_argmax",
     "gather_indexed": "taplab_tf.ops.upsample_argmax",
     "indexed_logits_to_labels": "taplab_tf.ops.upsample_argmax",
+    "index_take_region": "taplab_tf.ops.upsample_argmax",
     "mv_fill": "taplab_tf.ops.mv_fill",
     "region_blend": "taplab_tf.ops.region_blend",
     "region_blend_tf": "taplab_tf.ops.region_blend",

@@ -69,6 +69,26 @@ def upsample_argmax(logits, size, name=None, backend=None, output_dtype=tf.int32
         return tf.cast(upsample_argmax_tf(logits, size), output_dtype)
 
 
+def upsample_argmax_with_stats(logits, size, name=None, backend=None, output_dtype=tf.int32):
+    """(upsample_argmax(logits, size), argmax_stats(logits)) in one pass over the logits
+    (TapLab>UpsampleArgmaxWithStats: the cells kernel computes each source row's statistics for
+    its shortcut anyway). For a keyframe whose labels are wanted now and whose logits start FFW's
+    indexed chain (upsample_argmax_indexed reads the statistics). The 'tf' backend calls the two
+    functions."""
+    output_dtype = tf.as_dtype(output_dtype)
+    if output_dtype not in (tf.int32, tf.uint8):
+        raise ValueError(f"output_dtype must be tf.int32 or tf.uint8, got {output_dtype.name}")
+    with tf.name_scope(name or "upsample_argmax_with_stats"):
+        logits = tf.convert_to_tensor(logits, dtype=tf.float32, name="logits")
+        size = tf.convert_to_tensor(size, dtype=tf.int32, name="size")
+        if _loader.resolve(backend) == _loader.CPP:
+            labels, arg, margin, magnitude = _loader.library().tap_lab_upsample_argmax_with_stats(
+                logits, size, out_type=output_dtype)
+            return labels, (arg, margin, magnitude)
+        return (upsample_argmax(logits, size, backend="tf", output_dtype=output_dtype),
+                argmax_stats(logits, backend="tf"))
+
+
 def upsample_argmax_tf(logits, size):
     """The reference / fallback: tf.argmax(tf.image.resize(logits, size, 'bilinear'), -1)."""
     resized = tf.image.resize(logits, size, method="bilinear")
@@ -76,19 +96,25 @@ def upsample_argmax_tf(logits, size):
 
 
 def logits_to_labels(logits, height, width, output_stride, backend=None,
-                     output_dtype=tf.int32, name=None):
+                     output_dtype=tf.int32, name=None, with_stats=False):
     """The one rule from logits to labels, used by the engine, evaluation, training validation
     and the SavedModel's serving signature: upsample the logits [N, h, w, C] bilinearly to
     (h * s, w * s), the frame they tile at output stride s, take the argmax over C and crop to
     height x width. (Resizing straight to height x width would stretch the logits by up to one
     cell where the size is not a multiple of s; this keeps every logit cell on its own pixels.)
+    with_stats: returns (labels, argmax_stats(logits)), both from one pass over the logits
+    (upsample_argmax_with_stats).
     """
     with tf.name_scope(name or "logits_to_labels"):
         logits = tf.convert_to_tensor(logits, dtype_hint=tf.float32)
         shape = tf.shape(logits)
         s = int(output_stride)
-        full = upsample_argmax(logits, tf.stack([shape[1] * s, shape[2] * s]), backend=backend,
-                               output_dtype=output_dtype)
+        size = tf.stack([shape[1] * s, shape[2] * s])
+        if with_stats:
+            full, stats = upsample_argmax_with_stats(logits, size, backend=backend,
+                                                     output_dtype=output_dtype)
+            return full[:, :height, :width], stats
+        full = upsample_argmax(logits, size, backend=backend, output_dtype=output_dtype)
         return full[:, :height, :width]
 
 
@@ -178,6 +204,34 @@ def gather_indexed(source, index):
     pooled = tf.gather(offsets, tf.bitwise.right_shift(index, SOURCE_SHIFT)) + \
         tf.bitwise.bitwise_and(index, (1 << SOURCE_SHIFT) - 1)
     return tf.reshape(tf.gather(tf.concat(flat, axis=1), pooled, batch_dims=1), shape)
+
+
+def index_take_region(index, top, left, region_height, region_width, source, backend=None):
+    """int32 index map (as index, [N, h, w] or [N, h, w, 1]) whose region [top, top +
+    region_height) x [left, left + region_width) reads source number `source` (the cell (r, c)
+    of the region: source << SOURCE_SHIFT | r * region_width + c), the rest as index: RGC's
+    take-over (Eq. 6 at alpha = 1) on FFW's index map, in one pass (TapLab>IndexTakeRegion).
+    A region outside the map, or a source outside [0, MAX_SOURCES), is an InvalidArgumentError."""
+    index = tf.convert_to_tensor(index, tf.int32)
+    args = [tf.convert_to_tensor(v, tf.int32) for v in
+            (top, left, region_height, region_width, source)]
+    if _loader.resolve(backend) == _loader.CPP:
+        return _loader.library().tap_lab_index_take_region(index, *args)
+    top, left, rh, rw, src = args
+    shape = tf.shape(index)
+    h, w = shape[1], shape[2]
+    tf.debugging.assert_non_negative(tf.stack([top, left, rh, rw, src]),
+                                     message="index_take_region: negative region or source")
+    tf.debugging.assert_less_equal(tf.stack([top + rh, left + rw]), tf.stack([h, w]),
+                                   message="index_take_region: the region does not fit the map")
+    tf.debugging.assert_less(src, MAX_SOURCES, message="index_take_region: source too large")
+    ys = tf.range(h)[:, None]
+    xs = tf.range(w)[None, :]
+    inside = (ys >= top) & (ys < top + rh) & (xs >= left) & (xs < left + rw)
+    region = tf.bitwise.left_shift(src, SOURCE_SHIFT) + (ys - top) * rw + (xs - left)
+    flat = tf.reshape(index, [shape[0], h, w])
+    out = tf.where(inside[None], region[None], flat)
+    return tf.reshape(out, shape)
 
 
 def indexed_logits_to_labels(source, index, height, width, output_stride, stats=None,

@@ -197,6 +197,14 @@ class TapLabEngine:
             # uint8 labels straight from the fused kernel (no int32 map, no cast pass).
             return ops.logits_to_labels(logits, height, width, stride, output_dtype=tf.uint8)[0]
 
+        def output_with_stats(logits, height, width):
+            # A keyframe that starts FFW's indexed chain: its labels and the argmax statistics
+            # that the chain's output steps read, from one pass over the logits.
+            counts["output"] += 1
+            labels, stats = ops.logits_to_labels(logits, height, width, stride,
+                                                 output_dtype=tf.uint8, with_stats=True)
+            return labels[0], stats
+
 
         spec = tf.TensorSpec
         self._phi = tf.function(phi, reduce_retracing=False)
@@ -204,6 +212,8 @@ class TapLabEngine:
             spec([1, None, None, None], tf.float32), spec([1, None, None, None], tf.float32),
             spec([], tf.int32), spec([], tf.int32), spec([], tf.float32)])
         self._output = tf.function(output, input_signature=[
+            spec([1, None, None, None], tf.float32), spec([], tf.int32), spec([], tf.int32)])
+        self._output_with_stats = tf.function(output_with_stats, input_signature=[
             spec([1, None, None, None], tf.float32), spec([], tf.int32), spec([], tf.int32)])
         self._no_key_labels = tf.zeros([1, 0, 0], tf.uint8)
 
@@ -310,6 +320,11 @@ class TapLabEngine:
                 height, width = sizes[size]
                 if isinstance(logits, propagation_lib.IndexedLogits):
                     labels = self._output_indexed(logits, *size)
+                elif propagator.wants_key_stats():
+                    out, stats = self._output_with_stats(logits, height, width)
+                    propagator.key_stats(logits, stats)  # the chain from these logits reads them
+                    labels = np.asarray(out)  # a read-only view, no copy
+                    key[:] = [logits, out]
                 else:
                     out = self._output(logits, height, width)
                     labels = np.asarray(out)  # a read-only view, no copy

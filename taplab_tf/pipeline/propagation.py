@@ -106,6 +106,17 @@ class Propagator:
         None where it has none (the engine then blends the logits themselves)."""
         return None
 
+    def wants_key_stats(self) -> bool:
+        """True where the propagation reads the argmax statistics (ops.argmax_stats) of the
+        logits it starts from: the engine's output step then computes them with the keyframe's
+        labels in one pass (ops.logits_to_labels(with_stats=True)) and hands them over
+        (key_stats)."""
+        return False
+
+    def key_stats(self, logits: tf.Tensor, stats) -> None:
+        """ops.argmax_stats(logits) of the keyframe logits `logits`, computed by the output
+        step (see wants_key_stats)."""
+
 
 def block_warp_step(config: config_lib.TapLabConfig, frame_stride: int,
                     trace_counts: Dict[str, int]):
@@ -194,14 +205,27 @@ class MvWarp(Propagator):
         # streams: start() copies the propagator, not this dict)
         self._identity: Dict[Tuple[int, int], tf.Tensor] = {}
 
+    def reset(self) -> None:
+        self._key_stats = None  # (keyframe logits, their argmax_stats) from the output step
+
+    def wants_key_stats(self) -> bool:
+        return self.indexed
+
+    def key_stats(self, logits, stats) -> None:
+        self._key_stats = (logits, stats)
+
     def _start_index(self, logits) -> "IndexedLogits":
-        """A keyframe's logits as the start of a chain: each pixel reads its own position."""
+        """A keyframe's logits as the start of a chain: each pixel reads its own position. The
+        statistics are the output step's where it computed them for these logits (key_stats),
+        else computed here."""
         h, w = int(logits.shape[1]), int(logits.shape[2])
         identity = self._identity.get((h, w))
         if identity is None:
             identity = tf.constant(np.arange(h * w, dtype=np.int32).reshape(1, h, w, 1))
             self._identity[(h, w)] = identity
-        return IndexedLogits([logits], [ops.argmax_stats(logits)], identity, None)
+        given = self._key_stats
+        stats = given[1] if given is not None and given[0] is logits else ops.argmax_stats(logits)
+        return IndexedLogits([logits], [stats], identity, None)
 
     def take_region(self, logits, crop_logits, top: int, left: int) -> Optional["IndexedLogits"]:
         """RGC's blend with alpha = 1 (Eq. 6) on a map held as IndexedLogits: the region
@@ -212,18 +236,17 @@ class MvWarp(Propagator):
                 or len(logits.sources) >= MAX_SOURCES):
             return None
         crop_h, crop_w = int(crop_logits.shape[1]), int(crop_logits.shape[2])
-        index = np.array(logits.index)  # a copy of 4 bytes a cell: the map is small
-        h, w = index.shape[1:3]
+        h, w = int(logits.index.shape[1]), int(logits.index.shape[2])
         if not (0 <= top and top + crop_h <= h and 0 <= left and left + crop_w <= w):
             raise PropagationError(f"RGC's region {crop_h}x{crop_w} at ({top}, {left}) does not "
                                    f"fit the {h}x{w} logits")
         # the region's pixels now read the crop's logits: Eq. 6 with alpha = 1, on the map
-        source = len(logits.sources) << SOURCE_SHIFT
-        index[0, top:top + crop_h, left:left + crop_w, 0] = (
-            source + np.arange(crop_h * crop_w, dtype=np.int32).reshape(crop_h, crop_w))
+        # (one pass of TapLab>IndexTakeRegion; the crop is source number len(sources))
+        index = ops.index_take_region(logits.index, top, left, crop_h, crop_w,
+                                      len(logits.sources))
         return IndexedLogits(logits.sources + [crop_logits],
                              logits.stats + [ops.argmax_stats(crop_logits)],
-                             tf.constant(index), logits.key_labels)
+                             index, logits.key_labels)
 
     def propagate(self, frame, logits, timings):
         mv = frame.motion_vectors

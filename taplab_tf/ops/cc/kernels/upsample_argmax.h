@@ -35,6 +35,7 @@
 #define TAPLAB_TF_OPS_CC_KERNELS_UPSAMPLE_ARGMAX_H_
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -234,7 +235,20 @@ struct PoolSource {
   int64_t cells = 0;              // per batch item
 };
 
+// Plain sources, optional: where the kernel also writes each source row's statistics
+// (ArgmaxStats' outputs, [N, h, w]) as it prepares the row for its own use, so that a caller
+// that needs both (a keyframe's labels, then FFW's indexed output from it) reads the logits
+// once. claimed[N * h]: the first band to prepare a row writes it (rows two bands share are
+// prepared by both).
+struct StatsOut {
+  int32_t* arg = nullptr;
+  float* margin = nullptr;
+  float* mag = nullptr;
+  std::atomic<uint8_t>* claimed = nullptr;
+};
+
 struct Source {
+  const StatsOut* stats_out = nullptr;  // plain: also write the statistics (StatsOut)
   const float* logits = nullptr;     // plain: [N, h, w, C]
   const int32_t* index = nullptr;    // indexed: [N, h, w], source << kSourceShift | position
   PoolSource pool[kMaxSources];      // indexed: the sources the index reads
@@ -489,6 +503,12 @@ class CellUpsampler {
         PrepareRow(in.logits + k * w * plan.C_, w, plan.C_, plan.w_pad_, t.get(), arg.get(),
                    margin.get(), mag.get());
         transposed = true;
+        const StatsOut* so = in.stats_out;
+        if (so != nullptr && !so->claimed[k].exchange(1, std::memory_order_relaxed)) {
+          std::memcpy(so->arg + k * w, arg.get(), w * sizeof(int32_t));
+          std::memcpy(so->margin + k * w, margin.get(), w * sizeof(float));
+          std::memcpy(so->mag + k * w, mag.get(), w * sizeof(float));
+        }
         return;
       }
       // Indexed: the statistics are gathered; the values wait until a tile needs them.

@@ -18,6 +18,7 @@
 // registers (strict >, so ties go to the first channel, like tf.argmax).
 // A CUDA version would go in upsample_argmax_kernels.cu.cc (one thread per output pixel).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -308,6 +309,67 @@ REGISTER_KERNEL_BUILDER(Name("TapLab>UpsampleArgmax")
                             .HostMemory("size")
                             .TypeConstraint<uint8>("out_type"),
                         UpsampleArgmaxOp<uint8_t>);
+
+// TapLab>UpsampleArgmaxWithStats: UpsampleArgmax (cells) and ArgmaxStats of the same logits in
+// one pass over them: the cells kernel computes every source row's statistics for its shortcut
+// anyway (Slot::Prepare), and writes them out as it does (StatsOut). A keyframe's output step
+// and the start of FFW's indexed chain from it (pipeline.propagation) read the logits once.
+template <typename OutT>
+class UpsampleArgmaxWithStatsOp : public OpKernel {
+ public:
+  explicit UpsampleArgmaxWithStatsOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    namespace ua = ::taplab::upsample_argmax;
+    const Tensor& logits = ctx->input(0);
+    const Tensor& size = ctx->input(1);
+    OP_REQUIRES(ctx, logits.dims() == 4,
+                errors::InvalidArgument("logits must be rank 4 [N, h, w, C], got shape ",
+                                        logits.shape().DebugString()));
+    const int64_t N = logits.dim_size(0), h = logits.dim_size(1), w = logits.dim_size(2),
+                  C = logits.dim_size(3);
+    int64_t H, W;
+    OP_REQUIRES_OK(ctx, OutputSize<OutT>(size, "logits", logits.shape(), &H, &W));
+    Tensor *output = nullptr, *arg = nullptr, *margin = nullptr, *mag = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({N, H, W}), &output));
+    const TensorShape plane({N, h, w});
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, plane, &arg));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, plane, &margin));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(3, plane, &mag));
+    if (N == 0) return;
+    std::unique_ptr<std::atomic<uint8_t>[]> claimed(new std::atomic<uint8_t>[N * h]);
+    for (int64_t k = 0; k < N * h; ++k) claimed[k].store(0, std::memory_order_relaxed);
+    ua::StatsOut stats;
+    stats.arg = arg->flat<int32>().data();
+    stats.margin = margin->flat<float>().data();
+    stats.mag = mag->flat<float>().data();
+    stats.claimed = claimed.get();
+    ua::Source src;
+    src.logits = logits.flat<float>().data();
+    src.stats_out = &stats;
+    RunCells(ctx, ua::CellUpsampler<OutT>(N, h, w, C, H, W), src, output->flat<OutT>().data());
+    // Rows the upsampling never read (a downsampling may skip some): computed here.
+    const int64_t w_pad = (w + 7) / 8 * 8 + 8;
+    std::unique_ptr<float[]> t;
+    for (int64_t k = 0; k < N * h; ++k) {
+      if (claimed[k].load(std::memory_order_relaxed)) continue;
+      if (!t) t.reset(new float[C * w_pad]());
+      ua::ArgmaxStatsRows(src.logits + k * w * C, 1, w, C, w_pad, t.get(), stats.arg + k * w,
+                          stats.margin + k * w, stats.mag + k * w);
+    }
+  }
+};
+
+REGISTER_KERNEL_BUILDER(Name("TapLab>UpsampleArgmaxWithStats")
+                            .Device(DEVICE_CPU)
+                            .HostMemory("size")
+                            .TypeConstraint<int32>("out_type"),
+                        UpsampleArgmaxWithStatsOp<int32_t>);
+REGISTER_KERNEL_BUILDER(Name("TapLab>UpsampleArgmaxWithStats")
+                            .Device(DEVICE_CPU)
+                            .HostMemory("size")
+                            .TypeConstraint<uint8>("out_type"),
+                        UpsampleArgmaxWithStatsOp<uint8_t>);
 
 // TapLab>ArgmaxStats: per source pixel, what the cells kernel's shortcut reads (argmax, or -1
 // where it may never shortcut; margin over the second channel; largest |logit|), computed once

@@ -103,6 +103,40 @@ method: 'cells' (default): per source cell, with the exact shortcut where the fo
   every output pixel interpolated (kept as a cross-check and for the benchmark). Same labels.
 )doc");
 
+REGISTER_OP("TapLab>UpsampleArgmaxWithStats")
+    .Input("logits: float")
+    .Input("size: int32")
+    .Output("labels: out_type")
+    .Output("arg: int32")
+    .Output("margin: float")
+    .Output("magnitude: float")
+    .Attr("out_type: {int32, uint8} = DT_INT32")
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle logits;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &logits));
+      ShapeHandle size_shape;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 1, &size_shape));
+      DimensionHandle two;
+      TF_RETURN_IF_ERROR(c->WithValue(c->Dim(size_shape, 0), 2, &two));
+      ShapeHandle hw;
+      TF_RETURN_IF_ERROR(c->MakeShapeFromShapeTensor(1, &hw));
+      ShapeHandle out;
+      TF_RETURN_IF_ERROR(c->Concatenate(c->Vector(c->Dim(logits, 0)), hw, &out));
+      c->set_output(0, out);
+      ShapeHandle plane;
+      TF_RETURN_IF_ERROR(c->Subshape(logits, 0, 3, &plane));
+      for (int i = 1; i < 4; ++i) c->set_output(i, plane);
+      return OkStatus();
+    })
+    .Doc(R"doc(
+UpsampleArgmax (method 'cells') and ArgmaxStats of the same logits in one pass over them: the
+labels, then per pixel of logits its argmax (-1 where it may never take the shortcut), margin
+and largest |logit|, equal to the two ops' outputs.
+
+logits: [N, h, w, C] float32. size: [2] int32 (H, W).
+labels: [N, H, W]. arg, margin, magnitude: [N, h, w].
+)doc");
+
 REGISTER_OP("TapLab>ArgmaxStats")
     .Input("logits: float")
     .Output("arg: int32")
@@ -222,6 +256,28 @@ forward the logits' buffer.
 
 logits: [N, h, w, C]. crop_logits: [N, rh, rw, C], phi on the region's pixels.
 top, left: the region's first row and column in logits cells. alpha: the blend weight.
+)doc");
+
+REGISTER_OP("TapLab>IndexTakeRegion")
+    .Input("index: int32")
+    .Input("top: int32")
+    .Input("left: int32")
+    .Input("region_height: int32")
+    .Input("region_width: int32")
+    .Input("source: int32")
+    .Output("output: int32")
+    .SetShapeFn([](InferenceContext* c) {
+      c->set_output(0, c->input(0));
+      return OkStatus();
+    })
+    .Doc(R"doc(
+RGC's take-over (TapLab Eq. 6 at alpha = 1) on FFW's index map: output = index, except on
+[top, top + region_height) x [left, left + region_width), where the cell (r, c) of the region
+holds source << 20 | (r * region_width + c): it reads the crop's logits, source number `source`.
+One pass; in place where TF can forward the index's buffer.
+
+index: int32 [N, h, w] or [N, h, w, 1]. top, left, region_height, region_width: logits cells.
+source: in [0, 16).
 )doc");
 
 }  // namespace taplab
