@@ -118,8 +118,9 @@ def define_segment_flags() -> None:
     flags.DEFINE_bool("draw_regions", True, "Draw the RGC region on corrected frames.")
     flags.DEFINE_bool("mark_keyframes", True, "Mark frames where phi ran on the whole frame.")
     flags.DEFINE_bool("legend", True, "Draw the class colours' legend on the overlay.")
-    flags.DEFINE_string("input_scale", "auto", "phi's input scale: 'auto' (the model's training "
-                        "frame height over the video's, snapped so that the logits' stride on "
+    flags.DEFINE_string("input_scale", "auto", "phi's input scale: 'auto' (the frame height the "
+                        "model was evaluated at, its training height times its model.json "
+                        "input_scale, over the video's, snapped so that the logits' stride on "
                         "the video is an integer) or a number in (0, 4], e.g. 0.5.")
     flags.DEFINE_enum("transcode", "auto", ["auto", "never", "always"], "Re-encode inputs that "
                       "are not MPEG-4 Part 2 without B-frames (auto), refuse them (never), or "

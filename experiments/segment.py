@@ -5,8 +5,9 @@
 
 Any video in: H.264, HEVC, VP9, MPEG-2, MJPEG, with or without B-frames, in any container FFmpeg
 reads, is re-encoded on the fly to MPEG-4 Part 2 at --gop (--transcode=auto; 'never' refuses,
-'always' re-encodes any input). phi sees the frames at the scale its model was trained at
-(--input_scale=auto); the labels come back at the video's size.
+'always' re-encodes any input). phi sees the frames at the scale its model was evaluated at
+(--input_scale=auto: the size its training run evaluated it at, e.g. CamVid's 360-line frames
+enlarged 4/3 for the shipped model); the labels come back at the video's size.
 
 With --video and no --checkpoint it uses the shipped real-data model (BL2 trained on CamVid,
 taplab_tf/assets/bl2_camvid). With no --video at all it runs the embedded default: a synthetic

@@ -5,7 +5,7 @@
     summary = taplab_tf.segment_video("street.mp4", "street_seg.mp4", rgfs_fraction=0.1)
 
 segment_video is the main job of `python -m experiments.segment --video=X` as one call: any codec
-(re-encoded when needed), phi at the scale it was trained at, labels at the video's size.
+(re-encoded when needed), phi at the scale its model was evaluated at, labels at the video's size.
 """
 from __future__ import annotations
 
@@ -49,7 +49,8 @@ def segment_video(video: str, output: Optional[str] = None, *, checkpoint: Optio
                   transcode: str = "auto", progress: bool = False, **config) -> dict:
     """Segments `video` (any codec) to an overlay video at `output` (None: no video) and label
     PNGs in `labels_dir`; config: TapLabConfig fields (gop, modules, rgfs_fraction, ...).
-    input_scale None: chosen from the model's training size. Returns the run's summary."""
+    input_scale None: chosen from the frame size the model was evaluated at
+    (data.labels.phi_frame_height). Returns the run's summary."""
     from taplab_tf import config as config_lib
     from taplab_tf.data import labels as labels_lib
     from taplab_tf.pipeline import engine as engine_lib

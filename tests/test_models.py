@@ -87,6 +87,11 @@ def test_load_errors(tmp_path, tiny_models):
     json.dump(bad, open(meta_path, "w"))
     with pytest.raises(ValueError, match="cannot load"):
         models.load_model(d)
+    # An evaluation scale that is not a number in (0, 4] (segment's automatic scale reads it).
+    for scale in ("4/3", None, 0, 9.0, True):
+        json.dump(dict(meta, input_scale=scale), open(meta_path, "w"))
+        with pytest.raises(ValueError, match="input_scale must be a number in"):
+            models.load_model(d)
     # Truncated weights: caught by the checksum.
     json.dump(meta, open(meta_path, "w"))
     w = os.path.join(d, "weights.h5")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 
 import tensorflow as tf
@@ -80,6 +81,12 @@ def read_metadata(directory: str) -> dict:
     missing = [k for k in ("model", "num_classes", "kwargs") if k not in meta]
     if missing:
         raise ValueError(f"load_model: {path} lacks {missing}")
+    if "input_scale" in meta:  # the trainer's eval_input_scale (data.labels.phi_frame_height)
+        scale = meta["input_scale"]
+        if (isinstance(scale, bool) or not isinstance(scale, (int, float))
+                or not math.isfinite(scale) or not 0 < scale <= 4):
+            raise ValueError(f"load_model: {path}: input_scale must be a number in (0, 4], "
+                             f"got {scale!r}")
     return meta
 
 

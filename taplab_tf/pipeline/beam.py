@@ -63,7 +63,7 @@ def require_beam():
 class BeamJob:
     """What every worker needs to segment its videos. checkpoint: a model directory
     (experiments.train) or an exported SavedModel (experiments.export). input_scale None: chosen
-    per video from the model's training size, as segment does. overlay / labels: write
+    per video from the frame size the model was evaluated at, as segment does. overlay / labels: write
     <stem>.mp4 / <stem>_labels/. The rest are segment_file's options."""
     checkpoint: str
     output_dir: str
