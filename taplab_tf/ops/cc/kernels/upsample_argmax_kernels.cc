@@ -180,6 +180,19 @@ Status OutputSize(const Tensor& size, const char* what, const TensorShape& map, 
   return OkStatus();
 }
 
+// The checks both plain upsample ops make on logits (input 0) and size (input 1), then their
+// labels output 0, [N, H, W].
+template <typename OutT>
+Status LabelsOutput(OpKernelContext* ctx, int64_t* H, int64_t* W, Tensor** output) {
+  const Tensor& logits = ctx->input(0);
+  if (logits.dims() != 4) {
+    return errors::InvalidArgument("logits must be rank 4 [N, h, w, C], got shape ",
+                                   logits.shape().DebugString());
+  }
+  TF_RETURN_IF_ERROR(OutputSize<OutT>(ctx->input(1), "logits", logits.shape(), H, W));
+  return ctx->allocate_output(0, TensorShape({logits.dim_size(0), *H, *W}), output);
+}
+
 // Runs the cells kernel's plan over all output rows on TF's CPU pool: bands of rows, several per
 // thread (the shortcut makes some bands much cheaper than others, so smaller bands balance
 // better; each band prepares its first two source rows itself, a small cost next to a band's
@@ -208,16 +221,11 @@ class UpsampleArgmaxOp : public OpKernel {
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor& logits = ctx->input(0);
-    const Tensor& size = ctx->input(1);
-    OP_REQUIRES(ctx, logits.dims() == 4,
-                errors::InvalidArgument("logits must be rank 4 [N, h, w, C], got shape ",
-                                        logits.shape().DebugString()));
+    int64_t H, W;
+    Tensor* output = nullptr;
+    OP_REQUIRES_OK(ctx, LabelsOutput<OutT>(ctx, &H, &W, &output));
     const int64_t N = logits.dim_size(0), h = logits.dim_size(1), w = logits.dim_size(2),
                   C = logits.dim_size(3);
-    int64_t H, W;
-    OP_REQUIRES_OK(ctx, OutputSize<OutT>(size, "logits", logits.shape(), &H, &W));
-    Tensor* output = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({N, H, W}), &output));
     if (N == 0) return;
     const auto* threads = ctx->device()->tensorflow_cpu_worker_threads();
     if (cells_) {
@@ -322,16 +330,11 @@ class UpsampleArgmaxWithStatsOp : public OpKernel {
   void Compute(OpKernelContext* ctx) override {
     namespace ua = ::taplab::upsample_argmax;
     const Tensor& logits = ctx->input(0);
-    const Tensor& size = ctx->input(1);
-    OP_REQUIRES(ctx, logits.dims() == 4,
-                errors::InvalidArgument("logits must be rank 4 [N, h, w, C], got shape ",
-                                        logits.shape().DebugString()));
+    int64_t H, W;
+    Tensor *output = nullptr, *arg = nullptr, *margin = nullptr, *mag = nullptr;
+    OP_REQUIRES_OK(ctx, LabelsOutput<OutT>(ctx, &H, &W, &output));
     const int64_t N = logits.dim_size(0), h = logits.dim_size(1), w = logits.dim_size(2),
                   C = logits.dim_size(3);
-    int64_t H, W;
-    OP_REQUIRES_OK(ctx, OutputSize<OutT>(size, "logits", logits.shape(), &H, &W));
-    Tensor *output = nullptr, *arg = nullptr, *margin = nullptr, *mag = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({N, H, W}), &output));
     const TensorShape plane({N, h, w});
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, plane, &arg));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(2, plane, &margin));

@@ -30,6 +30,22 @@ Status WarpShape(InferenceContext* c) {
   return OkStatus();
 }
 
+// logits [N,h,w,C] and size [2] (H, W): output 0, the labels, is [N, H, W].
+Status UpsampleShape(InferenceContext* c) {
+  ShapeHandle logits;
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &logits));
+  ShapeHandle size_shape;
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 1, &size_shape));
+  DimensionHandle two;
+  TF_RETURN_IF_ERROR(c->WithValue(c->Dim(size_shape, 0), 2, &two));
+  ShapeHandle hw;
+  TF_RETURN_IF_ERROR(c->MakeShapeFromShapeTensor(1, &hw));
+  ShapeHandle out;
+  TF_RETURN_IF_ERROR(c->Concatenate(c->Vector(c->Dim(logits, 0)), hw, &out));
+  c->set_output(0, out);
+  return OkStatus();
+}
+
 }  // namespace
 
 REGISTER_OP("TapLab>MvWarp")
@@ -76,20 +92,7 @@ REGISTER_OP("TapLab>UpsampleArgmax")
     .Output("labels: out_type")
     .Attr("out_type: {int32, uint8} = DT_INT32")
     .Attr("method: {'cells', 'rows'} = 'cells'")
-    .SetShapeFn([](InferenceContext* c) {
-      ShapeHandle logits;
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &logits));
-      ShapeHandle size_shape;
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 1, &size_shape));
-      DimensionHandle two;
-      TF_RETURN_IF_ERROR(c->WithValue(c->Dim(size_shape, 0), 2, &two));
-      ShapeHandle hw;
-      TF_RETURN_IF_ERROR(c->MakeShapeFromShapeTensor(1, &hw));
-      ShapeHandle out;
-      TF_RETURN_IF_ERROR(c->Concatenate(c->Vector(c->Dim(logits, 0)), hw, &out));
-      c->set_output(0, out);
-      return OkStatus();
-    })
+    .SetShapeFn(UpsampleShape)
     .Doc(R"doc(
 argmax over channels of the bilinear (half-pixel-centre) resize of logits to size, fused: the
 upsampled [N, H, W, C] tensor is never materialised. Ties go to the first maximum.
@@ -112,19 +115,9 @@ REGISTER_OP("TapLab>UpsampleArgmaxWithStats")
     .Output("magnitude: float")
     .Attr("out_type: {int32, uint8} = DT_INT32")
     .SetShapeFn([](InferenceContext* c) {
-      ShapeHandle logits;
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &logits));
-      ShapeHandle size_shape;
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 1, &size_shape));
-      DimensionHandle two;
-      TF_RETURN_IF_ERROR(c->WithValue(c->Dim(size_shape, 0), 2, &two));
-      ShapeHandle hw;
-      TF_RETURN_IF_ERROR(c->MakeShapeFromShapeTensor(1, &hw));
-      ShapeHandle out;
-      TF_RETURN_IF_ERROR(c->Concatenate(c->Vector(c->Dim(logits, 0)), hw, &out));
-      c->set_output(0, out);
+      TF_RETURN_IF_ERROR(UpsampleShape(c));
       ShapeHandle plane;
-      TF_RETURN_IF_ERROR(c->Subshape(logits, 0, 3, &plane));
+      TF_RETURN_IF_ERROR(c->Subshape(c->input(0), 0, 3, &plane));
       for (int i = 1; i < 4; ++i) c->set_output(i, plane);
       return OkStatus();
     })
