@@ -7,6 +7,7 @@ from typing import Callable, Optional, Tuple
 
 # The embedded default's model (synthetic streets) and the real-data model (CamVid) that
 # `segment --video=X` uses when no --checkpoint is given: their one home is taplab_tf.api.
+from taplab_tf import config as config_lib
 from taplab_tf.api import ASSETS  # noqa: F401
 from taplab_tf.api import REAL_DATA_MODEL as REAL_DATA_CHECKPOINT  # noqa: F401
 from taplab_tf.api import SYNTHETIC_MODEL as DEFAULT_CHECKPOINT  # noqa: F401
@@ -93,7 +94,7 @@ def input_scale(value: str):
         scale = float(value)
     except ValueError:
         scale = float("nan")
-    if not (scale == scale and 0.0 < scale <= 4.0):
+    if not config_lib.valid_input_scale(scale):
         raise SystemExit(f"error: --input_scale must be 'auto' or a number in (0, 4], got "
                          f"{value!r}")
     return scale

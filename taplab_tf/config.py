@@ -150,7 +150,7 @@ class TapLabConfig:
             raise ConfigError(f"thr_rgc: must be >= 0 (a residual magnitude), got {self.thr_rgc}")
         if self.thr_rgfs < 0:
             raise ConfigError(f"thr_rgfs: must be >= 0 (a sum of |Res|), got {self.thr_rgfs}")
-        if not (math.isfinite(self.input_scale) and 0.0 < self.input_scale <= 4.0):
+        if not valid_input_scale(self.input_scale):
             raise ConfigError(f"input_scale: must be a number in (0, 4], got {self.input_scale}")
         if (isinstance(self.rgfs_fraction, bool)
                 or not isinstance(self.rgfs_fraction, numbers.Real)
@@ -238,6 +238,20 @@ class TapLabConfig:
         return d
 
 
+def valid_input_scale(value) -> bool:
+    """True for an input scale phi may run at: a real number in (0, 4] (not a bool, not NaN).
+    The one range for TapLabConfig.input_scale, the trainer's eval_input_scale and model.json's
+    input_scale; each caller words its own error."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value) and 0.0 < value <= 4.0)
+
+
+def applied_input_scale(output_stride: int, input_scale: float) -> float:
+    """input_scale as it is applied: output_stride / frame_stride (the stride on the frame is
+    snapped to an integer), e.g. 4/3 for 1.3 at stride 4."""
+    return output_stride / frame_stride(output_stride, input_scale)
+
+
 def frame_stride(output_stride: int, input_scale: float) -> int:
     """The stride of phi's logits on the video's pixels when phi sees the frame resized by
     input_scale: output_stride / input_scale, snapped to the nearest integer (>= 1)."""
@@ -262,7 +276,7 @@ def auto_input_scale(phi_frame_height: float | None, frame_height: int,
     if not phi_frame_height or frame_height <= 0:
         return 1.0
     raw = min(2.0, max(0.125, float(phi_frame_height) / float(frame_height)))
-    return output_stride / frame_stride(output_stride, raw)
+    return applied_input_scale(output_stride, raw)
 
 
 def region_grid(height: int, width: int, region_shape: Sequence[int],

@@ -6,9 +6,9 @@ CamVid (SegNet layout): 11 classes 0-10, 11 = void, mapped to IGNORE_LABEL.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
+
+from taplab_tf import config as config_lib
 
 IGNORE_LABEL = 255
 
@@ -97,12 +97,8 @@ def phi_frame_height(metadata: dict) -> float | None:
     if not h:
         return None
     scale = metadata.get("input_scale", 1.0)
-    try:
-        scale = float(scale)
-    except (TypeError, ValueError):
-        raise ValueError(f"model.json: input_scale must be a number, got {scale!r}") from None
-    if not (math.isfinite(scale) and 0.0 < scale <= 4.0):
-        raise ValueError(f"model.json: input_scale must be a number in (0, 4], got {scale}")
+    if not config_lib.valid_input_scale(scale):
+        raise ValueError(f"model.json: input_scale must be a number in (0, 4], got {scale!r}")
     return h * scale
 
 

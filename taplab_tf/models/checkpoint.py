@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 
 import tensorflow as tf
 
+from taplab_tf import config as config_lib
 from taplab_tf.models.builder import build_model
 
 FORMAT = "taplab-model-v1"
@@ -83,8 +83,7 @@ def read_metadata(directory: str) -> dict:
         raise ValueError(f"load_model: {path} lacks {missing}")
     if "input_scale" in meta:  # the trainer's eval_input_scale (data.labels.phi_frame_height)
         scale = meta["input_scale"]
-        if (isinstance(scale, bool) or not isinstance(scale, (int, float))
-                or not math.isfinite(scale) or not 0 < scale <= 4):
+        if not config_lib.valid_input_scale(scale):
             raise ValueError(f"load_model: {path}: input_scale must be a number in (0, 4], "
                              f"got {scale!r}")
     return meta

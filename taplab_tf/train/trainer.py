@@ -122,7 +122,7 @@ class TrainConfig:
             raise ValueError(f"photometric: must be in [0, 1], got {self.photometric}")
         if self.use_sequence_frames and self.dataset == "camvid":
             raise ValueError("use_sequence_frames: applies to cityscapes/synthetic, not camvid")
-        if not (math.isfinite(self.eval_input_scale) and 0.0 < self.eval_input_scale <= 4.0):
+        if not config_lib.valid_input_scale(self.eval_input_scale):
             raise ValueError(f"eval_input_scale: must be a number in (0, 4], got "
                              f"{self.eval_input_scale}")
         if not self.learning_rate > 0:
@@ -200,6 +200,7 @@ def evaluate_confusion(model, dataset, num_classes, max_batches=0,
     rule (ops.logits_to_labels at the model's output stride), as evaluate_image computes them.
     input_scale: phi sees each image resized by it first (evaluate_images.resize_for_phi, as
     evaluate_image --input_scale and the engine do), its logits labelled at that stride."""
+    from taplab_tf.pipeline.evaluate_images import resize_for_phi
     stride = getattr(model, "output_stride", None)
     frame_stride = stride
     if stride and input_scale != 1.0:
@@ -210,7 +211,6 @@ def evaluate_confusion(model, dataset, num_classes, max_batches=0,
     @tf.function(reduce_retracing=True)
     def step(images, labels):
         if frame_stride != stride:
-            from taplab_tf.pipeline.evaluate_images import resize_for_phi
             images = resize_for_phi(images, stride, frame_stride)
         return losses.confusion(labels, model(images, training=False), num_classes,
                                 output_stride=frame_stride)
@@ -229,7 +229,7 @@ def _effective_scale(model, input_scale: float) -> float:
     stride = getattr(model, "output_stride", None)
     if not stride or input_scale == 1.0:
         return float(input_scale)
-    return stride / config_lib.frame_stride(stride, input_scale)
+    return config_lib.applied_input_scale(stride, input_scale)
 
 
 def evaluate(model, dataset, num_classes, max_batches=0, input_scale: float = 1.0) -> float:
@@ -690,12 +690,13 @@ def _train(cfg: TrainConfig, out: TrainConfig, train_data, val_data, strategy,
     if stopped:
         export_dir = ""
     else:
+        input_scale = _effective_scale(trainer.model, cfg.eval_input_scale)  # as evaluated
         save_model(trainer.model, export_dir, dataset=cfg.dataset, command=cfg.command,
                    steps=step, val_miou=_finite_or_none(val_miou),
                    train_miou=_finite_or_none(train_miou),
                    batch_size=cfg.batch_size, crop=list(cfg.crop),
                    learning_rate=cfg.learning_rate, train_seconds=round(time.time() - t0, 1),
-                   input_scale=_effective_scale(trainer.model, cfg.eval_input_scale),
+                   input_scale=input_scale,
                    class_names=list(labels_lib.class_names(cfg.dataset))[:trainer.num_classes])
         names = list(labels_lib.class_names(cfg.dataset))[:trainer.num_classes]
         metrics = {
@@ -708,7 +709,7 @@ def _train(cfg: TrainConfig, out: TrainConfig, train_data, val_data, strategy,
             "train_seconds": round(seconds_before + time.time() - t0, 1),
             "resumed_from_step": start, "command": cfg.command,
             "machine": provenance.machine_info(), "git": code,
-            "ema_decay": cfg.ema_decay, "eval_input_scale": _effective_scale(trainer.model, cfg.eval_input_scale),
+            "ema_decay": cfg.ema_decay, "eval_input_scale": input_scale,
             "splits": {k: split_metrics(v, names) for k, v in split_cms.items()},
         }
         if raw_cms:  # "splits" are the exported (averaged) weights'
