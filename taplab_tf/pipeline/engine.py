@@ -320,13 +320,12 @@ class TapLabEngine:
                 height, width = sizes[size]
                 if isinstance(logits, propagation_lib.IndexedLogits):
                     labels = self._output_indexed(logits, *size)
-                elif propagator.wants_key_stats():
-                    out, stats = self._output_with_stats(logits, height, width)
-                    propagator.key_stats(logits, stats)  # the chain from these logits reads them
-                    labels = np.asarray(out)  # a read-only view, no copy
-                    key[:] = [logits, out]
                 else:
-                    out = self._output(logits, height, width)
+                    if propagator.wants_key_stats():
+                        out, stats = self._output_with_stats(logits, height, width)
+                        propagator.key_stats(logits, stats)  # the chain from here reads them
+                    else:
+                        out = self._output(logits, height, width)
                     labels = np.asarray(out)  # a read-only view, no copy
                     key[:] = [logits, out]  # FFW's chain from these logits may copy these
                 t["output"] = time.perf_counter() - t0
