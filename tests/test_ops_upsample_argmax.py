@@ -255,10 +255,10 @@ def test_kernel_header_alone_under_sanitizers(tmp_path, variant):
         pytest.skip("no AddressSanitizer runtime for this compiler")
     assert compiled.returncode == 0, compiled.stderr[-2000:]
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
-    run = subprocess.run([str(binary), "150", "7"], capture_output=True, text=True, env=env,
+    run = subprocess.run([str(binary), "1000", "7"], capture_output=True, text=True, env=env,
                          timeout=600)
     assert run.returncode == 0, (run.stdout + run.stderr)[-2000:]
-    assert "150 cases, 0 failures" in run.stdout
+    assert "1000 cases, 0 failures" in run.stdout
 
 
 def _output_step_app(*flags):

@@ -54,12 +54,26 @@ void Check(const char* what, const std::vector<float>& in, int64_t N, int64_t h,
   // pixel), from `in`'s ArgmaxStatsRows, against the reference on the gathered map.
   std::mt19937 rng(static_cast<unsigned>(N * 1000003 + h * 1009 + w * 31 + C));
   std::vector<int32_t> index(N * h * w);
-  const bool blocks = rng() % 2;
+  // 0: rows jittered per pixel; 1: any pixel; 2: FFW's nearest warp, one shift per 4x4 block
+  // (clamped at the border), so that most cells keep four adjacent pixels (the key labels' copy)
+  const int mode = rng() % 3;
+  std::vector<int64_t> shift_y((h + 3) / 4 * ((w + 3) / 4)), shift_x(shift_y.size());
+  for (size_t b = 0; b < shift_y.size(); ++b) {
+    shift_y[b] = (int64_t)(rng() % 7) - 3;
+    shift_x[b] = rng() % 3 ? shift_x[b > 0 ? b - 1 : 0] : (int64_t)(rng() % 7) - 3;  // runs
+  }
   for (int64_t k = 0; k < N * h * w; ++k) {
     const int64_t y = k / w % h, x = k % w;
-    index[k] = blocks ? static_cast<int32_t>(std::min<int64_t>(h - 1, std::max<int64_t>(0, y + (int64_t)(rng() % 3) - 1)) * w
-                                             + std::min<int64_t>(w - 1, x / 4 * 4 + (x % 4)))
-                      : static_cast<int32_t>(rng() % (h * w));
+    if (mode == 0) {
+      index[k] = static_cast<int32_t>(std::min<int64_t>(h - 1, std::max<int64_t>(0, y + (int64_t)(rng() % 3) - 1)) * w
+                                      + std::min<int64_t>(w - 1, x / 4 * 4 + (x % 4)));
+    } else if (mode == 1) {
+      index[k] = static_cast<int32_t>(rng() % (h * w));
+    } else {
+      const size_t b = (size_t)(y / 4 * ((w + 3) / 4) + x / 4);
+      index[k] = static_cast<int32_t>(std::min<int64_t>(h - 1, std::max<int64_t>(0, y - shift_y[b])) * w +
+                                      std::min<int64_t>(w - 1, std::max<int64_t>(0, x - shift_x[b])));
+    }
   }
   std::vector<float> gathered(in.size());
   for (int64_t k = 0; k < N * h * w; ++k) {
@@ -89,7 +103,7 @@ void Check(const char* what, const std::vector<float>& in, int64_t N, int64_t h,
   // cell's four source pixels adjacent and the scale is an exact power of two.
   std::vector<OutT> key(N * H * W);
   Reference(in.data(), N, h, w, C, H, W, key.data());
-  const int64_t kh = std::max<int64_t>(1, H - (int64_t)(rng() % 3)), kw = std::max<int64_t>(1, W - (int64_t)(rng() % 3));
+  const int64_t kh = std::max<int64_t>(1, H - (int64_t)(rng() % 10)), kw = std::max<int64_t>(1, W - (int64_t)(rng() % 10));
   std::vector<OutT> cropped(N * kh * kw);
   for (int64_t n = 0; n < N; ++n) for (int64_t y = 0; y < kh; ++y) for (int64_t x = 0; x < kw; ++x)
     cropped[(n * kh + y) * kw + x] = key[(n * H + y) * W + x];

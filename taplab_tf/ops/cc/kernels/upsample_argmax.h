@@ -31,6 +31,10 @@
 // needed and kept while the source row is in use, with one vector permute per channel instead of
 // a gather), then a running argmax over channels for 4 output rows at once (strict >, so ties go
 // to the first channel, like tf.argmax; a NaN never beats the running maximum).
+//
+// Classification: with an exact power-of-two stride (the engine's case) the interior cells of a
+// row group are classified 8 at a time (copy from the key labels, shortcut or full path:
+// ClassifyCopies, ClassifyShortcut), with the same tests the scalar loop makes for other sizes.
 #ifndef TAPLAB_TF_OPS_CC_KERNELS_UPSAMPLE_ARGMAX_H_
 #define TAPLAB_TF_OPS_CC_KERNELS_UPSAMPLE_ARGMAX_H_
 
@@ -91,6 +95,7 @@ TAPLAB_INLINE V8I Load8(const int32_t* p) {
   return v;
 }
 TAPLAB_INLINE void Store8(float* p, const V8F& v) { std::memcpy(p, &v, 32); }
+TAPLAB_INLINE void Store8(int32_t* p, const V8I& v) { std::memcpy(p, &v, 32); }
 TAPLAB_INLINE V8F Splat(float f) { return V8F{f, f, f, f, f, f, f, f}; }
 TAPLAB_INLINE V8I Splat(int32_t i) { return V8I{i, i, i, i, i, i, i, i}; }
 
@@ -177,6 +182,92 @@ TAPLAB_AVX2_CLONES static void InterpolateTile(const float* t, int64_t w_pad, in
   }
 }
 
+// An indexed source's index value: source << kSourceShift | position (see Source below).
+constexpr int kSourceShift = 20;
+constexpr int32_t kPositionMask = (1 << kSourceShift) - 1;
+
+// Cell classes of the vectorised pass over a row group's interior cells (CellUpsampler, the
+// exact-stride plan): a label >= 0 (the shortcut), or one of these.
+constexpr int32_t kFull = -1;     // interpolated in full
+constexpr int32_t kCopy = -2;     // copied from the key labels
+constexpr int32_t kPending = -3;  // not classified yet
+
+// The interior cells of a row group between index rows i0 and i1 = i0 + w (map rows y0, y0 + 1):
+// cell c + 1 (source columns c, c + 1), for c in [0, w - 1), is kCopy where its four index
+// entries are the pixels (q, r), (q, r + 1), (q + 1, r), (q + 1, r + 1) of source 0 with
+// q <= q_max and r <= r_max (r_max <= w - 2: the bounds of the key labels, see FindCopyRuns),
+// else kPending; shift[c] = p00 - c (equal in a run of cells copied with one shift). value and
+// shift hold w + 7 entries. Returns the number of kCopy cells. 8 cells per step; q = p00 / w
+// from a float product, corrected by one step either way (p00 < 2^24 is exact in float).
+TAPLAB_AVX2_CLONES static int64_t ClassifyCopies(const int32_t* i0, const int32_t* i1, int64_t w,
+                                                 int64_t q_max, int64_t r_max, int32_t* value,
+                                                 int32_t* shift) {
+  const int64_t cells = w - 1;
+  const int32_t wi = static_cast<int32_t>(w);
+  const V8I W1 = Splat(wi), W2 = Splat(wi + 1), one = Splat(1), zero = Splat(0);
+  const V8I high = Splat(static_cast<int32_t>(~kPositionMask));
+  const V8I qm = Splat(static_cast<int32_t>(std::max<int64_t>(-1, std::min<int64_t>(q_max, 1 << 30))));
+  const V8I rm = Splat(static_cast<int32_t>(std::max<int64_t>(-1, r_max)));
+  const V8I copy = Splat(kCopy), pending = Splat(kPending);
+  const V8F inv_w = Splat(1.0f / static_cast<float>(w));
+  V8I lanes = {0, 1, 2, 3, 4, 5, 6, 7};
+  V8I count = zero;
+  int64_t c = 0;
+  for (; c + 9 <= w; c += 8) {  // reads index columns [c, c + 9) of both rows
+    const V8I p00 = Load8(i0 + c), p01 = Load8(i0 + c + 1);
+    const V8I p10 = Load8(i1 + c), p11 = Load8(i1 + c + 1);
+    const V8I adjacent = (p01 == p00 + one) & (p10 == p00 + W1) & (p11 == p00 + W2) &
+                         (((p00 | p01 | p10 | p11) & high) == zero);
+    V8I q = __builtin_convertvector(__builtin_convertvector(p00, V8F) * inv_w, V8I);
+    V8I r = p00 - q * W1;
+    const V8I below = r < zero, above = r >= W1;  // -1 where true
+    q += below - above;
+    r += (below & W1) - (above & W1);
+    const V8I ok = adjacent & (q <= qm) & (r <= rm);
+    Store8(value + c, ok ? copy : pending);
+    Store8(shift + c, p00 - (lanes + Splat(static_cast<int32_t>(c))));
+    count -= ok;
+  }
+  int64_t copied = 0;
+  for (int l = 0; l < 8; ++l) copied += count[l];
+  for (; c < cells; ++c) {
+    const int64_t p00 = i0[c];
+    const bool ok = i0[c + 1] == p00 + 1 && i1[c] == p00 + w && i1[c + 1] == p00 + w + 1 &&
+                    !((i0[c] | i0[c + 1] | i1[c] | i1[c + 1]) & ~kPositionMask) &&
+                    p00 / w <= q_max && p00 % w <= r_max;
+    value[c] = ok ? kCopy : kPending;
+    shift[c] = static_cast<int32_t>(p00 - c);
+    copied += ok;
+  }
+  return copied;
+}
+
+// The shortcut for the interior cells (as ClassifyCopies) not copied: value[c] (kPending) becomes
+// the label k where the four source pixels (c, c + 1 of rows a and b) share the argmax k >= 0
+// with a margin over M * kMarginRelative + kMarginAbsolute (the module comment), else kFull.
+// The statistics arrays hold at least w + 8 entries (a Slot's); value w + 7.
+TAPLAB_AVX2_CLONES static void ClassifyShortcut(const int32_t* a_arg, const float* a_margin,
+                                                const float* a_mag, const int32_t* b_arg,
+                                                const float* b_margin, const float* b_mag,
+                                                int64_t w, int32_t* value) {
+  const V8I zero = Splat(0), full = Splat(kFull), copy = Splat(kCopy);
+  const V8F rel = Splat(kMarginRelative), abs_ = Splat(kMarginAbsolute);
+  auto min = [](const V8F& x, const V8F& y) { return y < x ? y : x; };  // std::min's
+  auto max = [](const V8F& x, const V8F& y) { return x < y ? y : x; };  // std::max's
+  for (int64_t c = 0; c < w - 1; c += 8) {  // the last step's extra lanes are never read
+    const V8I k = Load8(a_arg + c);
+    const V8I same = (Load8(a_arg + c + 1) == k) & (Load8(b_arg + c) == k) &
+                     (Load8(b_arg + c + 1) == k) & (k >= zero);
+    const V8F m = min(min(Load8(a_margin + c), Load8(a_margin + c + 1)),
+                      min(Load8(b_margin + c), Load8(b_margin + c + 1)));
+    const V8F big = max(max(Load8(a_mag + c), Load8(a_mag + c + 1)),
+                        max(Load8(b_mag + c), Load8(b_mag + c + 1)));
+    const V8I safe = same & (m > big * rel + abs_);
+    const V8I v = Load8(value + c);
+    Store8(value + c, v == copy ? v : (safe ? k : full));
+  }
+}
+
 namespace generic {
 #define TAPLAB_MAX8(a, b) ((a) > (b) ? (a) : (b))
 #include "upsample_argmax_tile.h"  // NOLINT(build/include): included twice on purpose
@@ -223,8 +314,6 @@ void ArgmaxTile(const float* top, const float* bottom, int64_t C, const float* y
 // rounding), and both cells are interior (lower + 1 == upper, not clamped at a border). Such
 // cells copy their labels from key_labels, in runs of cells with the same shift, without reading
 // any logits; the others take the shortcut or the full path as usual.
-constexpr int kSourceShift = 20;
-constexpr int32_t kPositionMask = (1 << kSourceShift) - 1;
 constexpr int kMaxSources = 16;
 
 struct PoolSource {
@@ -312,6 +401,15 @@ class CellUpsampler {
       cells_.push_back({x, end, xs[x].lower, xs[x].upper});
       x = end;
     }
+    if (shift_exact_ && w >= 2 && static_cast<int64_t>(cells_.size()) == w + 1) {
+      const int64_t s = stride_;
+      interior_ = cells_[0].begin == 0 && cells_[0].end == s / 2 && cells_[0].lower == 0 &&
+                  cells_[0].upper == 0 && cells_[w].lower == w - 1 && cells_[w].upper == w - 1;
+      for (int64_t ci = 1; interior_ && ci < w; ++ci) {
+        interior_ = cells_[ci].begin == s / 2 + (ci - 1) * s && cells_[ci].end == cells_[ci].begin + s &&
+                    cells_[ci].lower == ci - 1 && cells_[ci].upper == ci;
+      }
+    }
   }
 
   int64_t rows() const { return N_ * H_; }
@@ -331,6 +429,8 @@ class CellUpsampler {
     std::unique_ptr<bool[]> full(new bool[tiles_]);
     std::vector<CopyRun> copy_runs;
     std::unique_ptr<bool[]> copy(new bool[cells_.size()]);
+    // the interior path's cell classes (value[ci], ci = 0 .. w) and copy shifts
+    std::unique_ptr<int32_t[]> values(new int32_t[w_pad_]()), shifts(new int32_t[w_pad_]());
     auto find = [&](int64_t key) -> Slot* {
       for (Slot& s : slots) {
         if (s.key == key) return &s;
@@ -349,10 +449,26 @@ class CellUpsampler {
       const int64_t rows = r_end - r;
       const int64_t key_a = n * h_ + ys_[y].lower, key_b = n * h_ + ys_[y].upper;
       OutT* dst = out + r * W;
+      const bool interior_rows = ys_[y].upper == ys_[y].lower + 1;
       // Cells whose labels are the key labels' shifted (see Source), in runs of one shift.
       copy_runs.clear();
       size_t copied = 0;
-      if (in.key_labels != nullptr && shift_exact_ && ys_[y].upper == ys_[y].lower + 1) {
+      int32_t* value = values.get();
+      if (interior_ && interior_rows) {
+        // exact stride: cells 1 .. w - 1 classified 8 at a time (ClassifyCopies,
+        // ClassifyShortcut), with the same tests as FindCopyRuns and the loop below
+        if (in.key_labels != nullptr) {
+          const int64_t s = stride_, y0 = ys_[y].lower;
+          const int32_t* i0 = in.index + (n * h_ + y0) * w_;
+          // FindCopyRuns' bounds: y + dy + rows <= key_h with dy = (q - y0) s, and
+          // cell.end + dx = s / 2 + (r + 1) s <= key_w with r <= w - 2
+          const int64_t q_max = FloorDiv(in.key_h - rows - y + y0 * s, s);
+          const int64_t r_max = std::min(w_ - 2, FloorDiv(in.key_w - s / 2, s) - 1);
+          copied = ClassifyCopies(i0, i0 + w_, w_, q_max, r_max, value + 1, shifts.get() + 1);
+        } else {
+          std::fill(value + 1, value + w_, kPending);
+        }
+      } else if (in.key_labels != nullptr && shift_exact_ && interior_rows) {
         copied = FindCopyRuns(in, n, y, rows, &copy_runs, copy.get());
       }
       auto write_copies = [&] {
@@ -384,24 +500,61 @@ class CellUpsampler {
       // that hold any other cell's pixels take the full path.
       bool any_full = false;
       std::fill(full.get(), full.get() + tiles_, false);
-      for (size_t ci = 0; ci < cells_.size(); ++ci) {
-        const Cell& cell = cells_[ci];
-        if (!copy_runs.empty() && copy[ci]) continue;  // written from the key labels below
-        const int32_t k = a->arg[cell.lower];
-        int32_t value = -1;
-        if (k >= 0 && a->arg[cell.upper] == k && b->arg[cell.lower] == k &&
-            b->arg[cell.upper] == k) {
-          const float m = std::min(std::min(a->margin[cell.lower], a->margin[cell.upper]),
-                                   std::min(b->margin[cell.lower], b->margin[cell.upper]));
-          const float big = std::max(std::max(a->mag[cell.lower], a->mag[cell.upper]),
-                                     std::max(b->mag[cell.lower], b->mag[cell.upper]));
-          if (m > big * kMarginRelative + kMarginAbsolute) value = k;
+      if (interior_ && interior_rows) {
+        ClassifyShortcut(a->arg.get(), a->margin.get(), a->mag.get(), b->arg.get(),
+                         b->margin.get(), b->mag.get(), w_, value + 1);
+        value[0] = ShortcutLabel(*a, *b, 0, 0);  // the border cells (clamped)
+        value[w_] = ShortcutLabel(*a, *b, w_ - 1, w_ - 1);
+        OutT* f = fill.get();
+        const Cell& first = cells_[0];
+        const Cell& last = cells_[w_];
+        std::fill(f + first.begin, f + first.end, static_cast<OutT>(std::max(value[0], 0)));
+        std::fill(f + last.begin, f + last.end, static_cast<OutT>(std::max(value[w_], 0)));
+        switch (stride_) {  // the interior cells, stride_ pixels each from column stride_ / 2
+          case 2: FillInterior<2>(value, f); break;
+          case 4: FillInterior<4>(value, f); break;
+          case 8: FillInterior<8>(value, f); break;
+          case 16: FillInterior<16>(value, f); break;
+          default:
+            for (int64_t ci = 1; ci < w_; ++ci) {
+              std::fill(f + cells_[ci].begin, f + cells_[ci].end,
+                        static_cast<OutT>(std::max(value[ci], 0)));
+            }
         }
-        const OutT fill_value = static_cast<OutT>(value < 0 ? 0 : value);
-        for (int64_t x = cell.begin; x < cell.end; ++x) fill[x] = fill_value;
-        if (value < 0) {
-          any_full = true;
-          for (int64_t t = cell.begin / 8; t <= (cell.end - 1) / 8; ++t) full[t] = true;
+        for (size_t ci = 0; ci < cells_.size(); ++ci) {
+          if (value[ci] == kFull) {
+            any_full = true;
+            const Cell& cell = cells_[ci];
+            for (int64_t t = cell.begin / 8; t <= (cell.end - 1) / 8; ++t) full[t] = true;
+          }
+        }
+        if (copied) {  // runs of copied cells with one shift (p00 - lower)
+          const int32_t* shift = shifts.get();
+          const int64_t s = stride_, y0 = ys_[y].lower;
+          for (int64_t ci = 1; ci < w_;) {
+            if (value[ci] != kCopy) {
+              ++ci;
+              continue;
+            }
+            const int64_t first = ci;
+            while (ci < w_ && value[ci] == kCopy && shift[ci] == shift[first]) ++ci;
+            const int64_t p00 = shift[first] + cells_[first].lower;
+            const int64_t q = p00 / w_, col = p00 - q * w_;
+            copy_runs.push_back({cells_[first].begin, cells_[ci - 1].end, (q - y0) * s,
+                                 (col - cells_[first].lower) * s});
+          }
+        }
+      } else {
+        for (size_t ci = 0; ci < cells_.size(); ++ci) {
+          const Cell& cell = cells_[ci];
+          if (!copy_runs.empty() && copy[ci]) continue;  // written from the key labels below
+          const int32_t value = ShortcutLabel(*a, *b, cell.lower, cell.upper);
+          const OutT fill_value = static_cast<OutT>(value < 0 ? 0 : value);
+          for (int64_t x = cell.begin; x < cell.end; ++x) fill[x] = fill_value;
+          if (value < 0) {
+            any_full = true;
+            for (int64_t t = cell.begin / 8; t <= (cell.end - 1) / 8; ++t) full[t] = true;
+          }
         }
       }
       for (int64_t k = 0; k < rows; ++k) std::memcpy(dst + k * W, fill.get(), W * sizeof(OutT));
@@ -431,6 +584,21 @@ class CellUpsampler {
     int64_t begin, end;  // output columns
     int64_t dy, dx;      // the key labels' pixel is (y + dy, x + dx)
   };
+
+  // The fill row of the interior cells 1 .. w - 1 (S pixels each from column S / 2): each cell's
+  // label, 0 for the cells copied or interpolated after.
+  template <int S>
+  void FillInterior(const int32_t* value, OutT* f) const {
+    OutT* p = f + S / 2;
+    for (int64_t ci = 1; ci < w_; ++ci, p += S) {
+      const OutT v = static_cast<OutT>(value[ci] < 0 ? 0 : value[ci]);
+      for (int k = 0; k < S; ++k) p[k] = v;
+    }
+  }
+
+  static int64_t FloorDiv(int64_t a, int64_t b) {  // b > 0
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+  }
 
   // The cells of output rows [y, y + rows) of item n (source rows lower, lower + 1) that copy
   // their labels from the key labels (Source), as runs of one shift; copy[ci] marks them.
@@ -487,9 +655,9 @@ class CellUpsampler {
     explicit Slot(const CellUpsampler& p)
         : plan(p),
           t(new float[p.C_ * p.w_pad_]()),
-          arg(new int32_t[p.w_pad_]),
-          margin(new float[p.w_pad_]),
-          mag(new float[p.w_pad_]),
+          arg(new int32_t[p.w_pad_]()),  // zeroed: the vector passes read lanes past w
+          margin(new float[p.w_pad_]()),
+          mag(new float[p.w_pad_]()),
           tiles(new float[p.tiles_ * p.C_ * 8]),
           ready(new bool[p.tiles_]),
           chunk_ready(new bool[p.w_pad_ / 8]) {}
@@ -574,9 +742,27 @@ class CellUpsampler {
     std::unique_ptr<bool[]> ready;
   };
 
+  // The label of the cell between source columns lower, upper of rows a, b where all four
+  // source vectors share the argmax k with a safe margin (the module comment), else kFull.
+  static int32_t ShortcutLabel(const Slot& a, const Slot& b, int64_t lower, int64_t upper) {
+    const int32_t k = a.arg[lower];
+    if (k >= 0 && a.arg[upper] == k && b.arg[lower] == k && b.arg[upper] == k) {
+      const float m = std::min(std::min(a.margin[lower], a.margin[upper]),
+                               std::min(b.margin[lower], b.margin[upper]));
+      const float big = std::max(std::max(a.mag[lower], a.mag[upper]),
+                                 std::max(b.mag[lower], b.mag[upper]));
+      if (m > big * kMarginRelative + kMarginAbsolute) return k;
+    }
+    return kFull;
+  }
+
   int64_t N_, h_, w_, C_, H_, W_, W8_, tiles_, w_pad_;
   int64_t stride_ = 0;        // H / h when the upsampling is by an exact power of two, else 0
   bool shift_exact_ = false;  // key labels may be copied (see Source)
+  // shift_exact_ with w >= 2: the cells are [0, s/2) (columns 0, 0), then one of s pixels per
+  // source column pair (c, c + 1), then [W - s/2, W) (w - 1, w - 1); interior row groups take
+  // the vectorised classification (ClassifyCopies, ClassifyShortcut)
+  bool interior_ = false;
   std::vector<Interpolation> ys_;
   std::vector<float> y_lerp_;
   std::vector<float> x_lerp_;
