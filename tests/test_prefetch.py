@@ -9,7 +9,7 @@ import warnings
 import pytest
 
 from third_party.compressed_video import ReaderWarning
-from third_party.compressed_video.prefetch import background
+from third_party.compressed_video.prefetch import Gate, background
 
 
 def test_items_warnings_and_timing_arrive_in_order():
@@ -78,3 +78,31 @@ def test_nice_lowers_the_producer_threads_priority_only():
     assert [p for p, _ in background(make, 1, nice=5)] == [min(19, base + 5)]
     assert [p for p, _ in background(make, 1)] == [base]
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # the consumer's
+
+
+def test_a_closed_gate_holds_the_producer_at_low_water_until_opened():
+    """Closed, the gate lets the producer start an item only while fewer than low_water wait;
+    opened, it runs up to the queue's depth."""
+    produced = []
+
+    def make(warn):
+        for i in range(20):
+            produced.append(i)
+            yield i
+
+    gate = Gate(low_water=1)
+    gate.close()
+    items = background(make, 3, gate=gate)
+    assert next(items)[0] == 0
+    time.sleep(0.3)
+    assert produced == [0, 1]  # item 1 waits in the queue; the producer waits on the gate
+    with gate.opened():
+        time.sleep(0.3)
+        assert len(produced) == 5  # items 1-3 fill the queue, item 4 waits to be put
+    assert [i for i, _ in items] == list(range(1, 20))  # closed again: never starved
+    assert produced == list(range(20))
+
+
+def test_gate_low_water_must_be_positive():
+    with pytest.raises(ValueError, match="low_water"):
+        Gate(low_water=0)

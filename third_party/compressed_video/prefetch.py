@@ -11,6 +11,12 @@ producer's iterator (which closes a video file).
 Decoding, colour conversion and the residual pass release the GIL (FFmpeg, OpenCV, numpy, the
 native kernel), so they overlap the consumer's own work, e.g. a TensorFlow model.
 
+A Gate (optional) says when the producer may start its next item: while the consumer holds it
+open, or while fewer than `low_water` items wait in the queue (so the consumer is never starved
+and never deadlocks). A consumer whose own work is disturbed by the producer's (decoding and the
+residual pass stream ~25 MB a frame at 1024x2048, evicting the caches of small steps) opens it
+for the stretches that stream memory anyway (the engine: while phi runs).
+
 The reader uses it for open_compressed(prefetch=N); an application may use it for its own queue
 of decoded frames (it wraps any iterable), so it lives here: this package imports nothing of its
 callers.
@@ -23,7 +29,8 @@ import sys
 import threading
 import time
 import warnings
-from typing import Callable, Iterator, Tuple, TypeVar
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional, Tuple, TypeVar
 
 T = TypeVar("T")
 
@@ -42,13 +49,56 @@ def _lower_priority(nice: int) -> None:
         pass
 
 
+class Gate:
+    """When background()'s producer may start its next item: while open, or while fewer than
+    `low_water` (>= 1) items are ready for the consumer. Starts open."""
+
+    def __init__(self, low_water: int = 2):
+        if int(low_water) != low_water or low_water < 1:
+            raise ValueError(f"low_water must be a positive integer, got {low_water!r}")
+        self.low_water = int(low_water)
+        self._cond = threading.Condition()
+        self._open = True
+
+    def open(self) -> None:
+        with self._cond:
+            self._open = True
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._open = False
+
+    @contextmanager
+    def opened(self):
+        """Open for the duration of a `with` block, closed after."""
+        self.open()
+        try:
+            yield self
+        finally:
+            self.close()
+
+    def poke(self) -> None:
+        """The consumer took an item: a waiting producer looks at the queue again."""
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait(self, ready: Callable[[], int], stop: threading.Event) -> None:
+        """Blocks the producer while closed and `ready()` >= low_water (or until stop is set)."""
+        with self._cond:
+            while not self._open and ready() >= self.low_water and not stop.is_set():
+                self._cond.wait(0.05)
+
+
 def background(make_items: Callable[[Callable[[str], None]], Iterator[T]], depth: int,
                name: str = "prefetch", category: type = UserWarning,
-               join_timeout: float = 10.0, nice: int = 0) -> Iterator[Tuple[T, float]]:
+               join_timeout: float = 10.0, nice: int = 0,
+               gate: Optional[Gate] = None) -> Iterator[Tuple[T, float]]:
     """Yields (item, producer seconds) from make_items(warn) run in a background thread.
     nice > 0 lowers that thread's scheduling priority by as much (Linux; elsewhere it is left
     as it is): the consumer's own threads then take a core from it at once, and the producer
-    runs on the time they leave."""
+    runs on the time they leave. gate: the producer starts each item only when the Gate lets
+    it (module docstring)."""
     if int(depth) != depth or depth < 1:
         raise ValueError(f"depth must be a positive integer, got {depth!r}")
     q: "queue.Queue" = queue.Queue(maxsize=int(depth))
@@ -70,6 +120,10 @@ def background(make_items: Callable[[Callable[[str], None]], Iterator[T]], depth
         try:
             items = iter(make_items(lambda msg: put((_WARNING, msg, 0.0))))
             while True:
+                if gate is not None:
+                    gate.wait(q.qsize, stop)
+                    if stop.is_set():
+                        return
                 t0 = time.perf_counter()
                 try:
                     item = next(items)
@@ -90,6 +144,8 @@ def background(make_items: Callable[[Callable[[str], None]], Iterator[T]], depth
     try:
         while True:
             kind, item, seconds = q.get()
+            if gate is not None:
+                gate.poke()
             if kind == _ITEM:
                 yield item, seconds
             elif kind == _WARNING:
@@ -100,4 +156,6 @@ def background(make_items: Callable[[Callable[[str], None]], Iterator[T]], depth
                 return
     finally:
         stop.set()
+        if gate is not None:
+            gate.poke()
         thread.join(timeout=join_timeout)
