@@ -191,3 +191,35 @@ def test_index_map_take_over_is_the_crop_and_refuses_a_region_outside():
     np.testing.assert_array_equal(start.numpy(), key.numpy())  # the map it took from is kept
     with pytest.raises(P.PropagationError, match="does not fit"):
         prop.take_region(start, crop, 6, 6)
+
+
+def test_prepared_take_over_is_the_same_map_computed_before_the_crop(monkeypatch):
+    """prepare_region (the engine calls it before phi runs on the crop) takes the region on the
+    index map; take_region with the same region uses that map, and recomputes it for another."""
+    import tensorflow as tf
+
+    from taplab_tf import ops
+    if ops.backend() != "cpp":
+        pytest.skip("the index map needs the compiled ops")
+    rng = np.random.default_rng(4)
+    prop = P.MvWarp(C.TapLabConfig(modules="ffw,rgc", scale_to_frame=False), 4).start()
+    key = tf.constant(rng.standard_normal((1, 8, 12, 5)).astype(np.float32))
+    crop = tf.constant(rng.standard_normal((1, 4, 4, 5)).astype(np.float32))
+    start = prop._start_index(key)
+    want = prop.take_region(start, crop, 2, 6).numpy()
+    calls = []
+    real = ops.index_take_region
+    monkeypatch.setattr(P.ops, "index_take_region", lambda *a, **k: (calls.append(a[1:3]),
+                                                                      real(*a, **k))[1])
+    prop.prepare_region(start, 2, 6, 4, 4)
+    assert calls == [(2, 6)]
+    np.testing.assert_array_equal(prop.take_region(start, crop, 2, 6).numpy(), want)
+    assert calls == [(2, 6)]  # the prepared map, not a second pass
+    prop.prepare_region(start, 2, 6, 4, 4)
+    other = prop.take_region(start, crop, 1, 6)  # not the region prepared: computed for it
+    assert calls == [(2, 6), (2, 6), (1, 6)]
+    want_other = key.numpy().copy()
+    want_other[0, 1:5, 6:10] = crop.numpy()[0]
+    np.testing.assert_array_equal(other.numpy(), want_other)
+    with pytest.raises(P.PropagationError, match="does not fit"):
+        prop.prepare_region(start, 6, 6, 4, 4)

@@ -169,7 +169,9 @@ def upsample_argmax_indexed(source, index, size, stats=None, key_labels=None, na
     if not 1 <= len(sources) <= MAX_SOURCES:
         raise ValueError(f"source: 1 to {MAX_SOURCES} tensors, got {len(sources)}")
     with tf.name_scope(name or "upsample_argmax_indexed"):
-        sources = [tf.convert_to_tensor(s, dtype=tf.float32, name="source") for s in sources]
+        # (tensors already of the type pass as they are: this runs once a propagated frame)
+        sources = [s if isinstance(s, tf.Tensor) and s.dtype == tf.float32
+                   else tf.convert_to_tensor(s, dtype=tf.float32, name="source") for s in sources]
         index = tf.convert_to_tensor(index, dtype=tf.int32, name="index")
         size = tf.convert_to_tensor(size, dtype=tf.int32, name="size")
         if _loader.resolve(backend) == _loader.CPP:

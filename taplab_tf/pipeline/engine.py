@@ -415,13 +415,15 @@ class TapLabEngine:
                     t0 = time.perf_counter()
                     region = rgc.choose(self._rgc_counts(frame))
                     y, x, rh, rw = region
+                    s = self.frame_stride
+                    # what Eq. 6 does to FFW's index map needs only the region: done now
+                    propagator.prepare_region(logits, y // s, x // s, rh // s, rw // s)
                     crop = self._phi_input(_pixels(frame)[y:y + rh, x:x + rw])
                     gate.open()
                     t1 = time.perf_counter()
                     crop_logits = self._phi(crop)
                     t["phi_crop"] = time.perf_counter() - t1  # Eq. 2's crop term, on its own
                     gate.close()
-                    s = self.frame_stride
                     # alpha = 1 on FFW's index map: the region reads the crop's logits.
                     taken = propagator.take_region(logits, crop_logits, y // s, x // s)
                     if taken is not None:

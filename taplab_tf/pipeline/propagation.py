@@ -106,6 +106,11 @@ class Propagator:
         None where it has none (the engine then blends the logits themselves)."""
         return None
 
+    def prepare_region(self, logits, top: int, left: int, height: int, width: int) -> None:
+        """Announces take_region(logits, crop, top, left) with a crop of height x width logit
+        cells, before phi computes the crop: the part that does not need the crop's logits can
+        run now (beside the steps before phi rather than after it, when the caches are cold)."""
+
     def wants_key_stats(self) -> bool:
         """True where the propagation reads the argmax statistics (ops.argmax_stats) of the
         logits it starts from: the engine's output step then computes them with the keyframe's
@@ -207,6 +212,7 @@ class MvWarp(Propagator):
 
     def reset(self) -> None:
         self._key_stats = None  # (keyframe logits, their argmax_stats) from the output step
+        self._region = None  # prepare_region's (logits, top, left, height, width, taken index)
 
     def wants_key_stats(self) -> bool:
         return self.indexed
@@ -227,23 +233,44 @@ class MvWarp(Propagator):
         stats = given[1] if given is not None and given[0] is logits else ops.argmax_stats(logits)
         return IndexedLogits([logits], [stats], identity, None)
 
+    def _takes_region(self, logits) -> bool:
+        return (self.config.alpha == 1.0 and self.indexed and isinstance(logits, IndexedLogits)
+                and len(logits.sources) < MAX_SOURCES)
+
+    def _taken_index(self, logits: "IndexedLogits", top: int, left: int, crop_h: int,
+                     crop_w: int) -> tf.Tensor:
+        """The map whose region [top, top + crop_h) x [left, left + crop_w) reads the next
+        source: Eq. 6 with alpha = 1 (one pass of TapLab>IndexTakeRegion; the crop is source
+        number len(sources))."""
+        h, w = int(logits.index.shape[1]), int(logits.index.shape[2])
+        if not (0 <= top and top + crop_h <= h and 0 <= left and left + crop_w <= w):
+            raise PropagationError(f"RGC's region {crop_h}x{crop_w} at ({top}, {left}) does not "
+                                   f"fit the {h}x{w} logits")
+        return ops.index_take_region(logits.index, top, left, crop_h, crop_w,
+                                     len(logits.sources))
+
+    def prepare_region(self, logits, top, left, height, width) -> None:
+        """The map's take-over (it needs only the region, not the crop's logits) computed now;
+        take_region with the same arguments and a crop of this size uses it."""
+        self._region = None
+        if self._takes_region(logits):
+            self._region = (logits, top, left, height, width,
+                            self._taken_index(logits, top, left, height, width))
+
     def take_region(self, logits, crop_logits, top: int, left: int) -> Optional["IndexedLogits"]:
         """RGC's blend with alpha = 1 (Eq. 6) on a map held as IndexedLogits: the region
         [top, top + crop h) x [left, left + crop w) of the map reads crop_logits, a new source.
         None where it cannot (another alpha, not indexed, or the map holds MAX_SOURCES sources
         already): the caller then blends the materialised logits."""
-        if (self.config.alpha != 1.0 or not self.indexed or not isinstance(logits, IndexedLogits)
-                or len(logits.sources) >= MAX_SOURCES):
+        prepared, self._region = self._region, None
+        if not self._takes_region(logits):
             return None
         crop_h, crop_w = int(crop_logits.shape[1]), int(crop_logits.shape[2])
-        h, w = int(logits.index.shape[1]), int(logits.index.shape[2])
-        if not (0 <= top and top + crop_h <= h and 0 <= left and left + crop_w <= w):
-            raise PropagationError(f"RGC's region {crop_h}x{crop_w} at ({top}, {left}) does not "
-                                   f"fit the {h}x{w} logits")
-        # the region's pixels now read the crop's logits: Eq. 6 with alpha = 1, on the map
-        # (one pass of TapLab>IndexTakeRegion; the crop is source number len(sources))
-        index = ops.index_take_region(logits.index, top, left, crop_h, crop_w,
-                                      len(logits.sources))
+        if prepared is not None and prepared[0] is logits and prepared[1:5] == (
+                top, left, crop_h, crop_w):
+            index = prepared[5]
+        else:
+            index = self._taken_index(logits, top, left, crop_h, crop_w)
         return IndexedLogits(logits.sources + [crop_logits],
                              logits.stats + [ops.argmax_stats(crop_logits)],
                              index, logits.key_labels)

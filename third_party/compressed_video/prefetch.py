@@ -78,8 +78,12 @@ class Gate:
         finally:
             self.close()
 
-    def poke(self) -> None:
-        """The consumer took an item: a waiting producer looks at the queue again."""
+    def poke(self, ready: Optional[int] = None) -> None:
+        """The consumer took an item (`ready` left in the queue): a waiting producer looks at
+        the queue again, where it may then start one (it is not woken only to wait again: its
+        thread would take the GIL from the consumer for nothing). None: wake it regardless."""
+        if ready is not None and ready >= self.low_water:
+            return
         with self._cond:
             self._cond.notify_all()
 
@@ -145,7 +149,7 @@ def background(make_items: Callable[[Callable[[str], None]], Iterator[T]], depth
         while True:
             kind, item, seconds = q.get()
             if gate is not None:
-                gate.poke()
+                gate.poke(q.qsize())
             if kind == _ITEM:
                 yield item, seconds
             elif kind == _WARNING:

@@ -268,6 +268,22 @@ TAPLAB_AVX2_CLONES static void ClassifyShortcut(const int32_t* a_arg, const floa
   }
 }
 
+// t[c * w_pad + l] = base[offsets[l] + c] for the 8 lanes l and C channels: 8 source pixels'
+// logits vectors gathered into a transposed row, one 8-lane gather per channel.
+#if TAPLAB_X86
+__attribute__((target("avx2"))) static void GatherTransposed8Avx2(const float* base,
+                                                                   const int32_t* offsets,
+                                                                   int64_t C, float* t,
+                                                                   int64_t w_pad) {
+  __m256i off = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(offsets));
+  const __m256i one = _mm256_set1_epi32(1);
+  for (int64_t c = 0; c < C; ++c) {
+    _mm256_storeu_ps(t + c * w_pad, _mm256_i32gather_ps(base, off, 4));
+    off = _mm256_add_epi32(off, one);
+  }
+}
+#endif
+
 namespace generic {
 #define TAPLAB_MAX8(a, b) ((a) > (b) ? (a) : (b))
 #include "upsample_argmax_tile.h"  // NOLINT(build/include): included twice on purpose
@@ -700,9 +716,27 @@ class CellUpsampler {
       const int32_t* idx = source->index + key * w;
       const int64_t n = key / plan.h_;
       float* tt = t.get();
+#if TAPLAB_X86
+      static const bool has_avx2 = __builtin_cpu_supports("avx2");
+#endif
       for (int64_t chunk = x0 / 8; chunk * 8 < std::min(x1, w); ++chunk) {
         if (chunk_ready[chunk]) continue;
         chunk_ready[chunk] = true;
+#if TAPLAB_X86
+        // 8 columns of source 0 within int32 offsets (the common case): 8-lane gathers
+        const PoolSource& first = source->pool[0];
+        if (has_avx2 && chunk * 8 + 8 <= w && (n + 1) * first.cells * C < (int64_t{1} << 31)) {
+          const int32_t* ix = idx + chunk * 8;
+          if (!((ix[0] | ix[1] | ix[2] | ix[3] | ix[4] | ix[5] | ix[6] | ix[7]) & ~kPositionMask)) {
+            int32_t offsets[8];
+            for (int l = 0; l < 8; ++l) {
+              offsets[l] = static_cast<int32_t>((n * first.cells + ix[l]) * C);
+            }
+            GatherTransposed8Avx2(first.logits, offsets, C, tt + chunk * 8, plan.w_pad_);
+            continue;
+          }
+        }
+#endif
         for (int64_t x = chunk * 8; x < std::min(chunk * 8 + 8, w); ++x) {
           const PoolSource& src = source->pool[idx[x] >> kSourceShift];
           const float* v = src.logits + (n * src.cells + (idx[x] & kPositionMask)) * C;

@@ -479,7 +479,16 @@ class UpsampleArgmaxIndexedOp : public OpKernel {
     OP_REQUIRES_OK(ctx, OutputSize<OutT>(size, "source", source.shape(), &H, &W));
     const int32_t* idx = index.flat<int32>().data();
     const int64_t count = N * h * w;
-    for (int64_t k = 0; k < count; ++k) {  // one pass over N*h*w int32: cheap next to the rest
+    // every value a position of source 0, or of a source within its cells: a min/max pass
+    // (vectorised) decides the common case, the per-value check below names a bad one
+    int32_t lo = 0, hi = 0;
+    if (count > 0) lo = hi = idx[0];
+    for (int64_t k = 0; k < count; ++k) {
+      lo = std::min(lo, idx[k]);
+      hi = std::max(hi, idx[k]);
+    }
+    const bool all_in_source_0 = lo >= 0 && hi < src.pool[0].cells;
+    for (int64_t k = 0; !all_in_source_0 && k < count; ++k) {
       const int64_t i = idx[k] >> ua::kSourceShift, q = idx[k] & ua::kPositionMask;
       OP_REQUIRES(ctx, idx[k] >= 0 && i < num_sources && q < src.pool[i].cells,
                   errors::InvalidArgument("index[", k, "] = ", idx[k], " (source ", i,
