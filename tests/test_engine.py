@@ -274,15 +274,20 @@ def test_flow_baselines_run_through_the_same_engine(propagation):
 
 
 @pytest.mark.parametrize("modules,gop", [("ffw,rgfs", 12), ("ffw,rgc,rgfs", 12), ("ffw,rgc", 20)])
-def test_indexed_ffw_gives_the_materialised_chains_labels_and_logits(modules, gop):
+def test_indexed_ffw_gives_the_materialised_chains_labels_and_logits(modules, gop, monkeypatch):
     """FFW held as a gather of the keyframe's logits (propagation.IndexedLogits: the nearest
     warps move an index map, RGC's crops become sources the map reads in their region) gives
     bit for bit the labels and logits of warping and blending the logits themselves frame by
     frame, over GOPs with varied, clamped and fractional block vectors, an RGFS keyframe in
     between, a new RGC region every frame, and (GOP 20) more crops than the map holds sources,
-    where it falls back to the logits themselves."""
+    where it falls back to the logits themselves. From the second frame of a chain on, the
+    output step is given the previous frame's map and labels (ops.PrevFrame) to copy from."""
     import cv2
     from taplab_tf import ops
+    given = []
+    real = ops.indexed_logits_to_labels
+    monkeypatch.setattr(E.ops, "indexed_logits_to_labels", lambda *a, **k: (
+        given.append(k.get("prev") is not None), real(*a, **k))[1])
     if ops.backend() != "cpp":
         pytest.skip("the indexed path needs the compiled ops (TapLab>UpsampleArgmaxIndexed)")
     rng = np.random.default_rng(5)
@@ -315,6 +320,15 @@ def test_indexed_ffw_gives_the_materialised_chains_labels_and_logits(modules, go
         np.testing.assert_array_equal(a.labels, b.labels, err_msg=f"frame {a.index}")
         np.testing.assert_array_equal(a.logits, b.logits, err_msg=f"frame {a.index}")
     assert len({r.labels.tobytes() for r in runs[0]}) > 5  # the vectors moved the labels
+    # the indexed run's propagated frames: all but each chain's first had the previous frame
+    # (GOP 20: past MAX_SOURCES crops the logits themselves are blended, a chain restarts after)
+    chain_firsts = sum(1 for a, b in zip(runs[0], runs[0][1:])
+                       if a.action != "ffw" and b.action == "ffw")
+    if gop == 12:
+        assert len(given) == sum(r.action == "ffw" for r in runs[0])
+        assert sum(given) == len(given) - chain_firsts > 0
+    else:
+        assert sum(given) > len(given) // 2
 
 
 def test_a_keyframes_output_step_hands_its_argmax_statistics_to_the_chain(monkeypatch):

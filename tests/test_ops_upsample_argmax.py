@@ -366,3 +366,49 @@ def test_upsample_argmax_with_stats_equals_the_two_ops(kind, shape, size):
     np.testing.assert_array_equal(labels.numpy(),
                                   ops.logits_to_labels(logits, h - 3, w - 1, 4).numpy())
     np.testing.assert_array_equal(stats[0].numpy(), want_stats[0])
+
+
+@pytest.mark.parametrize("stride,block", [(4, 16), (8, 16), (4, 8)])
+def test_indexed_copies_the_previous_frames_labels_where_the_warp_carried_a_cell_over(
+        stride, block):
+    """A chain of nearest warps (mv_warp on the index map, as FFW's): with the previous frame
+    (its map, its labels, the block motion between them) the labels are still exactly those of
+    the gathered map; and with the previous labels poisoned (noise logits: the shortcut covers
+    few cells, and only the cells it leaves to the full path copy), the poison shows up in many
+    pixels (never where a cell was not carried over, nor in an 8-column tile that still holds a
+    cell on the full path): the op finds the cells the warp carried over as mv_warp moved
+    them. Without the previous frame none would show."""
+    rng = np.random.default_rng(stride * 100 + block)
+    n, h, w, c = 1, 24, 40, 7
+    # noise: the shortcut covers few cells, and only the full path's cells copy
+    source = KINDS["noise"](rng, (n, h, w, c))
+    size = (h * stride, w * stride)
+    gh, gw = -(-h * stride // block), -(-w * stride // block)
+    index = np.arange(h * w, dtype=np.int32).reshape(1, h, w, 1)
+    labels = ops.upsample_argmax(source, size, output_dtype=tf.uint8).numpy()
+    for step in range(3):
+        # one motion for most blocks (a pan), its own for one block in five
+        motion = np.broadcast_to(rng.integers(-3, 4, 2), (1, gh, gw, 2)).astype(np.float32)
+        own = rng.random((1, gh, gw)) < 0.2
+        motion[own] = rng.integers(-3, 4, (own.sum(), 2))
+        motion *= stride
+        warped = ops.mv_warp(index, motion, feature_stride=stride, block_size=block,
+                             interpolation="nearest", border="clamp").numpy()
+        want = ops.upsample_argmax(ops.gather_indexed(source, warped), size,
+                                   output_dtype=tf.uint8).numpy()
+        for crop in (0, 3):  # the previous labels cropped, as the engine's may be
+            prev = ops.PrevFrame(tf.constant(index), tf.constant(labels[:, :size[0] - crop]),
+                                 tf.constant(motion), stride, block)
+            got = ops.upsample_argmax_indexed(source, warped, size, output_dtype=tf.uint8,
+                                              prev=prev).numpy()
+            np.testing.assert_array_equal(got, want)
+        poisoned = ops.PrevFrame(tf.constant(index), tf.constant(np.full_like(labels, 200)),
+                                 tf.constant(motion), stride, block)
+        got = ops.upsample_argmax_indexed(source, warped, size, output_dtype=tf.uint8,
+                                          prev=poisoned).numpy()
+        assert (got == 200).mean() > 0.15, (step, (got == 200).mean())
+        assert (got == 200).mean() < 1.0  # and not where the cells were not carried over
+        index, labels = warped, want
+    with pytest.raises(tf.errors.InvalidArgumentError, match="previous frame"):
+        ops.upsample_argmax_indexed(source, index, size, prev=ops.PrevFrame(
+            tf.constant(index), tf.constant(labels), tf.constant(motion[0]), stride, block))

@@ -14,7 +14,9 @@
     upsample_argmax_indexed(source, index, size, stats) -> [N, H, W]
         upsample_argmax of the map gathered from source by a flat index map, without
         materialising it: the shortcut reads argmax_stats(source) through the index (what FFW's
-        chained nearest warps of a keyframe's logits amount to: pipeline.propagation).
+        chained nearest warps of a keyframe's logits amount to: pipeline.propagation); with
+        prev=PrevFrame(...) it copies the previous frame's labels where the warp carried a
+        cell's values over together.
     index_take_region(index, top, left, region_height, region_width, source) -> int32 map
         RGC's take-over (Eq. 6 at alpha = 1) on FFW's index map: the region reads source
         `source` (a crop's logits), in one pass.
@@ -56,6 +58,7 @@ _EXPORTS = {
     "upsample_argmax_indexed": "taplab_tf.ops.upsample_argmax",
     "gather_indexed": "taplab_tf.ops.upsample_argmax",
     "indexed_logits_to_labels": "taplab_tf.ops.upsample_argmax",
+    "PrevFrame": "taplab_tf.ops.upsample_argmax",
     "index_take_region": "taplab_tf.ops.upsample_argmax",
     "mv_fill": "taplab_tf.ops.mv_fill",
     "region_blend": "taplab_tf.ops.region_blend",

@@ -20,6 +20,8 @@ promised to match.
 Not differentiable (integer output). Like mv_warp it is a custom op, so it cannot be
 compiled by XLA (jit_compile=True); use backend='tf' there.
 """
+from typing import NamedTuple
+
 import tensorflow as tf
 
 from taplab_tf.ops import _loader
@@ -143,7 +145,7 @@ MAX_SOURCES = 16
 
 
 def upsample_argmax_indexed(source, index, size, stats=None, key_labels=None, name=None,
-                            backend=None, output_dtype=tf.int32):
+                            backend=None, output_dtype=tf.int32, prev=None):
     """upsample_argmax of the map gathered from source by index, without materialising it:
 
         upsample_argmax_indexed(source, index, size)
@@ -161,7 +163,12 @@ def upsample_argmax_indexed(source, index, size, stats=None, key_labels=None, na
     (the same arithmetic on the same values) instead of computing them. The compiled kernel
     takes the shortcut from the gathered statistics and reads the sources' values only for the
     cells that need interpolating; the 'tf' backend gathers the map and calls
-    upsample_argmax_tf (ignoring key_labels)."""
+    upsample_argmax_tf (ignoring key_labels and prev).
+    prev: optionally the previous frame of a chain of nearest warps (PrevFrame: its index map,
+    its labels as key_labels are, the block motion vectors that warped that map into `index` and
+    the warp's feature_stride and block_size): where a cell's four values came over together
+    (compared, so never a wrong copy), its labels are copied from the previous labels. Deep in a
+    chain, where few cells still keep four adjacent keyframe pixels, this copies most cells."""
     output_dtype = tf.as_dtype(output_dtype)
     if output_dtype not in (tf.int32, tf.uint8):
         raise ValueError(f"output_dtype must be tf.int32 or tf.uint8, got {output_dtype.name}")
@@ -183,12 +190,44 @@ def upsample_argmax_indexed(source, index, size, stats=None, key_labels=None, na
                 raise ValueError(f"stats: one (arg, margin, magnitude) per source, got "
                                  f"{len(stats)} for {len(sources)}")
             if key_labels is None:
-                key_labels = tf.zeros([0, 0, 0], output_dtype)
+                key_labels = _empty(output_dtype)
+            if prev is None:
+                prev_index, prev_labels, motion = _empty(tf.int32), _empty(output_dtype), \
+                    _empty(tf.float32)
+                stride = block = 0
+            else:
+                prev_index, prev_labels, motion = prev.index, prev.labels, prev.motion
+                stride, block = prev.feature_stride, prev.block_size
             return _loader.library().tap_lab_upsample_argmax_indexed(
                 sources, [st[0] for st in stats], [st[1] for st in stats],
                 [st[2] for st in stats], index, size,
-                tf.cast(key_labels, output_dtype))  # its type is the labels' (out_type)
+                tf.cast(key_labels, output_dtype),  # its type is the labels' (out_type)
+                prev_index, tf.cast(prev_labels, output_dtype), motion,
+                feature_stride=int(stride), block_size=int(block))
         return tf.cast(upsample_argmax_tf(gather_indexed(sources, index), size), output_dtype)
+
+
+class PrevFrame(NamedTuple):
+    """The previous frame of a chain of nearest warps, for upsample_argmax_indexed(prev=):
+    index [N, h, w(, 1)] int32 (its map), labels [N, <= H, <= W] (its output, cropped), motion
+    [N, grid_h, grid_w, 2] float32 (the block vectors mv_warp moved its map by, in frame pixels),
+    feature_stride and block_size (mv_warp's)."""
+    index: tf.Tensor
+    labels: tf.Tensor
+    motion: tf.Tensor
+    feature_stride: int
+    block_size: int
+
+
+_EMPTY: dict = {}
+
+
+def _empty(dtype) -> tf.Tensor:
+    """A [0, 0, 0] tensor of `dtype` (an absent optional input of the indexed op), made once."""
+    t = _EMPTY.get(dtype)
+    if t is None:
+        t = _EMPTY[dtype] = tf.zeros([0, 0, 0], dtype)
+    return t
 
 
 def gather_indexed(source, index):
@@ -237,7 +276,8 @@ def index_take_region(index, top, left, region_height, region_width, source, bac
 
 
 def indexed_logits_to_labels(source, index, height, width, output_stride, stats=None,
-                             key_labels=None, backend=None, output_dtype=tf.int32, name=None):
+                             key_labels=None, backend=None, output_dtype=tf.int32, name=None,
+                             prev=None):
     """logits_to_labels(gather_indexed(source, index), ...) through upsample_argmax_indexed: the
     same rule (upsample to the stride's frame, argmax, crop) for logits held as a gather.
     key_labels: logits_to_labels(source, height, width, output_stride), to copy from."""
@@ -254,7 +294,7 @@ def indexed_logits_to_labels(source, index, height, width, output_stride, stats=
             shape = tf.shape(first)
             size = tf.stack([shape[1] * s, shape[2] * s])
         full = upsample_argmax_indexed(source, index, size, stats=stats, key_labels=key_labels,
-                                       backend=backend, output_dtype=output_dtype)
+                                       backend=backend, output_dtype=output_dtype, prev=prev)
         if static and isinstance(height, int) and isinstance(width, int) and \
                 (height, width) == size:
             return full

@@ -225,14 +225,21 @@ class TapLabEngine:
             spec([1, None, None, None], tf.float32), spec([], tf.int32), spec([], tf.int32)])
         self._no_key_labels = tf.zeros([1, 0, 0], tf.uint8)
 
-    def _output_indexed(self, logits, height: int, width: int) -> np.ndarray:
+    def _output_indexed(self, logits, height: int, width: int, prev_labels=None) -> tf.Tensor:
         """The output step (the same rule) for FFW's logits held as a gather
         (propagation.IndexedLogits): one op, run eagerly (a tf.function's call costs more than
-        the op's dispatch here, and the number of sources varies)."""
-        return np.asarray(ops.indexed_logits_to_labels(
+        the op's dispatch here, and the number of sources varies). prev_labels: the labels
+        [1, height, width] of the frame whose map logits.prev_index is, where the engine has
+        them (the op then copies the cells the warp carried over whole). Returns the labels
+        [1, height, width]."""
+        prev = None
+        if prev_labels is not None and logits.prev_index is not None:
+            prev = ops.PrevFrame(logits.prev_index, prev_labels, tf.constant(logits.motion),
+                                 self.frame_stride, logits.motion_block_size)
+        return ops.indexed_logits_to_labels(
             logits.sources, logits.index, height, width, self.frame_stride, stats=logits.stats,
             key_labels=(self._no_key_labels if logits.key_labels is None
-                        else logits.key_labels), output_dtype=tf.uint8))[0]
+                        else logits.key_labels), output_dtype=tf.uint8, prev=prev)
 
     # -- helpers ---------------------------------------------------------------------------
     def _frames_source(self, frames: Iterable, gate: prefetch.Gate
@@ -317,8 +324,10 @@ class TapLabEngine:
                                           keep_images=keep_images)
             return
 
-        # The last logits computed in full and their labels, for FFW's copy.
+        # The last logits computed in full and their labels, for FFW's copy; and the index map
+        # and labels of the last frame FFW propagated as an index map, for the next one's.
         key = [None, None]
+        last_indexed = [None, None]
         sizes = {}  # (height, width) -> the two scalar tensors the output steps take
 
         def result(frame, t, reader_s, size, logits, action, rgfs_score=0.0, region=None):
@@ -329,8 +338,13 @@ class TapLabEngine:
                     sizes[size] = (tf.constant(size[0]), tf.constant(size[1]))
                 height, width = sizes[size]
                 if isinstance(logits, propagation_lib.IndexedLogits):
-                    labels = self._output_indexed(logits, *size)
+                    prev_labels = (last_indexed[1] if logits.prev_index is not None
+                                   and logits.prev_index is last_indexed[0] else None)
+                    out = self._output_indexed(logits, *size, prev_labels)
+                    labels = np.asarray(out)[0]  # a read-only view, no copy
+                    last_indexed[:] = [logits.index, out]
                 else:
+                    last_indexed[:] = [None, None]
                     if propagator.wants_key_stats():
                         out, stats = self._output_with_stats(logits, height, width)
                         propagator.key_stats(logits, stats)  # the chain from here reads them

@@ -169,6 +169,12 @@ class IndexedLogits:
         # sources[0]'s own labels [1, H, W] (the keyframe's output), where the engine has them:
         # the output step copies the cells the index keeps whole (ops.upsample_argmax_indexed).
         self.key_labels = key_labels
+        # A frame warped from a frame of the same chain: that frame's index map and the block
+        # vectors [1, gh, gw, 2] that moved it here. With that frame's labels (the engine has
+        # them) the output step copies the cells the warp carried over whole (ops.PrevFrame).
+        self.prev_index: Optional[tf.Tensor] = None
+        self.motion: Optional[np.ndarray] = None
+        self.motion_block_size = 0  # the warp's block_size for `motion`
 
     @property
     def source(self) -> tf.Tensor:
@@ -271,9 +277,13 @@ class MvWarp(Propagator):
             index = prepared[5]
         else:
             index = self._taken_index(logits, top, left, crop_h, crop_w)
-        return IndexedLogits(logits.sources + [crop_logits],
-                             logits.stats + [ops.argmax_stats(crop_logits)],
-                             index, logits.key_labels)
+        taken = IndexedLogits(logits.sources + [crop_logits],
+                              logits.stats + [ops.argmax_stats(crop_logits)],
+                              index, logits.key_labels)
+        # the region's values are the new source's: no cell there matches the previous map
+        taken.prev_index, taken.motion = logits.prev_index, logits.motion
+        taken.motion_block_size = logits.motion_block_size
+        return taken
 
     def propagate(self, frame, logits, timings):
         mv = frame.motion_vectors
@@ -289,16 +299,21 @@ class MvWarp(Propagator):
             timings["mv_refinement"] = time.perf_counter() - t0
         if not self.indexed:
             return self._warp(materialize(logits), tf.convert_to_tensor(mv, tf.float32))
-        if not isinstance(logits, IndexedLogits):  # a keyframe's: the chain starts here
+        chained = isinstance(logits, IndexedLogits)
+        if not chained:  # a keyframe's: the chain starts here
             if int(logits.shape[1]) * int(logits.shape[2]) > 1 << SOURCE_SHIFT:
                 # more pixels than an index addresses
                 return self._warp(logits, tf.convert_to_tensor(mv, tf.float32))
             logits = self._start_index(logits)
-        index = ops.mv_warp(logits.index, np.asarray(mv, np.float32)[np.newaxis],
-                            feature_stride=self.frame_stride,
+        motion = np.asarray(mv, np.float32)[np.newaxis]
+        index = ops.mv_warp(logits.index, motion, feature_stride=self.frame_stride,
                             block_size=self.config.mv_block_size, interpolation="nearest",
                             border="clamp")
-        return IndexedLogits(logits.sources, logits.stats, index, logits.key_labels)
+        out = IndexedLogits(logits.sources, logits.stats, index, logits.key_labels)
+        if chained:  # (from the keyframe itself, its labels are the key labels)
+            out.prev_index, out.motion = logits.index, motion
+            out.motion_block_size = self.config.mv_block_size
+        return out
 
 
 class FlowWarp(Propagator):

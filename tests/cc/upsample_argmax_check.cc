@@ -109,6 +109,49 @@ void Check(const char* what, const std::vector<float>& in, int64_t N, int64_t h,
     cropped[(n * kh + y) * kw + x] = key[(n * H + y) * W + x];
   src.key_labels = cropped.data(); src.key_h = kh; src.key_w = kw;
   run_and_compare("key labels");
+  // The previous frame of a chain of warps: this frame's map is the previous map (the index
+  // above) warped by one offset per 4x4 block, clamped at the border (FFW's nearest warp), and
+  // the previous labels (cropped) are copied where the four values came over together.
+  {
+    const int64_t bs = 1 + rng() % 4, gh = (h + bs - 1) / bs, gw = (w + bs - 1) / bs;
+    std::vector<int32_t> block_y(h), block_x(w), shift(N * gh * gw * 2);
+    for (int64_t i = 0; i < h; ++i) block_y[i] = (int32_t)(i / bs);
+    for (int64_t j = 0; j < w; ++j) block_x[j] = (int32_t)(j / bs);
+    for (auto& v : shift) v = rng() % 3 ? (int32_t)(rng() % 5) - 2 : 0;
+    std::vector<int32_t> cur(N * h * w);
+    for (int64_t k = 0; k < N * h * w; ++k) {
+      const int64_t n = k / (h * w), y = k / w % h, x = k % w;
+      const int32_t* sh = shift.data() + ((n * gh + block_y[y]) * gw + block_x[x]) * 2;
+      const int64_t py = std::min<int64_t>(h - 1, std::max<int64_t>(0, y + sh[0]));
+      const int64_t px = std::min<int64_t>(w - 1, std::max<int64_t>(0, x + sh[1]));
+      cur[k] = index[n * h * w + py * w + px];
+    }
+    std::vector<OutT> prev_labels(N * H * W);
+    Reference(gathered.data(), N, h, w, C, H, W, prev_labels.data());  // labels of `index`
+    const int64_t ph = std::max<int64_t>(1, H - (int64_t)(rng() % 10)), pw = std::max<int64_t>(1, W - (int64_t)(rng() % 10));
+    std::vector<OutT> prev_cropped(N * ph * pw);
+    for (int64_t n = 0; n < N; ++n) for (int64_t y = 0; y < ph; ++y) for (int64_t x = 0; x < pw; ++x)
+      prev_cropped[(n * ph + y) * pw + x] = prev_labels[(n * H + y) * W + x];
+    std::vector<float> cur_gathered(in.size());
+    for (int64_t k = 0; k < N * h * w; ++k) {
+      const int64_t n = k / (h * w);
+      std::copy(in.begin() + (n * h * w + cur[k]) * C, in.begin() + (n * h * w + cur[k] + 1) * C, cur_gathered.begin() + k * C);
+    }
+    std::vector<int32_t> prev_index = index;
+    Source psrc = src;
+    psrc.index = cur.data();
+    if (rng() % 2) psrc.key_labels = nullptr;
+    psrc.prev.index = prev_index.data();
+    psrc.prev.labels = prev_cropped.data(); psrc.prev.labels_h = ph; psrc.prev.labels_w = pw;
+    psrc.prev.block_y = block_y.data(); psrc.prev.block_x = block_x.data(); psrc.prev.shift = shift.data();
+    psrc.prev.grid_h = gh; psrc.prev.grid_w = gw;
+    Reference(cur_gathered.data(), N, h, w, C, H, W, a.data());
+    const Source saved = src;
+    src = psrc;
+    run_and_compare("previous frame");
+    src = saved;
+    Reference(gathered.data(), N, h, w, C, H, W, a.data());
+  }
   // Two more sources (other sizes, e.g. RGC crops): a share of the pixels read from them.
   const int64_t eh[2] = {1 + (int64_t)(rng() % 7), 1 + (int64_t)(rng() % 5)}, ew[2] = {1 + (int64_t)(rng() % 9), 2};
   std::vector<float> extra[2];

@@ -190,15 +190,17 @@ constexpr int32_t kPositionMask = (1 << kSourceShift) - 1;
 // exact-stride plan): a label >= 0 (the shortcut), or one of these.
 constexpr int32_t kFull = -1;     // interpolated in full
 constexpr int32_t kCopy = -2;     // copied from the key labels
-constexpr int32_t kPending = -3;  // not classified yet
+constexpr int32_t kPrevCopy = -4;  // copied from the previous frame's labels (Source)
 
-// The interior cells of a row group between index rows i0 and i1 = i0 + w (map rows y0, y0 + 1):
-// cell c + 1 (source columns c, c + 1), for c in [0, w - 1), is kCopy where its four index
-// entries are the pixels (q, r), (q, r + 1), (q + 1, r), (q + 1, r + 1) of source 0 with
-// q <= q_max and r <= r_max (r_max <= w - 2: the bounds of the key labels, see FindCopyRuns),
-// else kPending; shift[c] = p00 - c (equal in a run of cells copied with one shift). value and
-// shift hold w + 7 entries. Returns the number of kCopy cells. 8 cells per step; q = p00 / w
-// from a float product, corrected by one step either way (p00 < 2^24 is exact in float).
+// The interior cells of a row group between index rows i0 and i1 = i0 + w (map rows y0, y0 + 1)
+// that the shortcut left to the full path: cell c + 1 (source columns c, c + 1), for c in
+// [0, w - 1), with value[c] == kFull becomes kCopy where its four index entries are the pixels
+// (q, r), (q, r + 1), (q + 1, r), (q + 1, r + 1) of source 0 with q <= q_max and r <= r_max
+// (r_max <= w - 2: the bounds of the key labels, see FindCopyRuns); shift[c] = p00 - c (equal in
+// a run of cells copied with one shift). value and shift hold w + 7 entries. Returns the number
+// of kCopy cells. 8 cells per step; q = p00 / w from a float product, corrected by one step
+// either way (p00 < 2^24 is exact in float). (A copy costs more than the shortcut's fill, so
+// only the full path's cells copy.)
 TAPLAB_AVX2_CLONES static int64_t ClassifyCopies(const int32_t* i0, const int32_t* i1, int64_t w,
                                                  int64_t q_max, int64_t r_max, int32_t* value,
                                                  int32_t* shift) {
@@ -208,7 +210,7 @@ TAPLAB_AVX2_CLONES static int64_t ClassifyCopies(const int32_t* i0, const int32_
   const V8I high = Splat(static_cast<int32_t>(~kPositionMask));
   const V8I qm = Splat(static_cast<int32_t>(std::max<int64_t>(-1, std::min<int64_t>(q_max, 1 << 30))));
   const V8I rm = Splat(static_cast<int32_t>(std::max<int64_t>(-1, r_max)));
-  const V8I copy = Splat(kCopy), pending = Splat(kPending);
+  const V8I copy = Splat(kCopy), full = Splat(kFull);
   const V8F inv_w = Splat(1.0f / static_cast<float>(w));
   V8I lanes = {0, 1, 2, 3, 4, 5, 6, 7};
   V8I count = zero;
@@ -223,8 +225,9 @@ TAPLAB_AVX2_CLONES static int64_t ClassifyCopies(const int32_t* i0, const int32_
     const V8I below = r < zero, above = r >= W1;  // -1 where true
     q += below - above;
     r += (below & W1) - (above & W1);
-    const V8I ok = adjacent & (q <= qm) & (r <= rm);
-    Store8(value + c, ok ? copy : pending);
+    const V8I v = Load8(value + c);
+    const V8I ok = adjacent & (q <= qm) & (r <= rm) & (v == full);
+    Store8(value + c, ok ? copy : v);
     Store8(shift + c, p00 - (lanes + Splat(static_cast<int32_t>(c))));
     count -= ok;
   }
@@ -232,25 +235,68 @@ TAPLAB_AVX2_CLONES static int64_t ClassifyCopies(const int32_t* i0, const int32_
   for (int l = 0; l < 8; ++l) copied += count[l];
   for (; c < cells; ++c) {
     const int64_t p00 = i0[c];
-    const bool ok = i0[c + 1] == p00 + 1 && i1[c] == p00 + w && i1[c + 1] == p00 + w + 1 &&
+    const bool ok = value[c] == kFull && i0[c + 1] == p00 + 1 && i1[c] == p00 + w &&
+                    i1[c + 1] == p00 + w + 1 &&
                     !((i0[c] | i0[c + 1] | i1[c] | i1[c + 1]) & ~kPositionMask) &&
                     p00 / w <= q_max && p00 % w <= r_max;
-    value[c] = ok ? kCopy : kPending;
+    if (ok) value[c] = kCopy;
     shift[c] = static_cast<int32_t>(p00 - c);
     copied += ok;
   }
   return copied;
 }
 
-// The shortcut for the interior cells (as ClassifyCopies) not copied: value[c] (kPending) becomes
-// the label k where the four source pixels (c, c + 1 of rows a and b) share the argmax k >= 0
-// with a margin over M * kMarginRelative + kMarginAbsolute (the module comment), else kFull.
-// The statistics arrays hold at least w + 8 entries (a Slot's); value w + 7.
+// Source's previous frame: block motion from it, in map cells per block (the warp's nearest
+// offsets: this frame's map pixel (y, x) holds the previous map's (y + dy, x + dx) of its block).
+struct PrevFrame {
+  const int32_t* index = nullptr;  // [N, h, w]: the previous frame's map
+  const void* labels = nullptr;    // [N, labels_h, labels_w] OutT: its labels (cropped)
+  int64_t labels_h = 0, labels_w = 0;
+  const int32_t* block_y = nullptr;  // [h]: block row of each map row
+  const int32_t* block_x = nullptr;  // [w]: block column of each map column
+  const int32_t* shift = nullptr;    // [N, grid_h, grid_w, 2]: (dy, dx) of each block
+  int64_t grid_h = 0, grid_w = 0;
+};
+
+// The interior cells still kFull of a row group (map rows y0, y0 + 1 of item n; i0, i1 this
+// frame's index rows): kPrevCopy where the block motion of the cell's top-left pixel maps its
+// four index values onto four equal values of the previous map at (py, px) .. (py + 1, px + 1),
+// with py <= py_max and px <= px_max (the previous labels' bounds), dy/dx[c] the offsets. Equal
+// values read equal logits vectors, and interior cells interpolate them with equal weights, so
+// the previous frame's labels there are this cell's. Returns the number of such cells.
+static int64_t ClassifyPrevCopies(const PrevFrame& prev, int64_t n, int64_t h, int64_t w,
+                                  int64_t y0, const int32_t* i0, const int32_t* i1,
+                                  int64_t py_max, int64_t px_max, int32_t* value, int32_t* dy,
+                                  int32_t* dx) {
+  int64_t copied = 0;
+  const int32_t* shift_row =
+      prev.shift + (n * prev.grid_h + prev.block_y[y0]) * prev.grid_w * 2;
+  const int32_t* pm = prev.index + n * h * w;
+  for (int64_t c = 0; c + 1 < w; ++c) {
+    if (value[c] != kFull) continue;
+    const int32_t* sh = shift_row + 2 * prev.block_x[c];
+    const int64_t py = y0 + sh[0], px = c + sh[1];
+    if (py < 0 || py + 1 >= h || px < 0 || px + 1 >= w || py > py_max || px > px_max) continue;
+    const int32_t* q0 = pm + py * w + px;
+    if (i0[c] == q0[0] && i0[c + 1] == q0[1] && i1[c] == q0[w] && i1[c + 1] == q0[w + 1]) {
+      value[c] = kPrevCopy;
+      dy[c] = sh[0];
+      dx[c] = sh[1];
+      ++copied;
+    }
+  }
+  return copied;
+}
+
+// The shortcut for the interior cells (as ClassifyCopies): value[c] becomes the label k where
+// the four source pixels (c, c + 1 of rows a and b) share the argmax k >= 0 with a margin over
+// M * kMarginRelative + kMarginAbsolute (the module comment), else kFull. The statistics arrays
+// hold at least w + 8 entries (a Slot's); value w + 7.
 TAPLAB_AVX2_CLONES static void ClassifyShortcut(const int32_t* a_arg, const float* a_margin,
                                                 const float* a_mag, const int32_t* b_arg,
                                                 const float* b_margin, const float* b_mag,
                                                 int64_t w, int32_t* value) {
-  const V8I zero = Splat(0), full = Splat(kFull), copy = Splat(kCopy);
+  const V8I zero = Splat(0), full = Splat(kFull);
   const V8F rel = Splat(kMarginRelative), abs_ = Splat(kMarginAbsolute);
   auto min = [](const V8F& x, const V8F& y) { return y < x ? y : x; };  // std::min's
   auto max = [](const V8F& x, const V8F& y) { return x < y ? y : x; };  // std::max's
@@ -263,8 +309,7 @@ TAPLAB_AVX2_CLONES static void ClassifyShortcut(const int32_t* a_arg, const floa
     const V8F big = max(max(Load8(a_mag + c), Load8(a_mag + c + 1)),
                         max(Load8(b_mag + c), Load8(b_mag + c + 1)));
     const V8I safe = same & (m > big * rel + abs_);
-    const V8I v = Load8(value + c);
-    Store8(value + c, v == copy ? v : (safe ? k : full));
+    Store8(value + c, safe ? k : full);
   }
 }
 
@@ -359,6 +404,9 @@ struct Source {
   PoolSource pool[kMaxSources];      // indexed: the sources the index reads
   const void* key_labels = nullptr;  // [N, key_h, key_w] OutT, or null
   int64_t key_h = 0, key_w = 0;
+  // indexed, exact stride: the previous frame of a chain of warps (PrevFrame; index null: none).
+  // Cells whose four values the frame's motion carried over from it copy its labels.
+  PrevFrame prev;
 };
 
 // Per-pixel statistics of `rows` rows of [.., w, C] logits (PrepareRow's arg, margin, mag),
@@ -443,10 +491,11 @@ class CellUpsampler {
     Slot slots[2] = {Slot(*this), Slot(*this)};
     std::unique_ptr<OutT[]> fill(new OutT[W8_]);
     std::unique_ptr<bool[]> full(new bool[tiles_]);
-    std::vector<CopyRun> copy_runs;
+    std::vector<CopyRun> copy_runs, prev_runs;
     std::unique_ptr<bool[]> copy(new bool[cells_.size()]);
     // the interior path's cell classes (value[ci], ci = 0 .. w) and copy shifts
     std::unique_ptr<int32_t[]> values(new int32_t[w_pad_]()), shifts(new int32_t[w_pad_]());
+    std::unique_ptr<int32_t[]> prev_dy(new int32_t[w_pad_]()), prev_dx(new int32_t[w_pad_]());
     auto find = [&](int64_t key) -> Slot* {
       for (Slot& s : slots) {
         if (s.key == key) return &s;
@@ -468,22 +517,12 @@ class CellUpsampler {
       const bool interior_rows = ys_[y].upper == ys_[y].lower + 1;
       // Cells whose labels are the key labels' shifted (see Source), in runs of one shift.
       copy_runs.clear();
+      prev_runs.clear();
       size_t copied = 0;
+      int64_t prev_copied = 0;
       int32_t* value = values.get();
       if (interior_ && interior_rows) {
-        // exact stride: cells 1 .. w - 1 classified 8 at a time (ClassifyCopies,
-        // ClassifyShortcut), with the same tests as FindCopyRuns and the loop below
-        if (in.key_labels != nullptr) {
-          const int64_t s = stride_, y0 = ys_[y].lower;
-          const int32_t* i0 = in.index + (n * h_ + y0) * w_;
-          // FindCopyRuns' bounds: y + dy + rows <= key_h with dy = (q - y0) s, and
-          // cell.end + dx = s / 2 + (r + 1) s <= key_w with r <= w - 2
-          const int64_t q_max = FloorDiv(in.key_h - rows - y + y0 * s, s);
-          const int64_t r_max = std::min(w_ - 2, FloorDiv(in.key_w - s / 2, s) - 1);
-          copied = ClassifyCopies(i0, i0 + w_, w_, q_max, r_max, value + 1, shifts.get() + 1);
-        } else {
-          std::fill(value + 1, value + w_, kPending);
-        }
+        // exact stride: classified below, once the rows' statistics are prepared
       } else if (in.key_labels != nullptr && shift_exact_ && interior_rows) {
         copied = FindCopyRuns(in, n, y, rows, &copy_runs, copy.get());
       }
@@ -493,6 +532,14 @@ class CellUpsampler {
                             (n * in.key_h + y + run.dy) * in.key_w + run.dx;
           for (int64_t k = 0; k < rows; ++k) {
             std::memcpy(dst + k * W + run.begin, key + k * in.key_w + run.begin,
+                        (run.end - run.begin) * sizeof(OutT));
+          }
+        }
+        for (const CopyRun& run : prev_runs) {
+          const OutT* prev = static_cast<const OutT*>(in.prev.labels) +
+                             (n * in.prev.labels_h + y + run.dy) * in.prev.labels_w + run.dx;
+          for (int64_t k = 0; k < rows; ++k) {
+            std::memcpy(dst + k * W + run.begin, prev + k * in.prev.labels_w + run.begin,
                         (run.end - run.begin) * sizeof(OutT));
           }
         }
@@ -517,8 +564,27 @@ class CellUpsampler {
       bool any_full = false;
       std::fill(full.get(), full.get() + tiles_, false);
       if (interior_ && interior_rows) {
+        // cells 1 .. w - 1, 8 at a time: the shortcut, then the cells it leaves to the full
+        // path copy where they can, from the key labels (ClassifyCopies: FindCopyRuns' test)
+        // or the previous frame's (ClassifyPrevCopies)
         ClassifyShortcut(a->arg.get(), a->margin.get(), a->mag.get(), b->arg.get(),
                          b->margin.get(), b->mag.get(), w_, value + 1);
+        const int64_t s = stride_, y0 = ys_[y].lower;
+        const int32_t* i0 = in.index == nullptr ? nullptr : in.index + (n * h_ + y0) * w_;
+        if (in.key_labels != nullptr) {
+          // FindCopyRuns' bounds: y + dy + rows <= key_h with dy = (q - y0) s, and
+          // cell.end + dx = s / 2 + (r + 1) s <= key_w with r <= w - 2
+          const int64_t q_max = FloorDiv(in.key_h - rows - y + y0 * s, s);
+          const int64_t r_max = std::min(w_ - 2, FloorDiv(in.key_w - s / 2, s) - 1);
+          copied = ClassifyCopies(i0, i0 + w_, w_, q_max, r_max, value + 1, shifts.get() + 1);
+        }
+        if (in.prev.index != nullptr && in.prev.labels != nullptr) {
+          // the previous labels' bounds, as the key labels'
+          const int64_t py_max = FloorDiv(in.prev.labels_h - rows - y + y0 * s, s);
+          const int64_t px_max = FloorDiv(in.prev.labels_w - s / 2, s) - 1;
+          prev_copied = ClassifyPrevCopies(in.prev, n, h_, w_, y0, i0, i0 + w_, py_max, px_max,
+                                           value + 1, prev_dy.get() + 1, prev_dx.get() + 1);
+        }
         value[0] = ShortcutLabel(*a, *b, 0, 0);  // the border cells (clamped)
         value[w_] = ShortcutLabel(*a, *b, w_ - 1, w_ - 1);
         OutT* f = fill.get();
@@ -558,6 +624,24 @@ class CellUpsampler {
             const int64_t q = p00 / w_, col = p00 - q * w_;
             copy_runs.push_back({cells_[first].begin, cells_[ci - 1].end, (q - y0) * s,
                                  (col - cells_[first].lower) * s});
+          }
+        }
+        if (prev_copied) {  // runs of cells copied from the previous labels with one offset
+          const int32_t* dy = prev_dy.get();
+          const int32_t* dx = prev_dx.get();
+          const int64_t s = stride_;
+          for (int64_t ci = 1; ci < w_;) {
+            if (value[ci] != kPrevCopy) {
+              ++ci;
+              continue;
+            }
+            const int64_t first = ci;
+            while (ci < w_ && value[ci] == kPrevCopy && dy[ci] == dy[first] &&
+                   dx[ci] == dx[first]) {
+              ++ci;
+            }
+            prev_runs.push_back({cells_[first].begin, cells_[ci - 1].end, dy[first] * s,
+                                 dx[first] * s});
           }
         }
       } else {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "cpu_dispatch.h"
+#include "mv_warp.h"
 #include "upsample_argmax.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
@@ -38,7 +39,7 @@ namespace {
 
 // The row kernel and the cells kernel share one computation of TF's half-pixel weights.
 using ::taplab::upsample_argmax::InterpolationWeights;
-using Interpolation = ::taplab::upsample_argmax::Interpolation;
+using Weights = ::taplab::upsample_argmax::Interpolation;  // (mv_warp.h has an Interpolation)
 
 // dst[c * W + x] = x-interpolation of input row `row` ([w, C] channel-last) at output column x.
 // The row is first transposed to [C][w] (scratch, w * C floats) so that the inner loop reads a
@@ -153,6 +154,54 @@ TAPLAB_AVX2_CLONES void ArgmaxRows(
   }
 }
 
+// Whether every value of the index (count int32) is source << 20 | position with a source that
+// exists and a position inside it (cells16[i]: source i's cells, 0 past the last source): 8
+// values a step, each source's size looked up by a permute (AVX2 clone where the CPU has it).
+TAPLAB_AVX2_CLONES bool IndexInSources(const int32_t* idx, int64_t count, const int32_t* cells16) {
+  typedef uint32_t V8U __attribute__((vector_size(32)));
+  V8I lo, hi;
+  std::memcpy(&lo, cells16, 32);
+  std::memcpy(&hi, cells16 + 8, 32);
+  const V8I zero = {0, 0, 0, 0, 0, 0, 0, 0}, seven = zero + 7, eight = zero + 8;
+  const V8I mask = zero + ((1 << 20) - 1), last = zero + 15;
+  V8I bad = zero;
+  int64_t k = 0;
+  for (; k + 8 <= count; k += 8) {
+    V8I v;
+    std::memcpy(&v, idx + k, 32);
+    const V8I src = (V8I)((V8U)v >> 20);
+    const V8I sel = src & seven;
+    const V8I cells = (src & eight) != zero ? __builtin_shuffle(hi, sel) : __builtin_shuffle(lo, sel);
+    bad |= (v < zero) | (src > last) | ((v & mask) >= cells);
+  }
+  bool ok = true;
+  for (int l = 0; l < 8; ++l) ok = ok && bad[l] == 0;
+  for (; k < count; ++k) {
+    const int32_t v = idx[k];
+    ok = ok && v >= 0 && (v >> 20) < 16 && (v & ((1 << 20) - 1)) < cells16[v >> 20];
+  }
+  return ok;
+}
+
+// The nearest warp's block offsets (mv_warp.h: ComputeAxisShift's `nearest`, in map cells) for
+// `count` (dx, dy) motion vectors: shift[2k] = dy's, shift[2k + 1] = dx's. The same float
+// arithmetic (-d / stride, clamped to +-(size + 1), floor of t + 0.5), with an int32 floor
+// (|t| <= size + 1 < 2^30) the AVX2 clone vectorises.
+TAPLAB_AVX2_CLONES void BlockOffsets(const float* motion, int64_t count, int64_t stride, int64_t h,
+                                     int64_t w, int32_t* shift) {
+  const float s = static_cast<float>(stride);
+  const float bound_y = static_cast<float>(h + 1), bound_x = static_cast<float>(w + 1);
+  for (int64_t k = 0; k < count; ++k) {
+    for (int axis = 0; axis < 2; ++axis) {  // axis 0: dy (motion[2k + 1]); 1: dx (motion[2k])
+      const float bound = axis == 0 ? bound_y : bound_x;
+      const float q = -motion[2 * k + 1 - axis] / s;
+      const float t = (q < -bound ? -bound : (q > bound ? bound : q)) + 0.5f;
+      const int32_t i = static_cast<int32_t>(t);  // truncates toward zero
+      shift[2 * k + axis] = i - (t < static_cast<float>(i) ? 1 : 0);
+    }
+  }
+}
+
 // The output size (H, W) from `size`, after the checks both upsample ops make on it and on the
 // [N, h, w, C] map they upsample (named `what` in the messages).
 template <typename OutT>
@@ -235,8 +284,8 @@ class UpsampleArgmaxOp : public OpKernel {
                output->flat<OutT>().data());
       return;
     }
-    const std::vector<Interpolation> ys = InterpolationWeights(H, h);
-    const std::vector<Interpolation> xs = InterpolationWeights(W, w);
+    const std::vector<Weights> ys = InterpolationWeights(H, h);
+    const std::vector<Weights> xs = InterpolationWeights(W, w);
     std::vector<float> y_lerp(H);
     for (int64_t y = 0; y < H; ++y) y_lerp[y] = ys[y].lerp;
     std::vector<int32_t> x_lower(W), x_upper(W);  // int32: lets AVX2 gather them
@@ -420,7 +469,10 @@ REGISTER_KERNEL_BUILDER(Name("TapLab>ArgmaxStats").Device(DEVICE_CPU), ArgmaxSta
 template <typename OutT>
 class UpsampleArgmaxIndexedOp : public OpKernel {
  public:
-  explicit UpsampleArgmaxIndexedOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+  explicit UpsampleArgmaxIndexedOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("feature_stride", &feature_stride_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("block_size", &block_size_));
+  }
 
   void Compute(OpKernelContext* ctx) override {
     namespace ua = ::taplab::upsample_argmax;
@@ -432,6 +484,9 @@ class UpsampleArgmaxIndexedOp : public OpKernel {
     const Tensor& index = ctx->input(4 * sources.size());
     const Tensor& size = ctx->input(4 * sources.size() + 1);
     const Tensor& key_labels = ctx->input(4 * sources.size() + 2);
+    const Tensor& prev_index = ctx->input(4 * sources.size() + 3);
+    const Tensor& prev_labels = ctx->input(4 * sources.size() + 4);
+    const Tensor& motion = ctx->input(4 * sources.size() + 5);
     const int num_sources = sources.size();
     OP_REQUIRES(ctx, num_sources <= ua::kMaxSources,
                 errors::InvalidArgument("at most ", ua::kMaxSources, " sources, got ",
@@ -479,16 +534,12 @@ class UpsampleArgmaxIndexedOp : public OpKernel {
     OP_REQUIRES_OK(ctx, OutputSize<OutT>(size, "source", source.shape(), &H, &W));
     const int32_t* idx = index.flat<int32>().data();
     const int64_t count = N * h * w;
-    // every value a position of source 0, or of a source within its cells: a min/max pass
-    // (vectorised) decides the common case, the per-value check below names a bad one
-    int32_t lo = 0, hi = 0;
-    if (count > 0) lo = hi = idx[0];
-    for (int64_t k = 0; k < count; ++k) {
-      lo = std::min(lo, idx[k]);
-      hi = std::max(hi, idx[k]);
-    }
-    const bool all_in_source_0 = lo >= 0 && hi < src.pool[0].cells;
-    for (int64_t k = 0; !all_in_source_0 && k < count; ++k) {
+    // every value a position inside an existing source: one vectorised pass decides, the
+    // per-value check below names a bad one
+    int32_t cells16[16] = {0};
+    for (int i = 0; i < num_sources; ++i) cells16[i] = static_cast<int32_t>(src.pool[i].cells);
+    const bool valid = IndexInSources(idx, count, cells16);
+    for (int64_t k = 0; !valid && k < count; ++k) {
       const int64_t i = idx[k] >> ua::kSourceShift, q = idx[k] & ua::kPositionMask;
       OP_REQUIRES(ctx, idx[k] >= 0 && i < num_sources && q < src.pool[i].cells,
                   errors::InvalidArgument("index[", k, "] = ", idx[k], " (source ", i,
@@ -502,6 +553,46 @@ class UpsampleArgmaxIndexedOp : public OpKernel {
                                           ", <= ", H, ", <= ", W, "] or empty, got shape ",
                                           key_labels.shape().DebugString()));
     }
+    // The previous frame (all three inputs given, or none): block offsets as TapLab>MvWarp's
+    // nearest warp computes them (mv_warp.h), so that the kernel finds where each cell's values
+    // were; the values themselves are compared there, so no offset can copy a wrong label.
+    const bool has_prev = prev_index.NumElements() > 0;
+    std::vector<int32_t> block_y, block_x, shift;
+    if (has_prev) {
+      OP_REQUIRES(ctx,
+                  (prev_index.shape() == TensorShape({N, h, w}) ||
+                   prev_index.shape() == TensorShape({N, h, w, 1})) &&
+                      prev_labels.dims() == 3 && prev_labels.dim_size(0) == N &&
+                      prev_labels.dim_size(1) <= H && prev_labels.dim_size(2) <= W &&
+                      motion.dims() == 4 && motion.dim_size(0) == N &&
+                      motion.dim_size(1) > 0 && motion.dim_size(2) > 0 &&
+                      motion.dim_size(3) == 2 && feature_stride_ > 0 && block_size_ > 0,
+                  errors::InvalidArgument(
+                      "the previous frame needs prev_index like index, prev_labels [N, <= H, "
+                      "<= W], motion [N, grid_h, grid_w, 2] and feature_stride, block_size > 0; "
+                      "got ", prev_index.shape().DebugString(), ", ",
+                      prev_labels.shape().DebugString(), ", ", motion.shape().DebugString()));
+      const int64_t gh = motion.dim_size(1), gw = motion.dim_size(2);
+      block_y.resize(h);
+      block_x.resize(w);
+      for (int64_t i = 0; i < h; ++i) {
+        block_y[i] = static_cast<int32_t>(BlockIndex(i, feature_stride_, block_size_, gh));
+      }
+      for (int64_t j = 0; j < w; ++j) {
+        block_x[j] = static_cast<int32_t>(BlockIndex(j, feature_stride_, block_size_, gw));
+      }
+      shift.resize(N * gh * gw * 2);
+      BlockOffsets(motion.flat<float>().data(), N * gh * gw, feature_stride_, h, w, shift.data());
+      src.prev.index = prev_index.flat<int32>().data();
+      src.prev.labels = prev_labels.flat<OutT>().data();
+      src.prev.labels_h = prev_labels.dim_size(1);
+      src.prev.labels_w = prev_labels.dim_size(2);
+      src.prev.block_y = block_y.data();
+      src.prev.block_x = block_x.data();
+      src.prev.shift = shift.data();
+      src.prev.grid_h = gh;
+      src.prev.grid_w = gw;
+    }
     Tensor* output = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({N, H, W}), &output));
     if (N == 0) return;
@@ -513,6 +604,9 @@ class UpsampleArgmaxIndexedOp : public OpKernel {
     }
     RunCells(ctx, ua::CellUpsampler<OutT>(N, h, w, C, H, W), src, output->flat<OutT>().data());
   }
+
+ private:
+  int64_t feature_stride_, block_size_;
 };
 
 REGISTER_KERNEL_BUILDER(Name("TapLab>UpsampleArgmaxIndexed")

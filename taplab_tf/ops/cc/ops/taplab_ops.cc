@@ -161,9 +161,14 @@ REGISTER_OP("TapLab>UpsampleArgmaxIndexed")
     .Input("index: int32")
     .Input("size: int32")
     .Input("key_labels: out_type")
+    .Input("prev_index: int32")
+    .Input("prev_labels: out_type")
+    .Input("motion: float")
     .Output("labels: out_type")
     .Attr("num_sources: int >= 1")
     .Attr("out_type: {int32, uint8} = DT_INT32")
+    .Attr("feature_stride: int >= 0 = 0")
+    .Attr("block_size: int >= 0 = 0")
     .SetShapeFn([](InferenceContext* c) {
       int num_sources;
       TF_RETURN_IF_ERROR(c->GetAttr("num_sources", &num_sources));
@@ -193,6 +198,13 @@ key_labels: [N, key_h, key_w] (key_h <= H, key_w <= W): the labels of source 0 i
   (H, W), cropped; or an empty tensor. Where the index maps a cell's four source pixels onto four
   adjacent ones of source 0 and the upsampling is by an exact power of two, the cell's labels are
   copied from them (the same arithmetic on the same values) instead of computed.
+prev_index, prev_labels, motion: the previous frame of a chain of nearest warps, or three empty
+  tensors: its map ([N, h, w] or [N, h, w, 1]), its labels ([N, <= H, <= W], cropped as
+  key_labels) and the block motion vectors that warped it into this one (TapLab>MvWarp's
+  [N, grid_h, grid_w, 2] (dx, dy) in frame pixels, with its feature_stride and block_size).
+  Where the motion of a cell's top-left pixel carries its four values over from the previous map
+  unchanged (they are compared) and the upsampling is by an exact power of two, the cell's labels
+  are copied from the previous labels.
 labels: [N, H, W] int32 or uint8 (out_type).
 )doc");
 
