@@ -451,12 +451,19 @@ class ArgmaxStatsOp : public OpKernel {
     int32_t* a = arg->flat<int32>().data();
     float* m = margin->flat<float>().data();
     float* g = mag->flat<float>().data();
-    const auto* threads = ctx->device()->tensorflow_cpu_worker_threads();
-    threads->workers->ParallelFor(rows, /*cost_per_unit=*/w * C * 4, [&](int64_t r0, int64_t r1) {
+    auto stats = [&](int64_t r0, int64_t r1) {
       std::unique_ptr<float[]> t(new float[C * w_pad]());
       ::taplab::upsample_argmax::ArgmaxStatsRows(in + r0 * w * C, r1 - r0, w, C, w_pad, t.get(),
                                                  a + r0 * w, m + r0 * w, g + r0 * w);
-    });
+    };
+    // An RGC crop's logits (128x128x19 at 1024x2048) on the calling thread: the pool's
+    // wake-ups cost more than the split saves there (as for mv_warp's index map)
+    if (rows * w * C <= (int64_t{1} << 19)) {
+      stats(0, rows);
+      return;
+    }
+    const auto* threads = ctx->device()->tensorflow_cpu_worker_threads();
+    threads->workers->ParallelFor(rows, /*cost_per_unit=*/w * C * 4, stats);
   }
 };
 
