@@ -171,19 +171,25 @@ def test_segment_file_reads_the_video_once_through_the_engine(tmp_path, monkeypa
     assert len(os.listdir(tmp_path / "labels")) == 8 and (tmp_path / "out.mp4").is_file()
 
 
-def test_index_map_take_over_is_the_crop_and_refuses_a_region_outside():
-    """RGC's take-over on FFW's index map (alpha = 1, Eq. 6): the region reads the crop's
-    logits, everything else keeps its source; a region past the map is one clear error."""
+def _take_over_case(seed):
+    """FFW with RGC at alpha = 1 (the index map, compiled ops), an 8x12 keyframe's logits as a
+    chain's start and a 4x4 crop: (propagator, key logits, crop logits, the chain's start)."""
     import tensorflow as tf
 
     from taplab_tf import ops
     if ops.backend() != "cpp":
         pytest.skip("the index map needs the compiled ops")
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     prop = P.MvWarp(C.TapLabConfig(modules="ffw,rgc", scale_to_frame=False), 4).start()
     key = tf.constant(rng.standard_normal((1, 8, 12, 5)).astype(np.float32))
     crop = tf.constant(rng.standard_normal((1, 4, 4, 5)).astype(np.float32))
-    start = prop._start_index(key)
+    return prop, key, crop, prop._start_index(key)
+
+
+def test_index_map_take_over_is_the_crop_and_refuses_a_region_outside():
+    """RGC's take-over on FFW's index map (alpha = 1, Eq. 6): the region reads the crop's
+    logits, everything else keeps its source; a region past the map is one clear error."""
+    prop, key, crop, start = _take_over_case(3)
     taken = prop.take_region(start, crop, 2, 6)
     want = key.numpy().copy()
     want[0, 2:6, 6:10] = crop.numpy()[0]
@@ -196,16 +202,8 @@ def test_index_map_take_over_is_the_crop_and_refuses_a_region_outside():
 def test_prepared_take_over_is_the_same_map_computed_before_the_crop(monkeypatch):
     """prepare_region (the engine calls it before phi runs on the crop) takes the region on the
     index map; take_region with the same region uses that map, and recomputes it for another."""
-    import tensorflow as tf
-
     from taplab_tf import ops
-    if ops.backend() != "cpp":
-        pytest.skip("the index map needs the compiled ops")
-    rng = np.random.default_rng(4)
-    prop = P.MvWarp(C.TapLabConfig(modules="ffw,rgc", scale_to_frame=False), 4).start()
-    key = tf.constant(rng.standard_normal((1, 8, 12, 5)).astype(np.float32))
-    crop = tf.constant(rng.standard_normal((1, 4, 4, 5)).astype(np.float32))
-    start = prop._start_index(key)
+    prop, key, crop, start = _take_over_case(4)
     want = prop.take_region(start, crop, 2, 6).numpy()
     calls = []
     real = ops.index_take_region
