@@ -117,15 +117,42 @@ TAPLAB_INLINE void StoreLabels(const V8I& v, int64_t n, uint8_t* out) {
   }
 }
 
+// t[c * w_pad + l] = base[offsets[l] + c] for the 8 lanes l and C channels: 8 source pixels'
+// logits vectors gathered into a transposed row, one 8-lane gather per channel.
+#if TAPLAB_X86
+__attribute__((target("avx2"))) static void GatherTransposed8Avx2(const float* base,
+                                                                   const int32_t* offsets,
+                                                                   int64_t C, float* t,
+                                                                   int64_t w_pad) {
+  __m256i off = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(offsets));
+  const __m256i one = _mm256_set1_epi32(1);
+  for (int64_t c = 0; c < C; ++c) {
+    _mm256_storeu_ps(t + c * w_pad, _mm256_i32gather_ps(base, off, 4));
+    off = _mm256_add_epi32(off, one);
+  }
+}
+#endif
+
 // One source row, ready for the cells that use it: transposed to [C][w_pad] and, per source pixel,
 // its argmax (-1: never shortcut: NaN, Inf or |logit| > kMaxAbs), margin and largest |logit|.
 // Vectorised over 8 source pixels at a time.
 TAPLAB_AVX2_CLONES static void PrepareRow(const float* row, int64_t w, int64_t C, int64_t w_pad,
                                           float* t, int32_t* arg, float* margin, float* mag) {
+  int64_t x0 = 0;  // the transposition: 8 pixels a step by gathers where AVX2 is there
+#if TAPLAB_X86
+  static const bool has_avx2 = __builtin_cpu_supports("avx2");
+  if (has_avx2 && w * C < (int64_t{1} << 31)) {
+    for (; x0 + 8 <= w; x0 += 8) {
+      int32_t offsets[8];
+      for (int l = 0; l < 8; ++l) offsets[l] = static_cast<int32_t>((x0 + l) * C);
+      GatherTransposed8Avx2(row, offsets, C, t + x0, w_pad);
+    }
+  }
+#endif
   for (int64_t c = 0; c < C; ++c) {
     float* tc = t + c * w_pad;
     const float* rc = row + c;
-    for (int64_t x = 0; x < w; ++x) tc[x] = rc[x * C];
+    for (int64_t x = x0; x < w; ++x) tc[x] = rc[x * C];
   }
   const V8I sign = Splat(static_cast<int32_t>(0x7fffffff));
   const V8F big = Splat(kMaxAbs);
@@ -313,21 +340,6 @@ TAPLAB_AVX2_CLONES static void ClassifyShortcut(const int32_t* a_arg, const floa
   }
 }
 
-// t[c * w_pad + l] = base[offsets[l] + c] for the 8 lanes l and C channels: 8 source pixels'
-// logits vectors gathered into a transposed row, one 8-lane gather per channel.
-#if TAPLAB_X86
-__attribute__((target("avx2"))) static void GatherTransposed8Avx2(const float* base,
-                                                                   const int32_t* offsets,
-                                                                   int64_t C, float* t,
-                                                                   int64_t w_pad) {
-  __m256i off = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(offsets));
-  const __m256i one = _mm256_set1_epi32(1);
-  for (int64_t c = 0; c < C; ++c) {
-    _mm256_storeu_ps(t + c * w_pad, _mm256_i32gather_ps(base, off, 4));
-    off = _mm256_add_epi32(off, one);
-  }
-}
-#endif
 
 namespace generic {
 #define TAPLAB_MAX8(a, b) ((a) > (b) ? (a) : (b))
