@@ -234,7 +234,7 @@ class TapLabEngine:
         [1, height, width]."""
         prev = None
         if prev_labels is not None and logits.prev_index is not None:
-            prev = ops.PrevFrame(logits.prev_index, prev_labels, tf.constant(logits.motion),
+            prev = ops.PrevFrame(logits.prev_index, prev_labels, logits.motion,
                                  self.frame_stride, logits.motion_block_size)
         return ops.indexed_logits_to_labels(
             logits.sources, logits.index, height, width, self.frame_stride, stats=logits.stats,
@@ -399,11 +399,10 @@ class TapLabEngine:
                     is_key, action = True, "rgfs"
                 rgfs_score = rgfs.score
             if is_key:
-                gate.open()  # outside phi's timer, as below
-                t0 = time.perf_counter()
-                logits = self._phi(self._phi_input(_pixels(frame)))
-                t["phi"] = time.perf_counter() - t0
-                gate.close()
+                with gate.opened():  # (outside phi's timer, as below)
+                    t0 = time.perf_counter()
+                    logits = self._phi(self._phi_input(_pixels(frame)))
+                    t["phi"] = time.perf_counter() - t0
                 if rgfs is not None:
                     rgfs.keyframe()
                 if rgc is not None and frame.pict_type == "I":
@@ -433,11 +432,10 @@ class TapLabEngine:
                     # what Eq. 6 does to FFW's index map needs only the region: done now
                     propagator.prepare_region(logits, y // s, x // s, rh // s, rw // s)
                     crop = self._phi_input(_pixels(frame)[y:y + rh, x:x + rw])
-                    gate.open()
-                    t1 = time.perf_counter()
-                    crop_logits = self._phi(crop)
-                    t["phi_crop"] = time.perf_counter() - t1  # Eq. 2's crop term, on its own
-                    gate.close()
+                    with gate.opened():
+                        t1 = time.perf_counter()
+                        crop_logits = self._phi(crop)
+                        t["phi_crop"] = time.perf_counter() - t1  # Eq. 2's crop term, alone
                     # alpha = 1 on FFW's index map: the region reads the crop's logits.
                     taken = propagator.take_region(logits, crop_logits, y // s, x // s)
                     if taken is not None:
@@ -451,11 +449,10 @@ class TapLabEngine:
         closing = propagator.close()
         if closing is not None:  # no closing keyframe came: phi on the last frame held
             frame, t, reader_s, size = held.pop()
-            gate.open()
-            t0 = time.perf_counter()
-            logits = self._phi(self._phi_input(_pixels(closing)))
-            t["phi"] = time.perf_counter() - t0
-            gate.close()
+            with gate.opened():
+                t0 = time.perf_counter()
+                logits = self._phi(self._phi_input(_pixels(closing)))
+                t["phi"] = time.perf_counter() - t0
             caught_up = propagator.keyframe(closing, logits)
             for (f, ft, fr, fsize), f_logits in zip(held, caught_up):
                 yield result(f, ft, fr, fsize, f_logits, propagator.name)

@@ -158,7 +158,8 @@ class IndexedLogits:
     """
 
     def __init__(self, sources: List[tf.Tensor], stats: List, index: tf.Tensor,
-                 key_labels=None):
+                 key_labels=None, prev_index: Optional[tf.Tensor] = None,
+                 motion: Optional[tf.Tensor] = None, motion_block_size: int = 0):
         # [1, h, w, C] float32, a keyframe's (or a blended frame's), then the logits of RGC's
         # crops (alpha = 1) whose region the map took over
         self.sources = sources
@@ -172,9 +173,9 @@ class IndexedLogits:
         # A frame warped from a frame of the same chain: that frame's index map and the block
         # vectors [1, gh, gw, 2] that moved it here. With that frame's labels (the engine has
         # them) the output step copies the cells the warp carried over whole (ops.PrevFrame).
-        self.prev_index: Optional[tf.Tensor] = None
-        self.motion: Optional[np.ndarray] = None
-        self.motion_block_size = 0  # the warp's block_size for `motion`
+        self.prev_index = prev_index
+        self.motion = motion
+        self.motion_block_size = motion_block_size  # the warp's block_size for `motion`
 
     @property
     def source(self) -> tf.Tensor:
@@ -277,13 +278,11 @@ class MvWarp(Propagator):
             index = prepared[5]
         else:
             index = self._taken_index(logits, top, left, crop_h, crop_w)
-        taken = IndexedLogits(logits.sources + [crop_logits],
-                              logits.stats + [ops.argmax_stats(crop_logits)],
-                              index, logits.key_labels)
-        # the region's values are the new source's: no cell there matches the previous map
-        taken.prev_index, taken.motion = logits.prev_index, logits.motion
-        taken.motion_block_size = logits.motion_block_size
-        return taken
+        # (the region's values are the new source's: no cell there matches the previous map)
+        return IndexedLogits(logits.sources + [crop_logits],
+                             logits.stats + [ops.argmax_stats(crop_logits)],
+                             index, logits.key_labels, logits.prev_index, logits.motion,
+                             logits.motion_block_size)
 
     def propagate(self, frame, logits, timings):
         mv = frame.motion_vectors
@@ -305,15 +304,15 @@ class MvWarp(Propagator):
                 # more pixels than an index addresses
                 return self._warp(logits, tf.convert_to_tensor(mv, tf.float32))
             logits = self._start_index(logits)
-        motion = np.asarray(mv, np.float32)[np.newaxis]
+        # one tensor for the warp and for the output step's previous frame
+        motion = tf.constant(np.asarray(mv, np.float32)[np.newaxis])
         index = ops.mv_warp(logits.index, motion, feature_stride=self.frame_stride,
                             block_size=self.config.mv_block_size, interpolation="nearest",
                             border="clamp")
-        out = IndexedLogits(logits.sources, logits.stats, index, logits.key_labels)
-        if chained:  # (from the keyframe itself, its labels are the key labels)
-            out.prev_index, out.motion = logits.index, motion
-            out.motion_block_size = self.config.mv_block_size
-        return out
+        if not chained:  # from the keyframe itself: its labels are the key labels
+            return IndexedLogits(logits.sources, logits.stats, index, logits.key_labels)
+        return IndexedLogits(logits.sources, logits.stats, index, logits.key_labels,
+                             logits.index, motion, self.config.mv_block_size)
 
 
 class FlowWarp(Propagator):

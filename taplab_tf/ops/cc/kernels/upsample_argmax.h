@@ -33,8 +33,9 @@
 // to the first channel, like tf.argmax; a NaN never beats the running maximum).
 //
 // Classification: with an exact power-of-two stride (the engine's case) the interior cells of a
-// row group are classified 8 at a time (copy from the key labels, shortcut or full path:
-// ClassifyCopies, ClassifyShortcut), with the same tests the scalar loop makes for other sizes.
+// row group are classified 8 at a time: the shortcut first (ClassifyShortcut), then the cells it
+// leaves to the full path copy where they can, from the key labels (ClassifyCopies, the scalar
+// loop's test for other sizes) or the previous frame's (ClassifyPrevCopies).
 #ifndef TAPLAB_TF_OPS_CC_KERNELS_UPSAMPLE_ARGMAX_H_
 #define TAPLAB_TF_OPS_CC_KERNELS_UPSAMPLE_ARGMAX_H_
 
@@ -44,6 +45,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "cpu_dispatch.h"
@@ -533,28 +535,26 @@ class CellUpsampler {
       size_t copied = 0;
       int64_t prev_copied = 0;
       int32_t* value = values.get();
-      if (interior_ && interior_rows) {
-        // exact stride: classified below, once the rows' statistics are prepared
-      } else if (in.key_labels != nullptr && shift_exact_ && interior_rows) {
+      // exact stride: the interior cells are classified below, 8 at a time, once the rows'
+      // statistics are prepared; otherwise the key labels' copies are found here, cell by cell
+      const bool vectorised = interior_ && interior_rows;
+      if (!vectorised && in.key_labels != nullptr && shift_exact_ && interior_rows) {
         copied = FindCopyRuns(in, n, y, rows, &copy_runs, copy.get());
       }
+      auto write_runs = [&](const std::vector<CopyRun>& runs, const void* labels,
+                            int64_t labels_h, int64_t labels_w) {
+        for (const CopyRun& run : runs) {
+          const OutT* from = static_cast<const OutT*>(labels) +
+                             (n * labels_h + y + run.dy) * labels_w + run.dx;
+          for (int64_t k = 0; k < rows; ++k) {
+            std::memcpy(dst + k * W + run.begin, from + k * labels_w + run.begin,
+                        (run.end - run.begin) * sizeof(OutT));
+          }
+        }
+      };
       auto write_copies = [&] {
-        for (const CopyRun& run : copy_runs) {
-          const OutT* key = static_cast<const OutT*>(in.key_labels) +
-                            (n * in.key_h + y + run.dy) * in.key_w + run.dx;
-          for (int64_t k = 0; k < rows; ++k) {
-            std::memcpy(dst + k * W + run.begin, key + k * in.key_w + run.begin,
-                        (run.end - run.begin) * sizeof(OutT));
-          }
-        }
-        for (const CopyRun& run : prev_runs) {
-          const OutT* prev = static_cast<const OutT*>(in.prev.labels) +
-                             (n * in.prev.labels_h + y + run.dy) * in.prev.labels_w + run.dx;
-          for (int64_t k = 0; k < rows; ++k) {
-            std::memcpy(dst + k * W + run.begin, prev + k * in.prev.labels_w + run.begin,
-                        (run.end - run.begin) * sizeof(OutT));
-          }
-        }
+        write_runs(copy_runs, in.key_labels, in.key_h, in.key_w);
+        write_runs(prev_runs, in.prev.labels, in.prev.labels_h, in.prev.labels_w);
       };
       if (copied == cells_.size()) {  // nothing else to compute for these rows
         write_copies();
@@ -575,7 +575,7 @@ class CellUpsampler {
       // that hold any other cell's pixels take the full path.
       bool any_full = false;
       std::fill(full.get(), full.get() + tiles_, false);
-      if (interior_ && interior_rows) {
+      if (vectorised) {
         // cells 1 .. w - 1, 8 at a time: the shortcut, then the cells it leaves to the full
         // path copy where they can, from the key labels (ClassifyCopies: FindCopyRuns' test)
         // or the previous frame's (ClassifyPrevCopies)
@@ -622,39 +622,25 @@ class CellUpsampler {
             for (int64_t t = cell.begin / 8; t <= (cell.end - 1) / 8; ++t) full[t] = true;
           }
         }
-        if (copied) {  // runs of copied cells with one shift (p00 - lower)
+        if (copied) {  // key labels: one shift (p00 - lower) a run
           const int32_t* shift = shifts.get();
-          const int64_t s = stride_, y0 = ys_[y].lower;
-          for (int64_t ci = 1; ci < w_;) {
-            if (value[ci] != kCopy) {
-              ++ci;
-              continue;
-            }
-            const int64_t first = ci;
-            while (ci < w_ && value[ci] == kCopy && shift[ci] == shift[first]) ++ci;
-            const int64_t p00 = shift[first] + cells_[first].lower;
-            const int64_t q = p00 / w_, col = p00 - q * w_;
-            copy_runs.push_back({cells_[first].begin, cells_[ci - 1].end, (q - y0) * s,
-                                 (col - cells_[first].lower) * s});
-          }
+          CollectRuns(value, kCopy, [&](int64_t ci) { return int64_t{shift[ci]}; },
+                      [&](int64_t first) {
+                        const int64_t p00 = shift[first] + cells_[first].lower;
+                        const int64_t q = p00 / w_, col = p00 - q * w_;
+                        return std::make_pair((q - y0) * s, (col - cells_[first].lower) * s);
+                      },
+                      &copy_runs);
         }
-        if (prev_copied) {  // runs of cells copied from the previous labels with one offset
+        if (prev_copied) {  // the previous frame's labels: one block offset a run
           const int32_t* dy = prev_dy.get();
           const int32_t* dx = prev_dx.get();
-          const int64_t s = stride_;
-          for (int64_t ci = 1; ci < w_;) {
-            if (value[ci] != kPrevCopy) {
-              ++ci;
-              continue;
-            }
-            const int64_t first = ci;
-            while (ci < w_ && value[ci] == kPrevCopy && dy[ci] == dy[first] &&
-                   dx[ci] == dx[first]) {
-              ++ci;
-            }
-            prev_runs.push_back({cells_[first].begin, cells_[ci - 1].end, dy[first] * s,
-                                 dx[first] * s});
-          }
+          CollectRuns(value, kPrevCopy,
+                      [&](int64_t ci) { return int64_t{dy[ci]} * (int64_t{1} << 32) + dx[ci]; },
+                      [&](int64_t first) {
+                        return std::make_pair(int64_t{dy[first]} * s, int64_t{dx[first]} * s);
+                      },
+                      &prev_runs);
         }
       } else {
         for (size_t ci = 0; ci < cells_.size(); ++ci) {
@@ -705,6 +691,24 @@ class CellUpsampler {
     for (int64_t ci = 1; ci < w_; ++ci, p += S) {
       const OutT v = static_cast<OutT>(value[ci] < 0 ? 0 : value[ci]);
       for (int k = 0; k < S; ++k) p[k] = v;
+    }
+  }
+
+  // The runs of consecutive interior cells of class `kind` (kCopy, kPrevCopy) with one `key`
+  // (equal keys: one offset), appended to runs with the offset (dy, dx) in output pixels that
+  // `offset` gives for a run's first cell.
+  template <typename Key, typename Offset>
+  void CollectRuns(const int32_t* value, int32_t kind, Key key, Offset offset,
+                   std::vector<CopyRun>* runs) const {
+    for (int64_t ci = 1; ci < w_;) {
+      if (value[ci] != kind) {
+        ++ci;
+        continue;
+      }
+      const int64_t first = ci;
+      while (ci < w_ && value[ci] == kind && key(ci) == key(first)) ++ci;
+      const std::pair<int64_t, int64_t> d = offset(first);
+      runs->push_back({cells_[first].begin, cells_[ci - 1].end, d.first, d.second});
     }
   }
 
@@ -766,13 +770,13 @@ class CellUpsampler {
   struct Slot {
     explicit Slot(const CellUpsampler& p)
         : plan(p),
+          chunk_ready(new bool[p.w_pad_ / 8]),  // (the members' order)
           t(new float[p.C_ * p.w_pad_]()),
           arg(new int32_t[p.w_pad_]()),  // zeroed: the vector passes read lanes past w
           margin(new float[p.w_pad_]()),
           mag(new float[p.w_pad_]()),
           tiles(new float[p.tiles_ * p.C_ * 8]),
-          ready(new bool[p.tiles_]),
-          chunk_ready(new bool[p.w_pad_ / 8]) {}
+          ready(new bool[p.tiles_]) {}
 
     void Prepare(const Source& in, int64_t k) {
       key = k;
