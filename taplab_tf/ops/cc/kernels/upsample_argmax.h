@@ -895,7 +895,7 @@ class CellUpsampler {
   bool shift_exact_ = false;  // key labels may be copied (see Source)
   // shift_exact_ with w >= 2: the cells are [0, s/2) (columns 0, 0), then one of s pixels per
   // source column pair (c, c + 1), then [W - s/2, W) (w - 1, w - 1); interior row groups take
-  // the vectorised classification (ClassifyCopies, ClassifyShortcut)
+  // the vectorised classification (ClassifyShortcut, ClassifyCopies, ClassifyPrevCopies)
   bool interior_ = false;
   std::vector<Interpolation> ys_;
   std::vector<float> y_lerp_;
