@@ -5,7 +5,8 @@
 // int32 and uint8 labels, 1-3 threads on disjoint row ranges; each case also through an indexed
 // source (a random gather of the logits, from their ArgmaxStatsRows) against the reference on the
 // gathered map, again with key labels (the labels of the logits themselves, to copy from), and
-// with a share of the pixels read from two more sources of other sizes.
+// with a share of the pixels read from two more sources of other sizes (the indexed full path by
+// tiles, or cell by cell where a row group has few such cells).
 // Exit status 1 on any difference.
 // Built and run by tests/test_ops_upsample_argmax.py (with and without the AVX2 paths, under
 // AddressSanitizer and UBSan):  g++ -std=c++17 -O1 -ffp-contract=off -I <kernels> this.cc

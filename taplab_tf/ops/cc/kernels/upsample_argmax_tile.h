@@ -47,3 +47,57 @@ void ArgmaxTile(const float* top, const float* bottom, int64_t C, const float* y
   }
   if (k < rows) ArgmaxBlock<1>(top, bottom, C, y_lerps + k, out + k * stride, stride, n);
 }
+
+// One interior cell of an indexed map (CellUpsampler::Rows, the per-cell path): the labels of its
+// `lanes` output pixels (row-major, the cell's width a row) from its four source vectors (tl, tr:
+// the top source row's lower and upper columns, bl, br: the bottom row's), each pixel with its x
+// and y lerps (xl, yl: lanes rounded up to 8). The same operations as InterpolateTile and
+// ArgmaxBlock (top = tl + (tr - tl) * x_lerp, ..., strict > over channels): the same labels.
+// x_repeats: the x lerps repeat every 8 lanes (the cell's width divides 8); then 16 lanes (4 x 4
+// pixels) share the x interpolation.
+template <int V>
+TAPLAB_INLINE void ArgmaxCellLanes(const float* tl, const float* tr, const float* bl,
+                                   const float* br, int64_t C, const V8F& x, const V8F* y,
+                                   int32_t* labels) {
+  V8F best[V];
+  V8I arg[V];
+  auto rows = [&](int64_t c, V8F* top, V8F* d) {
+    const V8F l0 = Splat(tl[c]), l1 = Splat(bl[c]);
+    *top = l0 + (Splat(tr[c]) - l0) * x;
+    const V8F bottom = l1 + (Splat(br[c]) - l1) * x;
+    *d = bottom - *top;
+  };
+  V8F top, d;
+  rows(0, &top, &d);
+  for (int v = 0; v < V; ++v) {
+    best[v] = top + d * y[v];
+    arg[v] = Splat(0);
+  }
+  const V8I one = Splat(1);
+  V8I cv = Splat(0);
+  for (int64_t c = 1; c < C; ++c) {
+    rows(c, &top, &d);
+    cv += one;
+    for (int v = 0; v < V; ++v) {
+      const V8F val = top + d * y[v];
+      const V8I g = (val > best[v]) & cv;  // as ArgmaxBlock
+      best[v] = TAPLAB_MAX8(val, best[v]);
+      arg[v] = arg[v] > g ? arg[v] : g;
+    }
+  }
+  for (int v = 0; v < V; ++v) Store8(labels + 8 * v, arg[v]);
+}
+
+inline void ArgmaxCell(const float* tl, const float* tr, const float* bl, const float* br,
+                       int64_t C, const float* xl, const float* yl, int64_t lanes,
+                       bool x_repeats, int32_t* labels) {
+  if (x_repeats && lanes == 16) {
+    const V8F y[2] = {Load8(yl), Load8(yl + 8)};
+    ArgmaxCellLanes<2>(tl, tr, bl, br, C, Load8(xl), y, labels);
+    return;
+  }
+  for (int64_t v = 0; v < lanes; v += 8) {
+    const V8F y[1] = {Load8(yl + v)};
+    ArgmaxCellLanes<1>(tl, tr, bl, br, C, Load8(xl + v), y, labels + v);
+  }
+}
