@@ -348,6 +348,24 @@ static int64_t ClassifyPrevCopies(const PrevFrame& prev, int64_t n, int64_t h, i
   return copied;
 }
 
+// The indices c in [0, n) with value[c] < 0, in order, into out; returns their number. Skips 8
+// cells a step where none is negative (most of a row group's cells take the shortcut).
+static int64_t NegativeCells(const int32_t* value, int64_t n, int32_t* out) {
+  int64_t count = 0, c = 0;
+  for (; c + 8 <= n; c += 8) {
+    uint64_t q[4];
+    std::memcpy(q, value + c, 32);
+    if (((q[0] | q[1] | q[2] | q[3]) & 0x8000000080000000ull) == 0) continue;
+    for (int64_t l = c; l < c + 8; ++l) {
+      if (value[l] < 0) out[count++] = static_cast<int32_t>(l);
+    }
+  }
+  for (; c < n; ++c) {
+    if (value[c] < 0) out[count++] = static_cast<int32_t>(c);
+  }
+  return count;
+}
+
 // The shortcut for the interior cells (as ClassifyCopies): value[c] becomes the label k where
 // the four source pixels (c, c + 1 of rows a and b) share the argmax k >= 0 with a margin over
 // M * kMarginRelative + kMarginAbsolute (the module comment), else kFull. The statistics arrays
@@ -554,6 +572,7 @@ class CellUpsampler {
     std::unique_ptr<int32_t[]> prev_dy(new int32_t[w_pad_]()), prev_dx(new int32_t[w_pad_]());
     // the per-cell path (indexed sources): its cells, its pixels' lerps and labels
     std::vector<int64_t> cell_path;
+    std::unique_ptr<int32_t[]> negative(new int32_t[w_pad_]);
     const int64_t cell_lanes = (stride_ * stride_ + 7) / 8 * 8;
     std::unique_ptr<float[]> cell_xl(new float[cell_lanes]()), cell_yl(new float[cell_lanes]());
     std::unique_ptr<int32_t[]> cell_labels(new int32_t[cell_lanes]);
@@ -581,7 +600,6 @@ class CellUpsampler {
       prev_runs.clear();
       cell_path.clear();
       size_t copied = 0;
-      int64_t prev_copied = 0;
       int32_t* value = values.get();
       // exact stride: the interior cells are classified below, 8 at a time, once the rows'
       // statistics are prepared; otherwise the key labels' copies are found here, cell by cell
@@ -642,8 +660,8 @@ class CellUpsampler {
           // the previous labels' bounds, as the key labels'
           const int64_t py_max = FloorDiv(in.prev.labels_h - rows - y + y0 * s, s);
           const int64_t px_max = FloorDiv(in.prev.labels_w - s / 2, s) - 1;
-          prev_copied = ClassifyPrevCopies(in.prev, n, h_, w_, y0, i0, i0 + w_, py_max, px_max,
-                                           value + 1, prev_dy.get() + 1, prev_dx.get() + 1);
+          ClassifyPrevCopies(in.prev, n, h_, w_, y0, i0, i0 + w_, py_max, px_max, value + 1,
+                             prev_dy.get() + 1, prev_dx.get() + 1);
         }
         value[0] = ShortcutLabel(*a, *b, 0, 0);  // the border cells (clamped)
         value[w_] = ShortcutLabel(*a, *b, w_ - 1, w_ - 1);
@@ -663,42 +681,52 @@ class CellUpsampler {
                         static_cast<OutT>(std::max(value[ci], 0)));
             }
         }
+        // One pass over the cells the shortcut did not fill: the full path's (by tiles, or
+        // cell by cell, below) and the copies' runs (one shift or block offset a run).
+        const int64_t negatives = NegativeCells(value, w_ + 1, negative.get());
         // Indexed sources: the interior cells left to the full path read their four vectors
         // directly where they are few (ArgmaxCell: 4 vectors a cell instead of the tiles' 8
         // gathered columns of each row, from logits the cache rarely holds); where they are
         // many, the tiles share their work.
+        bool per_cell = false;
         if (in.index != nullptr) {
-          for (int64_t ci = 1; ci < w_; ++ci) {
-            if (value[ci] == kFull) cell_path.push_back(ci);
+          int64_t full_cells = 0;
+          for (int64_t k = 0; k < negatives; ++k) full_cells += value[negative[k]] == kFull;
+          per_cell = full_cells * kCellPathShare <= w_;
+        }
+        const int32_t* shift = shifts.get();
+        const int32_t* dy = prev_dy.get();
+        const int32_t* dx = prev_dx.get();
+        int64_t last_copy = -2, last_prev = -2;  // the last cell of the current runs
+        for (int64_t k = 0; k < negatives; ++k) {
+          const int64_t ci = negative[k];
+          const int32_t v = value[ci];
+          const Cell& cell = cells_[ci];
+          if (v == kFull) {
+            if (per_cell && ci > 0 && ci < w_) {
+              cell_path.push_back(ci);
+            } else {
+              any_full = true;
+              for (int64_t t = cell.begin / 8; t <= (cell.end - 1) / 8; ++t) full[t] = true;
+            }
+          } else if (v == kCopy) {  // key labels: one shift (p00 - lower) a run
+            if (last_copy == ci - 1 && shift[ci] == shift[last_copy]) {
+              copy_runs.back().end = cell.end;
+            } else {
+              const int64_t p00 = shift[ci] + cell.lower;
+              const int64_t q = p00 / w_, col = p00 - q * w_;
+              copy_runs.push_back({cell.begin, cell.end, (q - y0) * s, (col - cell.lower) * s});
+            }
+            last_copy = ci;
+          } else if (v == kPrevCopy) {  // the previous frame's labels: one block offset a run
+            if (last_prev == ci - 1 && dy[ci] == dy[last_prev] && dx[ci] == dx[last_prev]) {
+              prev_runs.back().end = cell.end;
+            } else {
+              prev_runs.push_back({cell.begin, cell.end, int64_t{dy[ci]} * s,
+                                   int64_t{dx[ci]} * s});
+            }
+            last_prev = ci;
           }
-          if (static_cast<int64_t>(cell_path.size()) * kCellPathShare > w_) cell_path.clear();
-        }
-        for (size_t ci = 0; ci < cells_.size(); ++ci) {
-          if (value[ci] == kFull && (cell_path.empty() || ci == 0 || ci == cells_.size() - 1)) {
-            any_full = true;
-            const Cell& cell = cells_[ci];
-            for (int64_t t = cell.begin / 8; t <= (cell.end - 1) / 8; ++t) full[t] = true;
-          }
-        }
-        if (copied) {  // key labels: one shift (p00 - lower) a run
-          const int32_t* shift = shifts.get();
-          CollectRuns(value, kCopy, [&](int64_t ci) { return int64_t{shift[ci]}; },
-                      [&](int64_t first) {
-                        const int64_t p00 = shift[first] + cells_[first].lower;
-                        const int64_t q = p00 / w_, col = p00 - q * w_;
-                        return std::make_pair((q - y0) * s, (col - cells_[first].lower) * s);
-                      },
-                      &copy_runs);
-        }
-        if (prev_copied) {  // the previous frame's labels: one block offset a run
-          const int32_t* dy = prev_dy.get();
-          const int32_t* dx = prev_dx.get();
-          CollectRuns(value, kPrevCopy,
-                      [&](int64_t ci) { return int64_t{dy[ci]} * (int64_t{1} << 32) + dx[ci]; },
-                      [&](int64_t first) {
-                        return std::make_pair(int64_t{dy[first]} * s, int64_t{dx[first]} * s);
-                      },
-                      &prev_runs);
         }
       } else {
         for (size_t ci = 0; ci < cells_.size(); ++ci) {
@@ -750,27 +778,17 @@ class CellUpsampler {
   template <int S>
   void FillInterior(const int32_t* value, OutT* f) const {
     OutT* p = f + S / 2;
-    for (int64_t ci = 1; ci < w_; ++ci, p += S) {
+    int64_t ci = 1;
+    if constexpr (S == 4 && sizeof(OutT) == 1) {  // 8 cells a step: each label's byte 4 times
+      const V8I zero = Splat(0), byte = Splat(0xFF), spread = Splat(0x01010101);
+      for (; ci + 8 <= w_; ci += 8, p += 32) {
+        const V8I v = Load8(value + ci);
+        Store8(reinterpret_cast<int32_t*>(p), ((v < zero ? zero : v) & byte) * spread);
+      }
+    }
+    for (; ci < w_; ++ci, p += S) {
       const OutT v = static_cast<OutT>(value[ci] < 0 ? 0 : value[ci]);
       for (int k = 0; k < S; ++k) p[k] = v;
-    }
-  }
-
-  // The runs of consecutive interior cells of class `kind` (kCopy, kPrevCopy) with one `key`
-  // (equal keys: one offset), appended to runs with the offset (dy, dx) in output pixels that
-  // `offset` gives for a run's first cell.
-  template <typename Key, typename Offset>
-  void CollectRuns(const int32_t* value, int32_t kind, Key key, Offset offset,
-                   std::vector<CopyRun>* runs) const {
-    for (int64_t ci = 1; ci < w_;) {
-      if (value[ci] != kind) {
-        ++ci;
-        continue;
-      }
-      const int64_t first = ci;
-      while (ci < w_ && value[ci] == kind && key(ci) == key(first)) ++ci;
-      const std::pair<int64_t, int64_t> d = offset(first);
-      runs->push_back({cells_[first].begin, cells_[ci - 1].end, d.first, d.second});
     }
   }
 
