@@ -22,7 +22,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <array>
 #include <memory>
+#include <mutex>
 #include <type_traits>
 #include <vector>
 
@@ -238,6 +240,30 @@ void RunCells(OpKernelContext* ctx, const ::taplab::upsample_argmax::CellUpsampl
   });
 }
 
+// The cells kernel's plan for the last sizes a kernel instance saw (its tables take ~25 us to
+// build at 1024x2048, every frame otherwise). Compute may run concurrently: a plan is shared and
+// read-only once built.
+template <typename OutT>
+class PlanCache {
+ public:
+  std::shared_ptr<const ::taplab::upsample_argmax::CellUpsampler<OutT>> Get(
+      int64_t N, int64_t h, int64_t w, int64_t C, int64_t H, int64_t W) {
+    const std::array<int64_t, 6> key = {N, h, w, C, H, W};
+    std::lock_guard<std::mutex> lock(mu_);
+    if (plan_ == nullptr || key != key_) {
+      plan_ = std::make_shared<const ::taplab::upsample_argmax::CellUpsampler<OutT>>(N, h, w, C,
+                                                                                    H, W);
+      key_ = key;
+    }
+    return plan_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::array<int64_t, 6> key_{};
+  std::shared_ptr<const ::taplab::upsample_argmax::CellUpsampler<OutT>> plan_;
+};
+
 }  // namespace
 
 template <typename OutT>
@@ -261,8 +287,7 @@ class UpsampleArgmaxOp : public OpKernel {
     if (cells_) {
       ::taplab::upsample_argmax::Source src;
       src.logits = logits.flat<float>().data();
-      RunCells(ctx, ::taplab::upsample_argmax::CellUpsampler<OutT>(N, h, w, C, H, W), src,
-               output->flat<OutT>().data());
+      RunCells(ctx, *plans_.Get(N, h, w, C, H, W), src, output->flat<OutT>().data());
       return;
     }
     const std::vector<Weights> ys = InterpolationWeights(H, h);
@@ -335,6 +360,7 @@ class UpsampleArgmaxOp : public OpKernel {
 
  private:
   bool cells_;  // method == 'cells'
+  PlanCache<OutT> plans_;
 };
 
 REGISTER_KERNEL_BUILDER(Name("TapLab>UpsampleArgmax")
@@ -380,7 +406,7 @@ class UpsampleArgmaxWithStatsOp : public OpKernel {
     ua::Source src;
     src.logits = logits.flat<float>().data();
     src.stats_out = &stats;
-    RunCells(ctx, ua::CellUpsampler<OutT>(N, h, w, C, H, W), src, output->flat<OutT>().data());
+    RunCells(ctx, *plans_.Get(N, h, w, C, H, W), src, output->flat<OutT>().data());
     // Rows the upsampling never read (a downsampling may skip some): computed here.
     const int64_t w_pad = (w + 7) / 8 * 8 + 8;
     std::unique_ptr<float[]> t;
@@ -391,6 +417,9 @@ class UpsampleArgmaxWithStatsOp : public OpKernel {
                           stats.margin + k * w, stats.mag + k * w);
     }
   }
+
+ private:
+  PlanCache<OutT> plans_;
 };
 
 REGISTER_KERNEL_BUILDER(Name("TapLab>UpsampleArgmaxWithStats")
@@ -594,11 +623,12 @@ class UpsampleArgmaxIndexedOp : public OpKernel {
       src.key_h = key_labels.dim_size(1);
       src.key_w = key_labels.dim_size(2);
     }
-    RunCells(ctx, ua::CellUpsampler<OutT>(N, h, w, C, H, W), src, output->flat<OutT>().data());
+    RunCells(ctx, *plans_.Get(N, h, w, C, H, W), src, output->flat<OutT>().data());
   }
 
  private:
   int64_t feature_stride_, block_size_;
+  PlanCache<OutT> plans_;
 };
 
 REGISTER_KERNEL_BUILDER(Name("TapLab>UpsampleArgmaxIndexed")
