@@ -171,16 +171,16 @@ def test_traced_once_per_shape_over_a_30_frame_clip():
     assert len(results) == 30 and any(r.action == "rgfs" for r in results)
     # phi: one trace for the full frame, one for the RGC crop; the rest one each. FFW holds
     # the logits as an index map (alpha = 1): its steps (start, warp, take the region) are
-    # single ops called eagerly, the logits are never warped or blended, and the output runs
-    # the indexed op eagerly beside the traced step of phi's frames.
+    # single ops called eagerly and the logits are never warped or blended; the output steps
+    # are single ops called eagerly too.
     if engine.propagator.indexed:
-        assert engine.trace_counts == {"phi": 2, "warp": 0, "blend": 0, "output": 1}
+        assert engine.trace_counts == {"phi": 2, "warp": 0, "blend": 0}
     else:
-        assert engine.trace_counts == {"phi": 2, "warp": 1, "blend": 1, "output": 1}
+        assert engine.trace_counts == {"phi": 2, "warp": 1, "blend": 1}
     # With another alpha the logits are warped and blended themselves.
     engine = E.TapLabEngine(tiny_model(), cfg.replace(alpha=0.5))
     assert len(list(engine.segment(frames))) == 30
-    assert engine.trace_counts == {"phi": 2, "warp": 1, "blend": 1, "output": 1}
+    assert engine.trace_counts == {"phi": 2, "warp": 1, "blend": 1}
 
 
 def test_frozen_phi_agrees_with_the_model_and_a_failed_freeze_says_so(monkeypatch, caplog):

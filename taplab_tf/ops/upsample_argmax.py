@@ -97,6 +97,20 @@ def upsample_argmax_tf(logits, size):
     return tf.argmax(resized, axis=-1, output_type=tf.int32)
 
 
+_SIZES = {}  # (H, W) -> its int32 [2] tensor, for eager calls (one per frame size)
+
+
+def _size_constant(height: int, width: int):
+    """(height, width) as the ops' size input: eagerly, one tensor per size, made once (a new
+    constant every propagated frame cost ~20 us); in a graph, the tuple."""
+    if not tf.executing_eagerly():
+        return (height, width)
+    size = _SIZES.get((height, width))
+    if size is None:
+        size = _SIZES[(height, width)] = tf.constant([height, width], tf.int32)
+    return size
+
+
 def logits_to_labels(logits, height, width, output_stride, backend=None,
                      output_dtype=tf.int32, name=None, with_stats=False):
     """The one rule from logits to labels, used by the engine, evaluation, training validation
@@ -109,15 +123,25 @@ def logits_to_labels(logits, height, width, output_stride, backend=None,
     """
     with tf.name_scope(name or "logits_to_labels"):
         logits = tf.convert_to_tensor(logits, dtype_hint=tf.float32)
-        shape = tf.shape(logits)
         s = int(output_stride)
-        size = tf.stack([shape[1] * s, shape[2] * s])
+        h, w = (logits.shape[1], logits.shape[2]) if logits.shape.rank == 4 else (None, None)
+        # Known sizes (eagerly, every keyframe of the engine): the size as a cached tensor, and
+        # no crop where the stride's frame is the frame; otherwise from the dynamic shape.
+        static = h is not None and w is not None and tf.executing_eagerly()
+        if static:
+            full_size = (h * s, w * s)
+            size = _size_constant(*full_size)
+        else:
+            shape = tf.shape(logits)
+            size = tf.stack([shape[1] * s, shape[2] * s])
+        uncropped = static and isinstance(height, int) and isinstance(width, int) and \
+            (height, width) == full_size
         if with_stats:
             full, stats = upsample_argmax_with_stats(logits, size, backend=backend,
                                                      output_dtype=output_dtype)
-            return full[:, :height, :width], stats
+            return (full if uncropped else full[:, :height, :width]), stats
         full = upsample_argmax(logits, size, backend=backend, output_dtype=output_dtype)
-        return full[:, :height, :width]
+        return full if uncropped else full[:, :height, :width]
 
 
 def argmax_stats(logits, name=None, backend=None):
@@ -273,20 +297,6 @@ def index_take_region(index, top, left, region_height, region_width, source, bac
     flat = tf.reshape(index, [shape[0], h, w])
     out = tf.where(inside[None], region[None], flat)
     return tf.reshape(out, shape)
-
-
-_SIZES = {}  # (H, W) -> its int32 [2] tensor, for eager calls (one per frame size)
-
-
-def _size_constant(height: int, width: int):
-    """(height, width) as the ops' size input: eagerly, one tensor per size, made once (a new
-    constant every propagated frame cost ~20 us); in a graph, the tuple."""
-    if not tf.executing_eagerly():
-        return (height, width)
-    size = _SIZES.get((height, width))
-    if size is None:
-        size = _SIZES[(height, width)] = tf.constant([height, width], tf.int32)
-    return size
 
 
 def indexed_logits_to_labels(source, index, height, width, output_stride, stats=None,

@@ -144,7 +144,7 @@ class TapLabEngine:
         self.input_scale = self.output_stride / self.frame_stride
         self.num_classes = int(model.outputs[0].shape[-1]) if model.outputs else None
         self.queue_size = queue_size
-        self.trace_counts: Dict[str, int] = {"phi": 0, "warp": 0, "blend": 0, "output": 0}
+        self.trace_counts: Dict[str, int] = {"phi": 0, "warp": 0, "blend": 0}
         self.propagator = propagation_lib.build(self.config, self.frame_stride,
                                                 self.trace_counts)
         if not indexed_ffw and getattr(self.propagator, "indexed", False):
@@ -184,7 +184,6 @@ class TapLabEngine:
     def _build_steps(self, freeze: bool):
         counts = self.trace_counts
         model = self.model
-        stride = self.frame_stride
         frozen = self._frozen_model() if freeze else None
         self.phi_graph = "frozen" if frozen is not None else "variables"
         forward = frozen or (lambda x: model(x, training=False))
@@ -200,30 +199,21 @@ class TapLabEngine:
             counts["blend"] += 1
             return ops.region_blend(logits, crop_logits, top, left, alpha)
 
-        def output(logits, height, width):
-            counts["output"] += 1
-            # uint8 labels straight from the fused kernel (no int32 map, no cast pass).
-            return ops.logits_to_labels(logits, height, width, stride, output_dtype=tf.uint8)[0]
-
-        def output_with_stats(logits, height, width):
-            # A keyframe that starts FFW's indexed chain: its labels and the argmax statistics
-            # that the chain's output steps read, from one pass over the logits.
-            counts["output"] += 1
-            labels, stats = ops.logits_to_labels(logits, height, width, stride,
-                                                 output_dtype=tf.uint8, with_stats=True)
-            return labels[0], stats
-
-
         spec = tf.TensorSpec
         self._phi = tf.function(phi, reduce_retracing=False)
         self._blend = tf.function(blend, input_signature=[
             spec([1, None, None, None], tf.float32), spec([1, None, None, None], tf.float32),
             spec([], tf.int32), spec([], tf.int32), spec([], tf.float32)])
-        self._output = tf.function(output, input_signature=[
-            spec([1, None, None, None], tf.float32), spec([], tf.int32), spec([], tf.int32)])
-        self._output_with_stats = tf.function(output_with_stats, input_signature=[
-            spec([1, None, None, None], tf.float32), spec([], tf.int32), spec([], tf.int32)])
         self._no_key_labels = tf.zeros([1, 0, 0], tf.uint8)
+
+    def _output(self, logits, height: int, width: int, with_stats: bool = False):
+        """The output step of logits held as a tensor: uint8 labels [1, height, width] straight
+        from the fused kernel (no int32 map, no cast pass), one op run eagerly
+        (ops.logits_to_labels with static sizes; a tf.function's call cost ~1 ms more at a
+        keyframe, right after phi). with_stats: also the argmax statistics that FFW's chain from
+        these logits reads, from the same pass: (labels, stats)."""
+        return ops.logits_to_labels(logits, height, width, self.frame_stride,
+                                    output_dtype=tf.uint8, with_stats=with_stats)
 
     def _output_indexed(self, logits, height: int, width: int, prev_labels=None) -> tf.Tensor:
         """The output step (the same rule) for FFW's logits held as a gather
@@ -328,15 +318,11 @@ class TapLabEngine:
         # and labels of the last frame FFW propagated as an index map, for the next one's.
         key = [None, None]
         last_indexed = [None, None]
-        sizes = {}  # (height, width) -> the two scalar tensors the output steps take
 
         def result(frame, t, reader_s, size, logits, action, rgfs_score=0.0, region=None):
             labels = None
             if output != "none":
                 t0 = time.perf_counter()
-                if size not in sizes:
-                    sizes[size] = (tf.constant(size[0]), tf.constant(size[1]))
-                height, width = sizes[size]
                 if isinstance(logits, propagation_lib.IndexedLogits):
                     prev_labels = (last_indexed[1] if logits.prev_index is not None
                                    and logits.prev_index is last_indexed[0] else None)
@@ -346,11 +332,11 @@ class TapLabEngine:
                 else:
                     last_indexed[:] = [None, None]
                     if propagator.wants_key_stats():
-                        out, stats = self._output_with_stats(logits, height, width)
+                        out, stats = self._output(logits, *size, with_stats=True)
                         propagator.key_stats(logits, stats)  # the chain from here reads them
                     else:
-                        out = self._output(logits, height, width)
-                    labels = np.asarray(out)  # a read-only view, no copy
+                        out = self._output(logits, *size)
+                    labels = np.asarray(out)[0]  # a read-only view, no copy
                     key[:] = [logits, out]  # FFW's chain from these logits may copy these
                 t["output"] = time.perf_counter() - t0
             return FrameResult(
@@ -420,7 +406,7 @@ class TapLabEngine:
                     continue
                 if (isinstance(propagated, propagation_lib.IndexedLogits)
                         and propagated.key_labels is None and propagated.source is key[0]):
-                    propagated.key_labels = key[1][tf.newaxis]  # once per chain
+                    propagated.key_labels = key[1]  # [1, H, W], once per chain
                 logits = propagated
                 t["warp"] = (time.perf_counter() - t0 - t.get("flow", 0.0)
                              - t.get("mv_refinement", 0.0))
