@@ -238,11 +238,13 @@ def test_indexed_reads_several_sources(kind):
         np.testing.assert_array_equal(fallback.numpy(), want)
 
 
-@pytest.mark.parametrize("variant", [[], ["-DTAPLAB_BASELINE_ONLY"]], ids=["dispatch", "baseline"])
+@pytest.mark.parametrize("variant", [[], ["-DTAPLAB_NO_AVX512"], ["-DTAPLAB_BASELINE_ONLY"]],
+                         ids=["dispatch", "no_avx512", "baseline"])
 def test_kernel_header_alone_under_sanitizers(tmp_path, variant):
     """The cells kernel's header without TensorFlow (tests/cc/upsample_argmax_check.cc): random
-    cases against a per-pixel reference of TF's arithmetic, with the AVX2 paths and without
-    them (the portable code the Python tests never reach on an AVX2 machine), under
+    cases against a per-pixel reference of TF's arithmetic, with the AVX-512 and AVX2 paths the
+    CPU has, without AVX-512, and without either (the portable code the Python tests never
+    reach on an AVX2 machine), under
     AddressSanitizer and UBSan (reads past a row or a tile would show)."""
     source = pathlib.Path(__file__).parent / "cc" / "upsample_argmax_check.cc"
     binary = tmp_path / "check"

