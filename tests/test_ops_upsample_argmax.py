@@ -331,6 +331,34 @@ def test_index_take_region_points_the_region_at_the_crop(shape, region, backend)
     np.testing.assert_array_equal(index.numpy(), before)
 
 
+@pytest.mark.parametrize("stride,block", [(4, 16), (8, 16), (4, 8)])
+@pytest.mark.parametrize("backend", ["cpp", "tf"])
+def test_index_take_region_with_motion_is_the_warp_then_the_take_over(stride, block, backend):
+    """With motion vectors, IndexTakeRegion first warps the map as mv_warp's nearest warp does:
+    one pass for a propagated frame's FFW and RGC's take-over, the same map as the two ops; the
+    map it warped is unchanged, and bad vectors are refused as mv_warp refuses them."""
+    if backend == "cpp" and ops.backend() != "cpp":
+        pytest.skip("the compiled ops are not available")
+    rng = np.random.default_rng(stride * 100 + block)
+    h, w = 24, 40
+    gh, gw = -(-h * stride // block), -(-w * stride // block)
+    index = tf.constant(rng.integers(0, 1 << 20, (1, h, w, 1)).astype(np.int32))
+    before = index.numpy().copy()
+    motion = tf.constant(rng.uniform(-2.5 * block, 2.5 * block, (1, gh, gw, 2)).astype(np.float32))
+    warped = ops.mv_warp(index, motion, feature_stride=stride, block_size=block,
+                         interpolation="nearest", border="clamp", backend=backend)
+    want = ops.index_take_region(warped, 5, 7, 6, 9, 2, backend=backend).numpy()
+    got = ops.index_take_region(index, 5, 7, 6, 9, 2, backend=backend, motion=motion,
+                                feature_stride=stride, block_size=block).numpy()
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(index.numpy(), before)
+    bad = motion.numpy().copy()
+    bad[0, 1, 1, 0] = np.nan
+    with pytest.raises((tf.errors.InvalidArgumentError, ValueError)):
+        ops.index_take_region(index, 5, 7, 6, 9, 2, backend=backend, motion=bad,
+                              feature_stride=stride, block_size=block)
+
+
 @pytest.mark.parametrize("backend", ["cpp", "tf"])
 @pytest.mark.parametrize("args", [(5, 0, 4, 4, 1), (0, 9, 4, 4, 1), (-1, 0, 2, 2, 1),
                                   (0, 0, 2, 2, 16), (0, 0, 2, 2, -1)])

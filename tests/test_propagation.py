@@ -3,6 +3,7 @@ the RGC and RGFS decisions in one home, shared by the engine and calibrate; the 
 source of the engine's settings; one decode-ahead thread."""
 import os
 import threading
+import types
 
 import numpy as np
 import pytest
@@ -197,6 +198,40 @@ def test_index_map_take_over_is_the_crop_and_refuses_a_region_outside():
     np.testing.assert_array_equal(start.numpy(), key.numpy())  # the map it took from is kept
     with pytest.raises(P.PropagationError, match="does not fit"):
         prop.take_region(start, crop, 6, 6)
+
+
+def test_region_ahead_warps_and_takes_over_in_one_op(monkeypatch):
+    """region_ahead before propagate (the engine's RGC frames): the warp of the index map and the
+    take-over run as one op (ops.index_take_region with the vectors), prepare_region finds it
+    done, and the corrected logits are those of the warp then the take-over; the warped map
+    alone is computed only where something reads it, and then equals mv_warp's."""
+    import tensorflow as tf
+
+    from taplab_tf import ops
+    prop, key, crop, start = _take_over_case(5)
+    rng = np.random.default_rng(5)
+    mv = rng.integers(-24, 24, (2, 3, 2)).astype(np.float32)  # 8x12 cells at stride 4: 2x3 blocks
+    frame = types.SimpleNamespace(motion_vectors=mv, index=1)
+    plain = prop.propagate(frame, start, {})
+    want = prop.take_region(plain, crop, 2, 6).numpy()
+    calls, warps = [], []
+    real_take, real_warp = ops.index_take_region, ops.mv_warp
+    monkeypatch.setattr(P.ops, "index_take_region",
+                        lambda *a, **k: (calls.append(k.get("motion") is not None),
+                                         real_take(*a, **k))[1])
+    monkeypatch.setattr(P.ops, "mv_warp", lambda *a, **k: (warps.append(1), real_warp(*a, **k))[1])
+    prop.region_ahead(2, 6, 4, 4)
+    warped = prop.propagate(frame, start, {})
+    prop.prepare_region(warped, 2, 6, 4, 4)
+    assert calls == [True] and warps == []  # one op, the warp inside it
+    np.testing.assert_array_equal(prop.take_region(warped, crop, 2, 6).numpy(), want)
+    assert calls == [True] and warps == []
+    np.testing.assert_array_equal(warped.index.numpy(), plain.index.numpy())  # read: warped now
+    assert warps == [1]
+    with pytest.raises(P.PropagationError, match="does not fit"):
+        prop.region_ahead(6, 6, 4, 4)
+        prop.propagate(frame, start, {})
+    assert tf.is_tensor(plain.index)
 
 
 def test_prepared_take_over_is_the_same_map_computed_before_the_crop(monkeypatch):

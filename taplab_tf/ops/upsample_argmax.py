@@ -271,17 +271,29 @@ def gather_indexed(source, index):
     return tf.reshape(tf.gather(tf.concat(flat, axis=1), pooled, batch_dims=1), shape)
 
 
-def index_take_region(index, top, left, region_height, region_width, source, backend=None):
+def index_take_region(index, top, left, region_height, region_width, source, backend=None,
+                      motion=None, feature_stride=0, block_size=0):
     """int32 index map (as index, [N, h, w] or [N, h, w, 1]) whose region [top, top +
     region_height) x [left, left + region_width) reads source number `source` (the cell (r, c)
     of the region: source << SOURCE_SHIFT | r * region_width + c), the rest as index: RGC's
     take-over (Eq. 6 at alpha = 1) on FFW's index map, in one pass (TapLab>IndexTakeRegion).
+    motion ([N, grid_h, grid_w, 2] block vectors, with mv_warp's feature_stride and block_size):
+    the map is first warped by them as mv_warp(index, motion, interpolation='nearest',
+    border='clamp') warps it (index [N, h, w, 1]), in the same pass: a propagated frame's FFW
+    (Eq. 1) and RGC's take-over on its map at once.
     A region outside the map, or a source outside [0, MAX_SOURCES), is an InvalidArgumentError."""
     index = tf.convert_to_tensor(index, tf.int32)
     args = [tf.convert_to_tensor(v, tf.int32) for v in
             (top, left, region_height, region_width, source)]
     if _loader.resolve(backend) == _loader.CPP:
-        return _loader.library().tap_lab_index_take_region(index, *args)
+        warp = _empty(tf.float32) if motion is None else tf.convert_to_tensor(motion, tf.float32)
+        return _loader.library().tap_lab_index_take_region(
+            index, *args, warp, feature_stride=int(feature_stride), block_size=int(block_size))
+    if motion is not None:
+        import importlib  # pylint: disable=import-outside-toplevel
+        warp = importlib.import_module("taplab_tf.ops.mv_warp").mv_warp
+        index = warp(index, motion, feature_stride=feature_stride, block_size=block_size,
+                     interpolation="nearest", border="clamp", backend=backend)
     top, left, rh, rw, src = args
     shape = tf.shape(index)
     h, w = shape[1], shape[2]

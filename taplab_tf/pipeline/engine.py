@@ -399,6 +399,14 @@ class TapLabEngine:
                 held.clear()
             else:
                 action = "ffw"
+                s = self.frame_stride
+                if rgc is not None:  # Eq. 3 chooses the region from the residual alone
+                    t0 = time.perf_counter()
+                    region = rgc.choose(self._rgc_counts(frame))
+                    y, x, rh, rw = region
+                    # (FFW's index map: warped and taken over in one pass)
+                    propagator.region_ahead(y // s, x // s, rh // s, rw // s)
+                    t["correct"] = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 propagated = propagator.propagate(frame, logits, t)  # Eq. 1 with 'mv'
                 if propagated is None:
@@ -410,12 +418,10 @@ class TapLabEngine:
                 logits = propagated
                 t["warp"] = (time.perf_counter() - t0 - t.get("flow", 0.0)
                              - t.get("mv_refinement", 0.0))
-                if rgc is not None:  # Eq. 3 chooses the region, Eq. 6 blends phi's crop in
+                if rgc is not None:  # Eq. 6 blends phi's crop into the region
                     t0 = time.perf_counter()
-                    region = rgc.choose(self._rgc_counts(frame))
-                    y, x, rh, rw = region
-                    s = self.frame_stride
-                    # what Eq. 6 does to FFW's index map needs only the region: done now
+                    # what Eq. 6 does to FFW's index map needs only the region: done now (or
+                    # with the warp)
                     propagator.prepare_region(logits, y // s, x // s, rh // s, rw // s)
                     crop = self._phi_input(_pixels(frame)[y:y + rh, x:x + rw])
                     with gate.opened():
@@ -430,7 +436,7 @@ class TapLabEngine:
                         logits = self._blend(propagation_lib.materialize(logits), crop_logits,
                                              tf.constant(y // s), tf.constant(x // s),
                                              tf.constant(cfg.alpha, tf.float32))
-                    t["correct"] = time.perf_counter() - t0 - t["phi_crop"]
+                    t["correct"] += time.perf_counter() - t0 - t["phi_crop"]
             yield result(frame, t, reader_s, size, logits, action, rgfs_score, region)
         closing = propagator.close()
         if closing is not None:  # no closing keyframe came: phi on the last frame held

@@ -111,6 +111,11 @@ class Propagator:
         cells, before phi computes the crop: the part that does not need the crop's logits can
         run now (beside the steps before phi rather than after it, when the caches are cold)."""
 
+    def region_ahead(self, top: int, left: int, height: int, width: int) -> None:
+        """Announces, before `propagate`, the region that prepare_region will be given for the
+        frame propagate is about to give (RGC chose it from the frame's residual, Eq. 3, which
+        needs no logits): a propagation may prepare it together with the warp."""
+
     def wants_key_stats(self) -> bool:
         """True where the propagation reads the argmax statistics (ops.argmax_stats) of the
         logits it starts from: the engine's output step then computes them with the keyframe's
@@ -157,16 +162,23 @@ class IndexedLogits:
     alpha, keep_logits).
     """
 
-    def __init__(self, sources: List[tf.Tensor], stats: List, index: tf.Tensor,
+    def __init__(self, sources: List[tf.Tensor], stats: List, index: Optional[tf.Tensor],
                  key_labels=None, prev_index: Optional[tf.Tensor] = None,
-                 motion: Optional[tf.Tensor] = None, motion_block_size: int = 0):
+                 motion: Optional[tf.Tensor] = None, motion_block_size: int = 0,
+                 warp_of: Optional[Tuple[tf.Tensor, tf.Tensor, int, int]] = None):
         # [1, h, w, C] float32, a keyframe's (or a blended frame's), then the logits of RGC's
         # crops (alpha = 1) whose region the map took over
         self.sources = sources
         self.stats = stats          # ops.argmax_stats of each source
         # int32 [1, h, w, 1]: source << SOURCE_SHIFT | flat position; what the warp moves and
-        # the output step reads
-        self.index = index
+        # the output step reads. None with warp_of = (map, motion, feature_stride, block_size):
+        # the index is that map's nearest warp, computed when first read (MvWarp.region_ahead:
+        # a frame whose region RGC takes over reads only the map warped and taken over in one
+        # pass).
+        self._index = index
+        self._warp_of = warp_of
+        if index is None and warp_of is None:
+            raise ValueError("IndexedLogits: an index map or the warp that gives it")
         # sources[0]'s own labels [1, H, W] (the keyframe's output), where the engine has them:
         # the output step copies the cells the index keeps whole (ops.upsample_argmax_indexed).
         self.key_labels = key_labels
@@ -176,6 +188,15 @@ class IndexedLogits:
         self.prev_index = prev_index
         self.motion = motion
         self.motion_block_size = motion_block_size  # the warp's block_size for `motion`
+
+    @property
+    def index(self) -> tf.Tensor:
+        if self._index is None:
+            index, motion, stride, block = self._warp_of
+            self._index = ops.mv_warp(index, motion, feature_stride=stride, block_size=block,
+                                      interpolation="nearest", border="clamp")
+            self._warp_of = None
+        return self._index
 
     @property
     def source(self) -> tf.Tensor:
@@ -220,6 +241,7 @@ class MvWarp(Propagator):
     def reset(self) -> None:
         self._key_stats = None  # (keyframe logits, their argmax_stats) from the output step
         self._region = None  # prepare_region's (logits, top, left, height, width, taken index)
+        self._ahead = None  # region_ahead's (top, left, height, width), for the next propagate
 
     def wants_key_stats(self) -> bool:
         return self.indexed
@@ -256,9 +278,17 @@ class MvWarp(Propagator):
         return ops.index_take_region(logits.index, top, left, crop_h, crop_w,
                                      len(logits.sources))
 
+    def region_ahead(self, top, left, height, width) -> None:
+        """The next propagate warps the map and takes this region over in one pass
+        (ops.index_take_region with the frame's vectors), and prepare_region finds it done."""
+        self._ahead = (top, left, height, width)
+
     def prepare_region(self, logits, top, left, height, width) -> None:
         """The map's take-over (it needs only the region, not the crop's logits) computed now;
         take_region with the same arguments and a crop of this size uses it."""
+        done = self._region
+        if done is not None and done[0] is logits and done[1:5] == (top, left, height, width):
+            return  # with the warp (region_ahead)
         self._region = None
         if self._takes_region(logits):
             self._region = (logits, top, left, height, width,
@@ -306,13 +336,30 @@ class MvWarp(Propagator):
             logits = self._start_index(logits)
         # one tensor for the warp and for the output step's previous frame
         motion = tf.constant(np.asarray(mv, np.float32)[np.newaxis])
-        index = ops.mv_warp(logits.index, motion, feature_stride=self.frame_stride,
-                            block_size=self.config.mv_block_size, interpolation="nearest",
-                            border="clamp")
-        if not chained:  # from the keyframe itself: its labels are the key labels
-            return IndexedLogits(logits.sources, logits.stats, index, logits.key_labels)
-        return IndexedLogits(logits.sources, logits.stats, index, logits.key_labels,
-                             logits.index, motion, self.config.mv_block_size)
+        ahead, self._ahead = self._ahead, None
+        block = self.config.mv_block_size
+        warp_of = (logits.index, motion, self.frame_stride, block)
+        if chained:
+            warped = IndexedLogits(logits.sources, logits.stats, None, logits.key_labels,
+                                   logits.index, motion, block, warp_of=warp_of)
+        else:  # from the keyframe itself: its labels are the key labels
+            warped = IndexedLogits(logits.sources, logits.stats, None, logits.key_labels,
+                                   warp_of=warp_of)
+        if ahead is not None and self._takes_region(warped):
+            # Eq. 1 and Eq. 6's take-over on the map in one pass; the warped map alone is
+            # computed only if something reads it
+            top, left, height, width = ahead
+            h, w = int(logits.index.shape[1]), int(logits.index.shape[2])
+            if not (0 <= top and top + height <= h and 0 <= left and left + width <= w):
+                raise PropagationError(f"RGC's region {height}x{width} at ({top}, {left}) "
+                                       f"does not fit the {h}x{w} logits")
+            taken = ops.index_take_region(logits.index, top, left, height, width,
+                                          len(logits.sources), motion=motion,
+                                          feature_stride=self.frame_stride, block_size=block)
+            self._region = (warped, top, left, height, width, taken)
+        else:
+            _ = warped.index  # the warp now, in the warp's time
+        return warped
 
 
 class FlowWarp(Propagator):

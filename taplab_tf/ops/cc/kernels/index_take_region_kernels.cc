@@ -6,10 +6,13 @@
 // (r, c) the position inside the region: the region's cells now read the crop's logits, which
 // the caller appends as source number `source`. Before this op the map was copied to NumPy,
 // overwritten there and copied back into a tensor: three passes over it and two allocations.
+// With motion vectors, `index` is first warped by them (FFW's nearest warp of the map, as
+// TapLab>MvWarp; mv_warp_cpu.h): a propagated frame's warp and RGC's take-over in one pass.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 
+#include "mv_warp_cpu.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 
@@ -22,7 +25,10 @@ constexpr int kMaxSources = 16;
 
 class IndexTakeRegionOp : public OpKernel {
  public:
-  explicit IndexTakeRegionOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+  explicit IndexTakeRegionOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("feature_stride", &stride_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("block_size", &block_));
+  }
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor& index = ctx->input(0);
@@ -50,9 +56,24 @@ class IndexTakeRegionOp : public OpKernel {
     OP_REQUIRES(ctx, rh * rw <= (int64_t{1} << kSourceShift),
                 errors::InvalidArgument("the region has ", rh * rw, " cells, more than 2^",
                                         kSourceShift, " an index can address"));
+    const Tensor& motion = ctx->input(6);
+    const bool warp = motion.NumElements() > 0;
     Tensor* output = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({0}, 0, index.shape(), &output));
     const int32_t* in = index.flat<int32>().data();
+    if (warp) {  // the warped map, then its region taken over in place
+      OP_REQUIRES(ctx, stride_ >= 1 && block_ >= 1,
+                  errors::InvalidArgument("motion vectors need feature_stride and block_size "
+                                          ">= 1, got ", stride_, " and ", block_));
+      OP_REQUIRES_OK(ctx, ctx->allocate_output(0, index.shape(), &output));
+      Tensor map4;  // [N, h, w, 1], as MvWarp takes it
+      OP_REQUIRES(ctx, map4.CopyFrom(index, TensorShape({N, h, w, 1})),
+                  errors::Internal("index reshape"));
+      OP_REQUIRES_OK(ctx, WarpIndexMap(ctx, map4, motion, stride_, block_,
+                                       output->flat<int32>().data()));
+      in = output->flat<int32>().data();
+    } else {
+      OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({0}, 0, index.shape(), &output));
+    }
     int32_t* out = output->flat<int32>().data();
     const int32_t base = static_cast<int32_t>(source << kSourceShift);
     for (int64_t n = 0; n < N; ++n) {
@@ -73,6 +94,9 @@ class IndexTakeRegionOp : public OpKernel {
       }
     }
   }
+
+ private:
+  int64_t stride_ = 0, block_ = 0;
 };
 
 REGISTER_KERNEL_BUILDER(Name("TapLab>IndexTakeRegion").Device(DEVICE_CPU), IndexTakeRegionOp);

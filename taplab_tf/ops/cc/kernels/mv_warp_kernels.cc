@@ -16,6 +16,7 @@
 
 #include "cpu_dispatch.h"
 #include "mv_warp.h"
+#include "mv_warp_cpu.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/register_types.h"
 #include "tensorflow/core/framework/tensor.h"
@@ -259,6 +260,76 @@ struct MvWarpGradFunctor<CPUDevice, T> {
   }
 };
 
+// The checks of TapLab>MvWarp's inputs (shapes, the grid against the map, finite vectors) and the
+// warp's parameters from them: one place for MvWarp, MvWarpGrad and IndexTakeRegion's warp.
+Status CheckWarp(const Tensor& features, const Tensor& motion, int64_t stride, int64_t block,
+                 Interpolation interpolation, Border border, const char* fname, WarpParams* out) {
+  if (features.dims() != 4) {
+    return errors::InvalidArgument(fname, " must be rank 4 [N, h, w, C], got shape ",
+                                   features.shape().DebugString());
+  }
+  if (motion.dims() != 4) {
+    return errors::InvalidArgument(
+        "motion_vectors must be rank 4 [N, H/block_size, W/block_size, 2], got shape ",
+        motion.shape().DebugString());
+  }
+  if (motion.dim_size(3) != 2) {
+    return errors::InvalidArgument("motion_vectors last dimension must be 2 (dx, dy), got shape ",
+                                   motion.shape().DebugString());
+  }
+  if (motion.dim_size(0) != features.dim_size(0)) {
+    return errors::InvalidArgument("motion_vectors batch size ", motion.dim_size(0),
+                                   " does not match ", fname, " batch size ",
+                                   features.dim_size(0));
+  }
+  WarpParams& p = *out;
+  p.batch = features.dim_size(0);
+  p.height = features.dim_size(1);
+  p.width = features.dim_size(2);
+  p.channels = features.dim_size(3);
+  p.grid_h = motion.dim_size(1);
+  p.grid_w = motion.dim_size(2);
+  p.stride = stride;
+  p.block = block;
+  p.interpolation = interpolation;
+  p.border = border;
+  if (p.height <= 0 || p.width <= 0) {
+    return errors::InvalidArgument(fname, " height and width must be positive, got shape ",
+                                   features.shape().DebugString());
+  }
+  if (p.height >= (int64_t{1} << 30) || p.width >= (int64_t{1} << 30)) {
+    return errors::InvalidArgument(fname, " height and width must be below 2^30, got shape ",
+                                   features.shape().DebugString());
+  }
+  if (p.grid_h <= 0 || p.grid_w <= 0) {
+    return errors::InvalidArgument("motion_vectors grid must be non-empty, got shape ",
+                                   motion.shape().DebugString());
+  }
+  // The grid and the feature map must describe the same frame: the grid spans Hb*B input pixels,
+  // the feature map h*s; partial edge blocks and feature-map padding leave a difference below
+  // s + B, which block-index clamping absorbs. Anything larger is a wrong stride or grid.
+  const int64_t tol = p.stride + p.block;
+  if (std::abs(p.height * p.stride - p.grid_h * p.block) >= tol ||
+      std::abs(p.width * p.stride - p.grid_w * p.block) >= tol) {
+    return errors::InvalidArgument(
+        "motion_vectors grid ", p.grid_h, "x", p.grid_w, " (block_size ", p.block, ", spans ",
+        p.grid_h * p.block, "x", p.grid_w * p.block, " input pixels) does not cover ", fname, " ",
+        p.height, "x", p.width, " at feature_stride ", p.stride, " (spans ", p.height * p.stride,
+        "x", p.width * p.stride, "); they must agree to within feature_stride + block_size");
+  }
+  const float* mv = motion.flat<float>().data();
+  const int64_t mv_count = motion.NumElements();
+  for (int64_t k = 0; k < mv_count; ++k) {
+    if (!std::isfinite(mv[k])) {
+      const int64_t comp = k % 2, bx = (k / 2) % p.grid_w, by = (k / 2 / p.grid_w) % p.grid_h,
+                    n = k / 2 / p.grid_w / p.grid_h;
+      return errors::InvalidArgument("motion_vectors contains a non-finite value (", mv[k],
+                                     ") at [", n, ", ", by, ", ", bx, ", ", comp, "]");
+    }
+  }
+  return OkStatus();
+}
+
 // TapLab>MvWarp (kGrad = false) and TapLab>MvWarpGrad (kGrad = true): same checks, same attrs.
 template <typename T, bool kGrad>
 class MvWarpOp : public OpKernel {
@@ -285,65 +356,10 @@ class MvWarpOp : public OpKernel {
     const char* fname = kGrad ? "grad" : "features";
     const Tensor& features = ctx->input(0);
     const Tensor& motion = ctx->input(1);
-    OP_REQUIRES(ctx, features.dims() == 4,
-                errors::InvalidArgument(fname, " must be rank 4 [N, h, w, C], got shape ",
-                                        features.shape().DebugString()));
-    OP_REQUIRES(ctx, motion.dims() == 4,
-                errors::InvalidArgument(
-                    "motion_vectors must be rank 4 [N, H/block_size, W/block_size, 2], got shape ",
-                    motion.shape().DebugString()));
-    OP_REQUIRES(ctx, motion.dim_size(3) == 2,
-                errors::InvalidArgument("motion_vectors last dimension must be 2 (dx, dy), got shape ",
-                                        motion.shape().DebugString()));
-    OP_REQUIRES(ctx, motion.dim_size(0) == features.dim_size(0),
-                errors::InvalidArgument("motion_vectors batch size ", motion.dim_size(0),
-                                        " does not match ", fname, " batch size ",
-                                        features.dim_size(0)));
     WarpParams p;
-    p.batch = features.dim_size(0);
-    p.height = features.dim_size(1);
-    p.width = features.dim_size(2);
-    p.channels = features.dim_size(3);
-    p.grid_h = motion.dim_size(1);
-    p.grid_w = motion.dim_size(2);
-    p.stride = stride_;
-    p.block = block_;
-    p.interpolation = interpolation_;
-    p.border = border_;
-    OP_REQUIRES(ctx, p.height > 0 && p.width > 0,
-                errors::InvalidArgument(fname, " height and width must be positive, got shape ",
-                                        features.shape().DebugString()));
-    OP_REQUIRES(ctx, p.height < (int64_t{1} << 30) && p.width < (int64_t{1} << 30),
-                errors::InvalidArgument(fname, " height and width must be below 2^30, got shape ",
-                                        features.shape().DebugString()));
-    OP_REQUIRES(ctx, p.grid_h > 0 && p.grid_w > 0,
-                errors::InvalidArgument("motion_vectors grid must be non-empty, got shape ",
-                                        motion.shape().DebugString()));
-    // The grid and the feature map must describe the same frame: the grid spans Hb*B input pixels,
-    // the feature map h*s; partial edge blocks and feature-map padding leave a difference below
-    // s + B, which block-index clamping absorbs. Anything larger is a wrong stride or grid.
-    const int64_t tol = p.stride + p.block;
-    OP_REQUIRES(ctx,
-                std::abs(p.height * p.stride - p.grid_h * p.block) < tol &&
-                    std::abs(p.width * p.stride - p.grid_w * p.block) < tol,
-                errors::InvalidArgument(
-                    "motion_vectors grid ", p.grid_h, "x", p.grid_w, " (block_size ", p.block,
-                    ", spans ", p.grid_h * p.block, "x", p.grid_w * p.block,
-                    " input pixels) does not cover ", fname, " ", p.height, "x", p.width,
-                    " at feature_stride ", p.stride, " (spans ", p.height * p.stride, "x",
-                    p.width * p.stride, "); they must agree to within feature_stride + block_size"));
+    OP_REQUIRES_OK(ctx, CheckWarp(features, motion, stride_, block_, interpolation_, border_, fname,
+                                  &p));
     const float* mv = motion.flat<float>().data();
-    const int64_t mv_count = motion.NumElements();
-    for (int64_t k = 0; k < mv_count; ++k) {
-      if (!std::isfinite(mv[k])) {
-        const int64_t comp = k % 2, bx = (k / 2) % p.grid_w, by = (k / 2 / p.grid_w) % p.grid_h,
-                      n = k / 2 / p.grid_w / p.grid_h;
-        OP_REQUIRES(ctx, false,
-                    errors::InvalidArgument("motion_vectors contains a non-finite value (",
-                                            mv[k], ") at [", n, ", ", by, ", ", bx, ", ", comp,
-                                            "]"));
-      }
-    }
     Tensor* output = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, features.shape(), &output));
     if (output->NumElements() == 0) return;
@@ -377,6 +393,18 @@ TAPLAB_REGISTER_MV_WARP(double);
 // nearest warp: its values are copied, never mixed. No gradient (an index is not differentiable).
 REGISTER_KERNEL_BUILDER(Name("TapLab>MvWarp").Device(DEVICE_CPU).TypeConstraint<int32>("T"),
                         MvWarpOp<int32, false>);
+
+Status WarpIndexMap(OpKernelContext* ctx, const Tensor& index, const Tensor& motion,
+                    int64_t stride, int64_t block, int32_t* out) {
+  WarpParams p;
+  TF_RETURN_IF_ERROR(CheckWarp(index, motion, stride, block, Interpolation::kNearest,
+                               Border::kClamp, "index", &p));
+  if (index.NumElements() > 0) {
+    MvWarpFunctor<CPUDevice, int32>()(ctx, p, index.flat<int32>().data(),
+                                      motion.flat<float>().data(), out);
+  }
+  return OkStatus();
+}
 
 }  // namespace taplab
 }  // namespace tensorflow

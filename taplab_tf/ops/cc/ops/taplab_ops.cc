@@ -270,7 +270,10 @@ REGISTER_OP("TapLab>IndexTakeRegion")
     .Input("region_height: int32")
     .Input("region_width: int32")
     .Input("source: int32")
+    .Input("motion: float")
     .Output("output: int32")
+    .Attr("feature_stride: int >= 0 = 0")
+    .Attr("block_size: int >= 0 = 0")
     .SetShapeFn([](InferenceContext* c) {
       c->set_output(0, c->input(0));
       return OkStatus();
@@ -279,10 +282,14 @@ REGISTER_OP("TapLab>IndexTakeRegion")
 RGC's take-over (TapLab Eq. 6 at alpha = 1) on FFW's index map: output = index, except on
 [top, top + region_height) x [left, left + region_width), where the cell (r, c) of the region
 holds source << 20 | (r * region_width + c): it reads the crop's logits, source number `source`.
-One pass; in place where TF can forward the index's buffer.
+One pass; in place where TF can forward the index's buffer. With motion vectors, index is first
+warped by them as TapLab>MvWarp (nearest, clamp) warps it: FFW's warp of a propagated frame's map
+(Eq. 1) and the take-over in one pass.
 
 index: int32 [N, h, w] or [N, h, w, 1]. top, left, region_height, region_width: logits cells.
 source: in [0, 16).
+motion: [N, grid_h, grid_w, 2] block motion (dx, dy) in frame pixels, with feature_stride and
+  block_size (MvWarp's), or an empty tensor: no warp.
 )doc");
 
 }  // namespace taplab
