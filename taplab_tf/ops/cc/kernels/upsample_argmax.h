@@ -30,10 +30,10 @@
 // in tiles of 8 output columns: a tile's x-interpolated source rows ([C][8], computed when first
 // needed and kept while the source row is in use, with one vector permute per channel instead of
 // a gather), then a running argmax over channels for 4 output rows at once (strict >, so ties go
-// to the first channel, like tf.argmax; a NaN never beats the running maximum). An indexed map's
-// interior cells that take the full path, where they are few in their row group, are computed
-// one by one from their four source vectors instead (ArgmaxCell: the same operations per pixel),
-// which reads 4 vectors a cell rather than the tiles' 8 columns of each of two rows.
+// to the first channel, like tf.argmax; a NaN never beats the running maximum). Interior cells
+// that take the full path, where they are few in their row group, are computed one by one from
+// their four source vectors instead (ArgmaxCell: the same operations per pixel), which reads 4
+// vectors a cell rather than the tiles' 8 columns of each of two rows.
 //
 // Classification: with an exact power-of-two stride (the engine's case) the interior cells of a
 // row group are classified 8 at a time: the shortcut first (ClassifyShortcut), then the cells it
@@ -248,8 +248,8 @@ constexpr int32_t kPositionMask = (1 << kSourceShift) - 1;
 constexpr int32_t kFull = -1;     // interpolated in full
 constexpr int32_t kCopy = -2;     // copied from the key labels
 constexpr int32_t kPrevCopy = -4;  // copied from the previous frame's labels (Source)
-// An indexed row group's full cells take the per-cell path where they are at most 1 in this many
-// of its interior cells (CellUpsampler::Rows).
+// A row group's full cells take the per-cell path where they are at most 1 in this many of its
+// interior cells (CellUpsampler::Rows).
 constexpr int64_t kCellPathShare = 4;
 
 // The interior cells of a row group between index rows i0 and i1 = i0 + w (map rows y0, y0 + 1)
@@ -719,16 +719,13 @@ class CellUpsampler {
         // One pass over the cells the shortcut did not fill: the full path's (by tiles, or
         // cell by cell, below) and the copies' runs (one shift or block offset a run).
         const int64_t negatives = NegativeCells(value, w_ + 1, negative.get());
-        // Indexed sources: the interior cells left to the full path read their four vectors
-        // directly where they are few (ArgmaxCell: 4 vectors a cell instead of the tiles' 8
-        // gathered columns of each row, from logits the cache rarely holds); where they are
-        // many, the tiles share their work.
-        bool per_cell = false;
-        if (in.index != nullptr) {
-          int64_t full_cells = 0;
-          for (int64_t k = 0; k < negatives; ++k) full_cells += value[negative[k]] == kFull;
-          per_cell = full_cells * kCellPathShare <= w_;
-        }
+        // The interior cells left to the full path read their four vectors directly where they
+        // are few (ArgmaxCell: 4 vectors a cell instead of the tiles' 8 columns of each row,
+        // which an indexed map gathers from logits the cache rarely holds); where they are many,
+        // the tiles share their work.
+        int64_t full_cells = 0;
+        for (int64_t k = 0; k < negatives; ++k) full_cells += value[negative[k]] == kFull;
+        const bool per_cell = full_cells * kCellPathShare <= w_;
         const int32_t* shift = shifts.get();
         const int32_t* dy = prev_dy.get();
         const int32_t* dx = prev_dx.get();
@@ -828,7 +825,7 @@ class CellUpsampler {
   }
 
   // The per-cell path: the interior cells `cells` (ArgmaxCell) of output rows [y, y + rows) of
-  // item n, source rows y0, y0 + 1 of the indexed map, into dst (row y). The cells are stride_
+  // item n, source rows y0, y0 + 1 (of the indexed map or the plain logits), into dst (row y). The cells are stride_
   // pixels wide with the lerps of cell 1 (exact power-of-two stride: they repeat every stride_
   // pixels, see Source).
   void WriteCells(const Source& in, int64_t n, int64_t y0, int64_t y, int64_t rows,
@@ -841,14 +838,18 @@ class CellUpsampler {
         yl[k * s + j] = y_lerp_[y + k];
       }
     }
-    const int32_t* i0 = in.index + (n * h_ + y0) * w_;
-    const int32_t* i1 = i0 + w_;
-    auto vec = [&](int32_t v) {
+    // the source vector of map pixel (row r of the two, column c): through the index, or the
+    // plain logits' own
+    const int32_t* i0 = in.index == nullptr ? nullptr : in.index + (n * h_ + y0) * w_;
+    const float* plain = in.logits + (n * h_ + y0) * w_ * C;
+    auto vec = [&](int r, int64_t c) -> const float* {
+      if (i0 == nullptr) return plain + (r * w_ + c) * C;
+      const int32_t v = i0[r * w_ + c];
       const PoolSource& p = in.pool[v >> kSourceShift];
       return p.logits + (n * p.cells + (v & kPositionMask)) * C;
     };
-    auto prefetch = [&](int32_t v) {
-      const float* p = vec(v);
+    auto prefetch = [&](int r, int64_t c) {
+      const float* p = vec(r, c);
       __builtin_prefetch(p);
       __builtin_prefetch(p + C - 1);
     };
@@ -856,12 +857,12 @@ class CellUpsampler {
       const int64_t ci = cells[j];
       if (j + 2 < cells.size()) {  // the cache rarely holds them: ask ahead
         const int64_t cn = cells[j + 2];
-        prefetch(i0[cn - 1]);
-        prefetch(i0[cn]);
-        prefetch(i1[cn - 1]);
-        prefetch(i1[cn]);
+        prefetch(0, cn - 1);
+        prefetch(0, cn);
+        prefetch(1, cn - 1);
+        prefetch(1, cn);
       }
-      ArgmaxCell(vec(i0[ci - 1]), vec(i0[ci]), vec(i1[ci - 1]), vec(i1[ci]), C, xl, yl, lanes,
+      ArgmaxCell(vec(0, ci - 1), vec(0, ci), vec(1, ci - 1), vec(1, ci), C, xl, yl, lanes,
                  8 % s == 0, labels);
       OutT* out = dst + cells_[ci].begin;
       for (int64_t k = 0; k < rows; ++k) {
