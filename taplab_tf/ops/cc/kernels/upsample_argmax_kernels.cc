@@ -466,9 +466,11 @@ class ArgmaxStatsOp : public OpKernel {
       ::taplab::upsample_argmax::ArgmaxStatsRows(in + r0 * w * C, r1 - r0, w, C, w_pad, t.get(),
                                                  a + r0 * w, m + r0 * w, g + r0 * w);
     };
-    // An RGC crop's logits (128x128x19 at 1024x2048) on the calling thread: the pool's
-    // wake-ups cost more than the split saves there (as for mv_warp's index map)
-    if (rows * w * C <= (int64_t{1} << 19)) {
+    // Small maps on the calling thread, where the pool's wake-ups cost more than the split
+    // saves. An RGC crop's logits (128x128x19 at 1024x2048) take the pool: right after phi, in
+    // the all-three loop on AMD Zen 5, 0.535 -> 0.51 ms (it was slower on the pool before the
+    // rows' transposition by shuffles, on an Intel Xeon)
+    if (rows * w * C <= (int64_t{1} << 16)) {
       stats(0, rows);
       return;
     }
