@@ -11,9 +11,10 @@ For each frame, in decode order, fed by third_party.compressed_video:
 
 F are the logits of phi at its output stride. They stay TF tensors between frames (FFW with the
 nearest warp holds them as a gather of the keyframe's logits and of RGC's crops at alpha = 1,
-whose index map is what it warps: pipeline.propagation.IndexedLogits; the labels are the same);
-the per-frame
-work runs in tf.function steps traced once per input shape (the full frame and the RGC crop). The
+whose index map is what it warps: pipeline.propagation.IndexedLogits; the labels are the same).
+phi (and the warp and blend of logits held as tensors) run in tf.function steps traced once per
+input shape (the full frame and the RGC crop); the output step and FFW's steps on the index map
+are single custom ops called eagerly, where a function's call would cost more than the op. The
 warp is a custom op and is kept out of XLA. Decoding runs in a reader thread with a bounded queue
 so that it overlaps inference.
 

@@ -56,11 +56,11 @@ def interrupt_output_after(monkeypatch, engine, n):
     calls = {"n": 0}
 
     def failing(real):
-        def step(*args):
+        def step(*args, **kwargs):
             calls["n"] += 1
             if calls["n"] > n:
                 raise KeyboardInterrupt
-            return real(*args)
+            return real(*args, **kwargs)
         return step
 
     monkeypatch.setattr(engine, "_output", failing(engine._output))
