@@ -266,17 +266,20 @@ class MvWarp(Propagator):
         return (self.config.alpha == 1.0 and self.indexed and isinstance(logits, IndexedLogits)
                 and len(logits.sources) < MAX_SOURCES)
 
-    def _taken_index(self, logits: "IndexedLogits", top: int, left: int, crop_h: int,
-                     crop_w: int) -> tf.Tensor:
-        """The map whose region [top, top + crop_h) x [left, left + crop_w) reads the next
-        source: Eq. 6 with alpha = 1 (one pass of TapLab>IndexTakeRegion; the crop is source
-        number len(sources))."""
-        h, w = int(logits.index.shape[1]), int(logits.index.shape[2])
+    def _taken_index(self, index: tf.Tensor, sources: int, top: int, left: int, crop_h: int,
+                     crop_w: int, motion: Optional[tf.Tensor] = None) -> tf.Tensor:
+        """The map `index` (first warped by `motion`, where given) whose region [top, top +
+        crop_h) x [left, left + crop_w) reads the next source: Eq. 6 with alpha = 1 (one pass of
+        TapLab>IndexTakeRegion; the crop is source number `sources`, the map's count)."""
+        h, w = int(index.shape[1]), int(index.shape[2])
         if not (0 <= top and top + crop_h <= h and 0 <= left and left + crop_w <= w):
             raise PropagationError(f"RGC's region {crop_h}x{crop_w} at ({top}, {left}) does not "
                                    f"fit the {h}x{w} logits")
-        return ops.index_take_region(logits.index, top, left, crop_h, crop_w,
-                                     len(logits.sources))
+        if motion is None:
+            return ops.index_take_region(index, top, left, crop_h, crop_w, sources)
+        return ops.index_take_region(index, top, left, crop_h, crop_w, sources, motion=motion,
+                                     feature_stride=self.frame_stride,
+                                     block_size=self.config.mv_block_size)
 
     def region_ahead(self, top, left, height, width) -> None:
         """The next propagate warps the map and takes this region over in one pass
@@ -292,7 +295,8 @@ class MvWarp(Propagator):
         self._region = None
         if self._takes_region(logits):
             self._region = (logits, top, left, height, width,
-                            self._taken_index(logits, top, left, height, width))
+                            self._taken_index(logits.index, len(logits.sources), top, left,
+                                              height, width))
 
     def take_region(self, logits, crop_logits, top: int, left: int) -> Optional["IndexedLogits"]:
         """RGC's blend with alpha = 1 (Eq. 6) on a map held as IndexedLogits: the region
@@ -307,7 +311,8 @@ class MvWarp(Propagator):
                 top, left, crop_h, crop_w):
             index = prepared[5]
         else:
-            index = self._taken_index(logits, top, left, crop_h, crop_w)
+            index = self._taken_index(logits.index, len(logits.sources), top, left, crop_h,
+                                      crop_w)
         # (the region's values are the new source's: no cell there matches the previous map)
         return IndexedLogits(logits.sources + [crop_logits],
                              logits.stats + [ops.argmax_stats(crop_logits)],
@@ -348,15 +353,8 @@ class MvWarp(Propagator):
         if ahead is not None and self._takes_region(warped):
             # Eq. 1 and Eq. 6's take-over on the map in one pass; the warped map alone is
             # computed only if something reads it
-            top, left, height, width = ahead
-            h, w = int(logits.index.shape[1]), int(logits.index.shape[2])
-            if not (0 <= top and top + height <= h and 0 <= left and left + width <= w):
-                raise PropagationError(f"RGC's region {height}x{width} at ({top}, {left}) "
-                                       f"does not fit the {h}x{w} logits")
-            taken = ops.index_take_region(logits.index, top, left, height, width,
-                                          len(logits.sources), motion=motion,
-                                          feature_stride=self.frame_stride, block_size=block)
-            self._region = (warped, top, left, height, width, taken)
+            taken = self._taken_index(logits.index, len(logits.sources), *ahead, motion=motion)
+            self._region = (warped, *ahead, taken)
         else:
             _ = warped.index  # the warp now, in the warp's time
         return warped

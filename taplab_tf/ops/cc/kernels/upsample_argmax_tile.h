@@ -48,7 +48,7 @@ void ArgmaxTile(const float* top, const float* bottom, int64_t C, const float* y
   if (k < rows) ArgmaxBlock<1>(top, bottom, C, y_lerps + k, out + k * stride, stride, n);
 }
 
-// One interior cell of an indexed map (CellUpsampler::Rows, the per-cell path): the labels of its
+// One interior cell (CellUpsampler::Rows, the per-cell path): the labels of its
 // `lanes` output pixels (row-major, the cell's width a row) from its four source vectors (tl, tr:
 // the top source row's lower and upper columns, bl, br: the bottom row's), each pixel with its x
 // and y lerps (xl, yl: lanes rounded up to 8). The same operations as InterpolateTile and
