@@ -478,3 +478,58 @@ def test_upsample_argmax_in_tf_function_and_bad_inputs():
         ops.upsample_argmax(logits, (0, 32))
     with pytest.raises(tf.errors.InvalidArgumentError, match="size must be a vector"):
         ops.upsample_argmax(logits, (4, 32, 32))
+
+
+# ----------------------------------------------------------------------------- direct eager calls
+@pytest.mark.skipif(not HAVE_CXX, reason="no C++ compiler: the direct path needs the library")
+def test_direct_eager_calls_equal_the_general_path(monkeypatch):
+    """Eager calls with tensors already of their types go straight to the compiled ops
+    (_loader.direct: no name scope, conversion or cast, what the engine's loop calls); their
+    results are the general path's, bit for bit."""
+    monkeypatch.delenv("TAPLAB_TF_OPS_BACKEND", raising=False)
+    rng = np.random.default_rng(21)
+    logits = tf.constant(rng.normal(size=(1, 6, 8, 5)).astype(np.float32))
+    crop = tf.constant(rng.normal(size=(1, 2, 3, 5)).astype(np.float32))
+    motion = tf.constant(rng.integers(-8, 9, size=(1, 2, 2, 2)).astype(np.float32))
+    index = tf.constant(np.arange(48, dtype=np.int32).reshape(1, 6, 8, 1))
+
+    def run():
+        stats = ops.argmax_stats(logits)
+        key, key_stats = ops.logits_to_labels(logits, 24, 32, 4, output_dtype=tf.uint8,
+                                              with_stats=True)
+        warped = ops.mv_warp(index, motion, 4, 16)
+        taken = ops.index_take_region(index, 1, 2, 2, 3, 1, motion=motion, feature_stride=4,
+                                      block_size=16)
+        labels = ops.indexed_logits_to_labels(
+            [logits, crop], taken, 24, 32, 4, stats=[stats, ops.argmax_stats(crop)],
+            key_labels=key, output_dtype=tf.uint8, prev=ops.PrevFrame(index, key, motion, 4, 16))
+        out = (stats, key, key_stats, ops.logits_to_labels(logits, 22, 30, 4), warped, taken,
+               labels, ops.upsample_argmax(logits, tf.constant([20, 28])))
+        return tf.nest.map_structure(lambda t: t.numpy(), out)
+
+    real, calls = _loader.direct, []
+    monkeypatch.setattr(_loader, "direct", lambda *a: calls.append(real(*a)) or calls[-1])
+    direct = run()
+    assert calls and all(calls)
+    monkeypatch.setattr(_loader, "direct", lambda *a: False)
+    general = run()
+    tf.nest.map_structure(np.testing.assert_array_equal, direct, general)
+
+
+@pytest.mark.skipif(not HAVE_CXX, reason="no C++ compiler: the direct path needs the library")
+def test_direct_path_only_for_eager_tensors_of_their_types(monkeypatch):
+    monkeypatch.delenv("TAPLAB_TF_OPS_BACKEND", raising=False)
+    t = tf.zeros([1, 2, 2, 3])
+    assert _loader.direct(None, (t, tf.float32))
+    assert not _loader.direct(None, (t.numpy(), tf.float32))         # NumPy: converted
+    assert not _loader.direct(None, (t, tf.float32), (t, tf.int32))  # another type: cast
+    assert not _loader.direct("tf", (t, tf.float32))                 # the fallback asked for
+    assert not tf.function(lambda x: tf.constant(_loader.direct(None, (x, tf.float32))))(t)
+    monkeypatch.setenv("TAPLAB_TF_OPS_BACKEND", "tf")
+    assert not _loader.direct(None, (t, tf.float32))
+    # the direct path keeps the errors of bad inputs
+    monkeypatch.delenv("TAPLAB_TF_OPS_BACKEND")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="logits must be rank 4"):
+        ops.upsample_argmax(t[0], tf.constant([4, 4]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="motion_vectors last dimension"):
+        ops.mv_warp(t, tf.zeros([1, 1, 1, 3]), 4)

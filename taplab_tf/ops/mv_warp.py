@@ -149,16 +149,21 @@ def mv_warp(features, motion_vectors, feature_stride, block_size=16, interpolati
         real (complex, bool).
     """
     feature_stride, block_size = _check_args(feature_stride, block_size, interpolation, border)
-    with tf.name_scope(name or "mv_warp"):
-        features = tf.convert_to_tensor(features, name="features")
+    # eagerly, tensors of their types: the same checks and op, no scope or conversion
+    direct = isinstance(features, tf.Tensor) and _loader.direct(backend,
+                                                                (motion_vectors, tf.float32))
+    with _loader.scope(name or "mv_warp", direct):
+        if not direct:
+            features = tf.convert_to_tensor(features, name="features")
         _check_features_dtype(features, interpolation)
-        _check_real(motion_vectors)
-        motion_vectors = tf.convert_to_tensor(motion_vectors, dtype_hint=tf.float32,
-                                              name="motion_vectors")
-        if motion_vectors.dtype != tf.float32:
-            motion_vectors = tf.cast(motion_vectors, tf.float32)
+        if not direct:
+            _check_real(motion_vectors)
+            motion_vectors = tf.convert_to_tensor(motion_vectors, dtype_hint=tf.float32,
+                                                  name="motion_vectors")
+            if motion_vectors.dtype != tf.float32:
+                motion_vectors = tf.cast(motion_vectors, tf.float32)
         _check_static(features, motion_vectors)
-        if _loader.resolve(backend) == _loader.CPP:
+        if direct or _loader.resolve(backend) == _loader.CPP:
             return _loader.library().tap_lab_mv_warp(
                 features, motion_vectors, feature_stride=feature_stride, block_size=block_size,
                 interpolation=interpolation, border=border)

@@ -48,20 +48,22 @@ def upsample_argmax(logits, size, name=None, backend=None, output_dtype=tf.int32
     output_dtype = tf.as_dtype(output_dtype)
     if output_dtype not in (tf.int32, tf.uint8):
         raise ValueError(f"output_dtype must be tf.int32 or tf.uint8, got {output_dtype.name}")
-    with tf.name_scope(name or "upsample_argmax"):
-        logits = tf.convert_to_tensor(logits, dtype_hint=tf.float32, name="logits")
-        if not logits.dtype.is_floating:
-            raise TypeError(f"logits must be floating point, got {logits.dtype.name}")
-        if logits.dtype != tf.float32:
-            logits = tf.cast(logits, tf.float32)
+    direct = _loader.direct(backend, (logits, tf.float32), (size, tf.int32))
+    with _loader.scope(name or "upsample_argmax", direct):
+        if not direct:
+            logits = tf.convert_to_tensor(logits, dtype_hint=tf.float32, name="logits")
+            if not logits.dtype.is_floating:
+                raise TypeError(f"logits must be floating point, got {logits.dtype.name}")
+            if logits.dtype != tf.float32:
+                logits = tf.cast(logits, tf.float32)
+            size = tf.convert_to_tensor(size, dtype=tf.int32, name="size")
         if logits.shape.rank is not None and logits.shape.rank != 4:
             raise tf.errors.InvalidArgumentError(
                 None, None, f"logits must be rank 4 [N, h, w, C], got shape {logits.shape}")
-        size = tf.convert_to_tensor(size, dtype=tf.int32, name="size")
         if size.shape.rank is not None and size.shape != [2]:
             raise tf.errors.InvalidArgumentError(
                 None, None, f"size must be a vector of 2 int32 (H, W), got shape {size.shape}")
-        if _loader.resolve(backend) == _loader.CPP:
+        if direct or _loader.resolve(backend) == _loader.CPP:
             return _loader.library().tap_lab_upsample_argmax(logits, size, out_type=output_dtype,
                                                              method=method)
         if output_dtype == tf.uint8 and logits.shape[-1] is not None and logits.shape[-1] > 256:
@@ -80,15 +82,17 @@ def upsample_argmax_with_stats(logits, size, name=None, backend=None, output_dty
     output_dtype = tf.as_dtype(output_dtype)
     if output_dtype not in (tf.int32, tf.uint8):
         raise ValueError(f"output_dtype must be tf.int32 or tf.uint8, got {output_dtype.name}")
-    with tf.name_scope(name or "upsample_argmax_with_stats"):
-        logits = tf.convert_to_tensor(logits, dtype=tf.float32, name="logits")
-        size = tf.convert_to_tensor(size, dtype=tf.int32, name="size")
-        if _loader.resolve(backend) == _loader.CPP:
-            labels, arg, margin, magnitude = _loader.library().tap_lab_upsample_argmax_with_stats(
-                logits, size, out_type=output_dtype)
-            return labels, (arg, margin, magnitude)
-        return (upsample_argmax(logits, size, backend="tf", output_dtype=output_dtype),
-                argmax_stats(logits, backend="tf"))
+    direct = _loader.direct(backend, (logits, tf.float32), (size, tf.int32))
+    with _loader.scope(name or "upsample_argmax_with_stats", direct):
+        if not direct:
+            logits = tf.convert_to_tensor(logits, dtype=tf.float32, name="logits")
+            size = tf.convert_to_tensor(size, dtype=tf.int32, name="size")
+            if _loader.resolve(backend) != _loader.CPP:
+                return (upsample_argmax(logits, size, backend="tf", output_dtype=output_dtype),
+                        argmax_stats(logits, backend="tf"))
+        labels, arg, margin, magnitude = _loader.library().tap_lab_upsample_argmax_with_stats(
+            logits, size, out_type=output_dtype)
+        return labels, (arg, margin, magnitude)
 
 
 def upsample_argmax_tf(logits, size):
@@ -137,8 +141,10 @@ def logits_to_labels(logits, height, width, output_stride, backend=None,
     with_stats: returns (labels, argmax_stats(logits)), both from one pass over the logits
     (upsample_argmax_with_stats).
     """
-    with tf.name_scope(name or "logits_to_labels"):
-        logits = tf.convert_to_tensor(logits, dtype_hint=tf.float32)
+    direct = _loader.direct(backend, (logits, tf.float32))
+    with _loader.scope(name or "logits_to_labels", direct):
+        if not direct:
+            logits = tf.convert_to_tensor(logits, dtype_hint=tf.float32)
         size, uncropped = _stride_frame(logits, output_stride, height, width)
         if with_stats:
             full, stats = upsample_argmax_with_stats(logits, size, backend=backend,
@@ -154,9 +160,11 @@ def argmax_stats(logits, name=None, backend=None):
     never take the shortcut: NaN, Inf or |logit| > 2^100; the margin of the largest channel over
     the second; the largest |logit|). Computed once for logits that upsample_argmax_indexed then
     reads through many index maps. The 'tf' backend computes the same values in TF."""
-    with tf.name_scope(name or "argmax_stats"):
-        logits = tf.convert_to_tensor(logits, dtype=tf.float32, name="logits")
-        if _loader.resolve(backend) == _loader.CPP:
+    direct = _loader.direct(backend, (logits, tf.float32))
+    with _loader.scope(name or "argmax_stats", direct):
+        if not direct:
+            logits = tf.convert_to_tensor(logits, dtype=tf.float32, name="logits")
+        if direct or _loader.resolve(backend) == _loader.CPP:
             return tuple(_loader.library().tap_lab_argmax_stats(logits))
         arg = tf.argmax(logits, axis=-1, output_type=tf.int32)
         channels = tf.shape(logits)[-1]
@@ -203,13 +211,20 @@ def upsample_argmax_indexed(source, index, size, stats=None, key_labels=None, na
     sources = list(source) if isinstance(source, (list, tuple)) else [source]
     if not 1 <= len(sources) <= MAX_SOURCES:
         raise ValueError(f"source: 1 to {MAX_SOURCES} tensors, got {len(sources)}")
-    with tf.name_scope(name or "upsample_argmax_indexed"):
-        # (tensors already of the type pass as they are: this runs once a propagated frame)
-        sources = [s if isinstance(s, tf.Tensor) and s.dtype == tf.float32
-                   else tf.convert_to_tensor(s, dtype=tf.float32, name="source") for s in sources]
-        index = tf.convert_to_tensor(index, dtype=tf.int32, name="index")
-        size = tf.convert_to_tensor(size, dtype=tf.int32, name="size")
-        if _loader.resolve(backend) == _loader.CPP:
+    # (this runs once a propagated frame: the engine's tensors, already of their types, take
+    # the direct path)
+    typed = [(s, tf.float32) for s in sources] + [(index, tf.int32), (size, tf.int32)]
+    if key_labels is not None:
+        typed.append((key_labels, output_dtype))
+    if prev is not None:
+        typed += [(prev.index, tf.int32), (prev.labels, output_dtype), (prev.motion, tf.float32)]
+    direct = _loader.direct(backend, *typed)
+    with _loader.scope(name or "upsample_argmax_indexed", direct):
+        if not direct:
+            sources = [tf.convert_to_tensor(s, dtype=tf.float32, name="source") for s in sources]
+            index = tf.convert_to_tensor(index, dtype=tf.int32, name="index")
+            size = tf.convert_to_tensor(size, dtype=tf.int32, name="size")
+        if direct or _loader.resolve(backend) == _loader.CPP:
             if stats is None:
                 stats = [argmax_stats(s, backend=backend) for s in sources]
             elif not isinstance(stats, list):
@@ -226,12 +241,13 @@ def upsample_argmax_indexed(source, index, size, stats=None, key_labels=None, na
             else:
                 prev_index, prev_labels, motion = prev.index, prev.labels, prev.motion
                 stride, block = prev.feature_stride, prev.block_size
+            if not direct:  # their type is the labels' (out_type)
+                key_labels = tf.cast(key_labels, output_dtype)
+                prev_labels = tf.cast(prev_labels, output_dtype)
             return _loader.library().tap_lab_upsample_argmax_indexed(
                 sources, [st[0] for st in stats], [st[1] for st in stats],
-                [st[2] for st in stats], index, size,
-                tf.cast(key_labels, output_dtype),  # its type is the labels' (out_type)
-                prev_index, tf.cast(prev_labels, output_dtype), motion,
-                feature_stride=int(stride), block_size=int(block))
+                [st[2] for st in stats], index, size, key_labels, prev_index, prev_labels,
+                motion, feature_stride=int(stride), block_size=int(block))
         return tf.cast(upsample_argmax_tf(gather_indexed(sources, index), size), output_dtype)
 
 
@@ -286,11 +302,15 @@ def index_take_region(index, top, left, region_height, region_width, source, bac
     border='clamp') warps it (index [N, h, w, 1]), in the same pass: a propagated frame's FFW
     (Eq. 1) and RGC's take-over on its map at once.
     A region outside the map, or a source outside [0, MAX_SOURCES), is an InvalidArgumentError."""
-    index = tf.convert_to_tensor(index, tf.int32)
-    args = [tf.convert_to_tensor(v, tf.int32) for v in
-            (top, left, region_height, region_width, source)]
-    if _loader.resolve(backend) == _loader.CPP:
-        warp = _empty(tf.float32) if motion is None else tf.convert_to_tensor(motion, tf.float32)
+    args = [top, left, region_height, region_width, source]
+    direct = _loader.direct(backend, (index, tf.int32),
+                            *([] if motion is None else [(motion, tf.float32)]))
+    if not direct:  # (directly, the op's wrapper makes the region's int32 scalars)
+        index = tf.convert_to_tensor(index, tf.int32)
+        args = [tf.convert_to_tensor(v, tf.int32) for v in args]
+    if direct or _loader.resolve(backend) == _loader.CPP:
+        warp = (_empty(tf.float32) if motion is None
+                else motion if direct else tf.convert_to_tensor(motion, tf.float32))
         return _loader.library().tap_lab_index_take_region(
             index, *args, warp, feature_stride=int(feature_stride), block_size=int(block_size))
     if motion is not None:
@@ -321,7 +341,7 @@ def indexed_logits_to_labels(source, index, height, width, output_stride, stats=
     """logits_to_labels(gather_indexed(source, index), ...) through upsample_argmax_indexed: the
     same rule (upsample to the stride's frame, argmax, crop) for logits held as a gather.
     key_labels: logits_to_labels(source, height, width, output_stride), to copy from."""
-    with tf.name_scope(name or "indexed_logits_to_labels"):
+    with _loader.scope(name or "indexed_logits_to_labels", tf.executing_eagerly()):
         first = source[0] if isinstance(source, (list, tuple)) else source
         size, uncropped = _stride_frame(first, output_stride, height, width)
         full = upsample_argmax_indexed(source, index, size, stats=stats, key_labels=key_labels,
