@@ -50,11 +50,17 @@ def test_labels_are_read_only_views_that_outlive_the_loop():
     copy[0, 0] = 1  # a copy is the caller's to change
 
 
-def test_reader_thread_counts_rgc_blocks_ahead_of_the_loop():
-    """With RGC, each P-frame's block counts at thr_rgc are first asked for on the engine's
-    reader thread (the loop then reads them), and the regions chosen are those of the loop
-    counting them itself (queue_size=0: no reader thread)."""
+def test_reader_thread_counts_and_scores_rgc_regions_ahead_of_the_loop(monkeypatch):
+    """With RGC, each P-frame's block counts at thr_rgc and its regions' scores (Eq. 3) are
+    computed on the engine's reader thread (the loop then takes their argmax), and the regions
+    chosen are those of the loop counting and scoring them itself (queue_size=0: no reader
+    thread)."""
     import threading
+
+    scored = []
+    real_scores = M.RegionScorer.scores
+    monkeypatch.setattr(M.RegionScorer, "scores", lambda self, counts: scored.append(
+        threading.current_thread().name) or real_scores(self, counts))
 
     class Counted(type(clip(1)[0])):
         def residual_block_counts(self, thr):
@@ -82,6 +88,8 @@ def test_reader_thread_counts_rgc_blocks_ahead_of_the_loop():
         regions.append([r.rgc_region for r in results])
         for f in clip_frames[1:]:
             assert f.asked[0] == ("taplab-reader" if queue_size else "MainThread", 7.0)
+        assert scored == ["taplab-reader" if queue_size else "MainThread"] * 5
+        scored.clear()
     assert regions[0] == regions[1] and len(set(regions[0][1:])) > 1
 
 

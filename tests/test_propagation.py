@@ -120,6 +120,12 @@ def test_rgc_choice_resets_at_each_gop_with_the_accumulated_variant():
     assert not choice.accumulated.any()
     plain = D.RGCChoice(D.RegionScorer(32, 64, (32, 32), 32))
     assert plain.choose(first) == (0, 0, 32, 32) and plain.choose(first) == (0, 0, 32, 32)
+    # scores computed ahead (the engine's reader thread) choose as the counts do
+    again = D.RGCChoice(D.RegionScorer(32, 64, (32, 32), 32), accumulate=True)
+    assert again.choose(scores=again.scorer.scores(first)) == (0, 0, 32, 32)
+    assert again.choose(scores=again.scorer.scores(np.zeros((2, 4)))) == (0, 32, 32, 32)
+    with pytest.raises(ValueError, match="block counts or its scores"):
+        again.choose()
 
 
 def test_rgfs_trigger_sums_since_the_last_keyframe():

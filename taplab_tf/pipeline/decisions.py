@@ -66,14 +66,18 @@ class RegionScorer:
         # same scores as the three-operand einsum, ~13x faster (0.17 -> 0.013 ms at 1024x2048).
         return np.einsum("rw,rw->r", self._wy @ counts, self._wx)
 
-    def select(self, block_counts: np.ndarray,
-               accumulated: Optional[np.ndarray] = None) -> Tuple[int, np.ndarray]:
+    def select(self, block_counts: Optional[np.ndarray],
+               accumulated: Optional[np.ndarray] = None,
+               scores: Optional[np.ndarray] = None) -> Tuple[int, np.ndarray]:
         """The index of the region with the highest score (first on ties) and all scores.
 
         With `accumulated` (the accumulate-across-GOP variant of the original code), the scores
         of this frame are added to it in place and the chosen region's entry is reset to zero.
+        scores: this frame's scores(block_counts), where they were computed ahead (the engine's
+        reader thread does); block_counts is then unused.
         """
-        scores = self.scores(block_counts)
+        if scores is None:
+            scores = self.scores(block_counts)
         if accumulated is not None:
             accumulated += scores
             best = int(np.argmax(accumulated))
@@ -187,9 +191,13 @@ class RGCChoice:
     def regions(self) -> List[Region]:
         return self.scorer.regions
 
-    def choose(self, block_counts: np.ndarray) -> Region:
-        """The region RGC corrects in this frame, from its block counts."""
-        best, _ = self.scorer.select(block_counts, self.accumulated)
+    def choose(self, block_counts: Optional[np.ndarray] = None, *,
+               scores: Optional[np.ndarray] = None) -> Region:
+        """The region RGC corrects in this frame, from its block counts, or from its region
+        scores (scorer.scores of the counts) where they were computed ahead."""
+        if block_counts is None and scores is None:
+            raise ValueError("RGCChoice.choose: give the frame's block counts or its scores")
+        best, _ = self.scorer.select(block_counts, self.accumulated, scores)
         return self.scorer.regions[best]
 
     def start_gop(self) -> None:
