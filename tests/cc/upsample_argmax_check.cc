@@ -51,6 +51,30 @@ void Check(const char* what, const std::vector<float>& in, int64_t N, int64_t h,
   int64_t bad = 0;
   for (size_t i = 0; i < a.size(); ++i) bad += a[i] != b[i];
   if (bad) { fails++; printf("FAIL %s N%ld h%ld w%ld C%ld -> %ldx%ld: %ld differ\n", what, N, h, w, C, H, W, bad); }
+  // GroupStart(r): the first row >= r that starts a group of rows with the same two source rows
+  // (the kernels' band boundaries); bands split there give the same labels.
+  {
+    const std::vector<Interpolation> ys = InterpolationWeights(H, h);
+    auto starts = [&](int64_t r) {
+      return r == rows || r % H == 0 || ys[r % H].lower != ys[r % H - 1].lower ||
+             ys[r % H].upper != ys[r % H - 1].upper;
+    };
+    for (int64_t r = 0; r <= rows; ++r) {
+      const int64_t g = up.GroupStart(r);
+      bool ok = g >= r && g <= rows && starts(g);
+      for (int64_t k = r; ok && k < g; ++k) ok = !starts(k);
+      if (!ok) { fails++; printf("FAIL GroupStart(%ld) = %ld: H%ld h%ld N%ld\n", r, g, H, h, N); break; }
+    }
+    std::fill(b.begin(), b.end(), 77);
+    ts.clear();
+    for (int i = 0; i < threads + 1; ++i) ts.emplace_back([&, i] {
+      up.Rows(in.data(), b.data(), up.GroupStart(rows * i / (threads + 1)), up.GroupStart(rows * (i + 1) / (threads + 1)));
+    });
+    for (auto& t : ts) t.join();
+    int64_t differ = 0;
+    for (size_t i = 0; i < a.size(); ++i) differ += a[i] != b[i];
+    if (differ) { fails++; printf("FAIL group bands %s N%ld h%ld w%ld C%ld -> %ldx%ld: %ld differ\n", what, N, h, w, C, H, W, differ); }
+  }
   // Indexed source: the map gathered by a random index (in blocks, like FFW's warps, or per
   // pixel), from `in`'s ArgmaxStatsRows, against the reference on the gathered map.
   std::mt19937 rng(static_cast<unsigned>(N * 1000003 + h * 1009 + w * 31 + C));

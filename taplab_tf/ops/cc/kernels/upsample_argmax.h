@@ -587,6 +587,18 @@ class CellUpsampler {
 
   int64_t rows() const { return N_ * H_; }
 
+  // The first output row at or after r (0 <= r <= rows()) that starts a group of rows with the
+  // same two source rows, Rows' unit of work: bands of rows split there neither classify a group
+  // twice nor cut its cells in two (which would send their halves to the per-cell path's
+  // narrower variant). On 2 threads at 1024x2048 the bands split 15 of 256 groups before.
+  int64_t GroupStart(int64_t r) const {
+    for (; r < rows() && r % H_ != 0; ++r) {
+      const int64_t y = r % H_;
+      if (ys_[y].lower != ys_[y - 1].lower || ys_[y].upper != ys_[y - 1].upper) break;
+    }
+    return r;
+  }
+
   void Rows(const float* in, OutT* out, int64_t begin, int64_t end) const {
     Source src;
     src.logits = in;

@@ -236,7 +236,10 @@ void RunCells(OpKernelContext* ctx, const ::taplab::upsample_argmax::CellUpsampl
   const int64_t rows = plan.rows();
   const int64_t bands = std::max<int64_t>(1, std::min<int64_t>(rows / 8, 8 * threads->num_threads));
   threads->workers->ParallelFor(bands, /*cost_per_unit=*/1 << 30, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) plan.Rows(src, out, b * rows / bands, (b + 1) * rows / bands);
+    for (int64_t b = b0; b < b1; ++b) {
+      plan.Rows(src, out, plan.GroupStart(b * rows / bands),
+                plan.GroupStart((b + 1) * rows / bands));
+    }
   });
 }
 
