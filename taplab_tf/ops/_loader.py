@@ -90,10 +90,10 @@ def direct(backend, *typed) -> bool:
     """True where an eager call may go straight to the compiled op's generated wrapper: the
     compiled library is in use (resolve(backend)) and each (value, dtype) given is already a
     tensor of that dtype, so a wrapper's name scope, conversions and casts would change nothing.
-    Those layers cost ~0.3 ms a frame in the engine's all-three loop (BL2 at 1024x2048 on 2
-    cores of an AMD EPYC Zen 5: bound ratio 1.0465 -> 1.042), where they run right after phi,
-    with the interpreter's and TF's Python code out of the caches. Graph mode (tf.function, the
-    SavedModel) keeps the general path."""
+    Those layers cost 0.11-0.19 ms a call (0.05-0.11 without them) in the engine's all-three loop
+    (BL2 at 1024x2048 on 2 cores of an AMD EPYC Zen 5: bound ratio 1.0451 -> 1.0427 in an A/B),
+    where they run right after phi, with the interpreter's and TF's Python code out of the
+    caches. Graph mode (tf.function, the SavedModel) keeps the general path."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel  (loaded by then)
 
     if not tf.executing_eagerly():

@@ -16,7 +16,8 @@ phi (and the warp and blend of logits held as tensors) run in tf.function steps 
 input shape (the full frame and the RGC crop); the output step and FFW's steps on the index map
 are single custom ops called eagerly, where a function's call would cost more than the op. The
 warp is a custom op and is kept out of XLA. Decoding runs in a reader thread with a bounded queue
-so that it overlaps inference.
+so that it overlaps inference; that thread also counts and scores RGC's regions (Eq. 3) ahead of
+the loop, which then takes their argmax.
 
 phi runs as a frozen inference graph (freeze=True, the default; taplab_tf.models.frozen_forward):
 the model's weights are folded into constants once, when the engine is built (and each
