@@ -141,9 +141,9 @@ def logits_to_labels(logits, height, width, output_stride, backend=None,
     with_stats: returns (labels, argmax_stats(logits)), both from one pass over the logits
     (upsample_argmax_with_stats).
     """
-    direct = _loader.direct(backend, (logits, tf.float32))
-    with _loader.scope(name or "logits_to_labels", direct):
-        if not direct:
+    # (eagerly a scope names nothing; the ops below decide their own direct path)
+    with _loader.scope(name or "logits_to_labels", tf.executing_eagerly()):
+        if not isinstance(logits, tf.Tensor):
             logits = tf.convert_to_tensor(logits, dtype_hint=tf.float32)
         size, uncropped = _stride_frame(logits, output_stride, height, width)
         if with_stats:

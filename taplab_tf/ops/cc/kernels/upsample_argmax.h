@@ -837,9 +837,9 @@ class CellUpsampler {
   }
 
   // The per-cell path: the interior cells `cells` (ArgmaxCell) of output rows [y, y + rows) of
-  // item n, source rows y0, y0 + 1 (of the indexed map or the plain logits), into dst (row y). The cells are stride_
-  // pixels wide with the lerps of cell 1 (exact power-of-two stride: they repeat every stride_
-  // pixels, see Source).
+  // item n, source rows y0, y0 + 1 (of the indexed map or the plain logits), into dst (row y).
+  // The cells are stride_ pixels wide with the lerps of cell 1 (exact power-of-two stride: they
+  // repeat every stride_ pixels, see Source).
   void WriteCells(const Source& in, int64_t n, int64_t y0, int64_t y, int64_t rows,
                   const std::vector<int64_t>& cells, float* xl, float* yl, int32_t* labels,
                   OutT* dst) const {
